@@ -1,0 +1,114 @@
+// Executor: runs a Graph forward on batches and derives its backward pass.
+//
+// It owns the parameters, their gradients and every intermediate buffer;
+// buffers persist across steps, so a step at a shape seen before allocates
+// nothing. Forward runs only the nodes the requested values need. Backward
+// walks those nodes in reverse, calling each op's registered gradient,
+// summing gradients where a value feeds several nodes and skipping nodes
+// through which no parameter reaches the loss.
+#ifndef LOOM_FRAMEWORK_EXECUTOR_H_
+#define LOOM_FRAMEWORK_EXECUTOR_H_
+
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "framework/graph.h"
+#include "framework/op.h"
+#include "framework/tensor.h"
+
+namespace loom {
+
+struct Parameter {
+  std::string name;
+  Tensor value;
+  // Gradient of the last Backward(); zero if the loss does not reach it.
+  Tensor grad;
+  bool trainable = true;
+  // When the last gradient came only as sparse rows (Embedding), the rows
+  // it touched (with repeats); empty when the gradient is dense.
+  std::vector<int32_t> touched_rows;
+  bool grad_is_sparse = false;
+};
+
+using FeedMap = absl::flat_hash_map<std::string, Tensor>;
+
+class Executor {
+ public:
+  // Creates one kernel per node. `seed` seeds parameter initialization and
+  // every node's random generator (dropout masks).
+  static absl::StatusOr<std::unique_ptr<Executor>> Create(
+      std::shared_ptr<const Graph> graph, uint64_t seed);
+
+  // Fills every parameter from its initializer.
+  absl::Status InitializeParameters();
+
+  // Feeds graph inputs and computes `fetches` (value names) and what they
+  // need. `training` turns on dropout and lets Backward() follow.
+  absl::Status Run(const FeedMap& feeds,
+                   absl::Span<const std::string> fetches, bool training);
+
+  // A value computed by the last Run(), by name.
+  absl::StatusOr<const Tensor*> Fetch(const std::string& name) const;
+
+  // Gradients of the scalar `loss` (computed by the last Run) with
+  // respect to every trainable parameter, written to Parameter::grad.
+  // With `seed`, `loss` may be any float value of seed's shape, and the
+  // result is the vector-Jacobian product seed^T * d(loss)/d(parameters).
+  absl::Status Backward(const std::string& loss,
+                        const Tensor* seed = nullptr);
+
+  // Reseeds every node's random generator (dropout masks) as Create() did.
+  void Reseed(uint64_t seed);
+
+  std::vector<Parameter>& parameters() { return parameters_; }
+  const std::vector<Parameter>& parameters() const { return parameters_; }
+  Parameter* FindParameter(const std::string& name);
+  const Graph& graph() const { return *graph_; }
+
+ private:
+  struct NodeState {
+    std::unique_ptr<OpKernel> kernel;
+    std::mt19937_64 rng;
+    std::unique_ptr<KernelContext> ctx;  // Of the last forward run.
+    std::vector<Tensor> input_grad_scratch;
+    std::vector<SparseRows> sparse_scratch;
+  };
+  // Which nodes a set of fetches needs, in topological order.
+  struct Plan {
+    std::vector<int> nodes;
+    std::vector<int> fetch_values;
+  };
+  // Gradient bookkeeping of a parameter during Backward.
+  enum class GradState { kZero, kStale, kDense, kSparse };
+
+  Executor(std::shared_ptr<const Graph> graph, uint64_t seed);
+  absl::StatusOr<const Plan*> GetPlan(absl::Span<const std::string> fetches);
+  absl::Status AddDenseGrad(int value, Tensor* grad);
+  absl::Status AddSparseGrad(int value, SparseRows* grad);
+
+  std::shared_ptr<const Graph> graph_;
+  uint64_t seed_;
+  DnnlContext dnnl_;
+  std::vector<NodeState> nodes_;
+  std::vector<Tensor> values_;  // Indexed like graph_->values().
+  std::vector<Parameter> parameters_;
+  absl::flat_hash_map<std::string, Plan> plans_;
+  const Plan* last_plan_ = nullptr;
+  bool last_run_training_ = false;
+  std::vector<char> computed_;  // Per value, by the last Run().
+
+  std::vector<Tensor> value_grads_;
+  std::vector<char> has_grad_;
+  std::vector<GradState> param_grad_state_;
+};
+
+}  // namespace loom
+
+#endif  // LOOM_FRAMEWORK_EXECUTOR_H_

@@ -1,0 +1,306 @@
+// The four parts of an op, declared together in one ops/ file:
+//   1. its signature (inputs, outputs, typed attributes with defaults),
+//   2. a shape function (ShapeFn) run when a graph is loaded,
+//   3. one or more kernels (OpKernel::Forward), created once per node so they
+//      can read attributes and build oneDNN primitives once,
+//   4. its gradient (OpKernel::Backward), which may use what Forward kept
+//      (workspaces, dropout masks).
+// An OpDef bundles them; OpRegistry (registry.h) holds OpDefs by name.
+#ifndef LOOM_FRAMEWORK_OP_H_
+#define LOOM_FRAMEWORK_OP_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "framework/proto/graph.pb.h"
+#include "framework/tensor.h"
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace loom {
+
+// ---------------------------------------------------------------------------
+// Signature.
+
+enum class AttrType {
+  kInt,
+  kFloat,
+  kString,
+  kBool,
+  kIntList,
+  kFloatList,
+  kStringList,
+  kShape,
+  kTensor,
+};
+const char* AttrTypeName(AttrType type);
+
+struct AttrSpec {
+  std::string name;
+  AttrType type;
+  // Unset: the attribute is required.
+  std::optional<AttrValue> default_value;
+  std::string doc;
+};
+
+struct ArgSpec {
+  std::string name;
+  std::string doc;
+  // Optional inputs may be left out; only trailing inputs can be optional.
+  bool optional = false;
+};
+
+struct OpSignature {
+  std::string name;
+  std::string doc;
+  std::vector<ArgSpec> inputs;
+  std::vector<ArgSpec> outputs;
+  std::vector<AttrSpec> attrs;
+};
+
+// Helpers to write defaults in signatures: IntAttr("units", 0), ...
+AttrSpec IntAttr(std::string name, std::optional<int64_t> def = std::nullopt,
+                 std::string doc = "");
+AttrSpec FloatAttr(std::string name, std::optional<float> def = std::nullopt,
+                   std::string doc = "");
+AttrSpec StringAttr(std::string name,
+                    std::optional<std::string> def = std::nullopt,
+                    std::string doc = "");
+AttrSpec BoolAttr(std::string name, std::optional<bool> def = std::nullopt,
+                  std::string doc = "");
+AttrSpec IntListAttr(std::string name,
+                     std::optional<std::vector<int64_t>> def = std::nullopt,
+                     std::string doc = "");
+
+// A node's attributes after validation against the signature: every
+// declared attribute is present with the declared type, defaults filled in.
+class AttrMap {
+ public:
+  AttrMap() = default;
+  // Checks `given` against `specs`: unknown names, wrong types and missing
+  // required attributes are errors naming the attribute.
+  static absl::StatusOr<AttrMap> Resolve(
+      absl::Span<const AttrSpec> specs,
+      const google::protobuf::Map<std::string, AttrValue>& given);
+
+  int64_t GetInt(const std::string& name) const;
+  float GetFloat(const std::string& name) const;
+  const std::string& GetString(const std::string& name) const;
+  bool GetBool(const std::string& name) const;
+  std::vector<int64_t> GetIntList(const std::string& name) const;
+  std::vector<float> GetFloatList(const std::string& name) const;
+  std::vector<std::string> GetStringList(const std::string& name) const;
+  const AttrValue& Get(const std::string& name) const;
+  bool Has(const std::string& name) const { return values_.contains(name); }
+
+ private:
+  absl::flat_hash_map<std::string, AttrValue> values_;
+};
+
+// ---------------------------------------------------------------------------
+// Shape inference.
+
+// What is known about a value before running: its dtype and shape, with -1
+// for dimensions known only at run time.
+struct ValueInfo {
+  DType dtype = DType::kFloat32;
+  Shape shape;
+};
+
+class ShapeContext {
+ public:
+  ShapeContext(const std::string& node_name, const AttrMap& attrs,
+               std::vector<const ValueInfo*> inputs, int num_outputs)
+      : node_name_(node_name),
+        attrs_(attrs),
+        inputs_(std::move(inputs)),
+        outputs_(num_outputs) {}
+
+  const std::string& node_name() const { return node_name_; }
+  const AttrMap& attrs() const { return attrs_; }
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  // nullptr for an optional input that was left out.
+  const ValueInfo* input(int i) const { return inputs_[i]; }
+  void set_output(int i, ValueInfo info) { outputs_[i] = std::move(info); }
+  const std::vector<ValueInfo>& outputs() const { return outputs_; }
+
+  // Convenience checks that produce errors in a uniform style.
+  absl::Status ExpectRank(int input, int rank) const;
+  absl::Status ExpectDType(int input, DType dtype) const;
+
+ private:
+  const std::string& node_name_;
+  const AttrMap& attrs_;
+  std::vector<const ValueInfo*> inputs_;
+  std::vector<ValueInfo> outputs_;
+};
+
+using ShapeFn = std::function<absl::Status(ShapeContext&)>;
+
+// Two dimensions agree if equal or either is unknown.
+bool DimsCompatible(int64_t a, int64_t b);
+
+// ---------------------------------------------------------------------------
+// Kernels.
+
+// Shared by all kernels of one executor: the oneDNN engine and stream.
+struct DnnlContext {
+  DnnlContext();
+  dnnl::engine engine;
+  dnnl::stream stream;
+};
+
+// What a kernel sees when it runs forward.
+class KernelContext {
+ public:
+  KernelContext(const AttrMap& attrs, DnnlContext* dnnl,
+                std::vector<const Tensor*> inputs,
+                std::vector<Tensor*> outputs, bool training,
+                std::mt19937_64* rng)
+      : attrs_(attrs),
+        dnnl_(dnnl),
+        inputs_(std::move(inputs)),
+        outputs_(std::move(outputs)),
+        training_(training),
+        rng_(rng) {}
+
+  const AttrMap& attrs() const { return attrs_; }
+  int num_inputs() const { return static_cast<int>(inputs_.size()); }
+  // nullptr for an optional input that was left out.
+  const Tensor* input(int i) const { return inputs_[i]; }
+  // The executor keeps outputs between steps; Resize() them to reuse memory.
+  Tensor* output(int i) { return outputs_[i]; }
+  int num_outputs() const { return static_cast<int>(outputs_.size()); }
+  // True while training: dropout and similar ops are active.
+  bool training() const { return training_; }
+  // The node's own generator, seeded from the executor's seed and the node
+  // name, so runs with the same seed draw the same masks.
+  std::mt19937_64& rng() { return *rng_; }
+  const dnnl::engine& engine() const { return dnnl_->engine; }
+  dnnl::stream& stream() { return dnnl_->stream; }
+
+ private:
+  const AttrMap& attrs_;
+  DnnlContext* dnnl_;
+  std::vector<const Tensor*> inputs_;
+  std::vector<Tensor*> outputs_;
+  bool training_;
+  std::mt19937_64* rng_;
+};
+
+// A gradient given as rows of a [rows, ...] value: the Embedding gradient.
+// values holds one row per entry of `rows` (repeats allowed; they add up).
+struct SparseRows {
+  std::vector<int32_t> rows;
+  Tensor values;
+};
+
+// What a kernel sees when it runs backward: the forward inputs and outputs,
+// the gradients of the outputs, and room for the gradients of the inputs.
+class GradContext {
+ public:
+  GradContext(KernelContext* forward, std::vector<const Tensor*> output_grads,
+              std::vector<Tensor*> input_grads,
+              std::vector<SparseRows*> sparse_input_grads)
+      : forward_(forward),
+        output_grads_(std::move(output_grads)),
+        input_grads_(std::move(input_grads)),
+        sparse_input_grads_(std::move(sparse_input_grads)) {}
+
+  KernelContext& forward() { return *forward_; }
+  const AttrMap& attrs() const { return forward_->attrs(); }
+  const Tensor* input(int i) const { return forward_->input(i); }
+  const Tensor* output(int i) const { return forward_->output(i); }
+  bool training() const { return forward_->training(); }
+  const dnnl::engine& engine() const { return forward_->engine(); }
+  dnnl::stream& stream() { return forward_->stream(); }
+
+  // Gradient of the loss with respect to output i; nullptr when no gradient
+  // flows into it (treat as zeros).
+  const Tensor* output_grad(int i) const { return output_grads_[i]; }
+  // Whether the gradient of input i is wanted.
+  bool needs_input_grad(int i) const {
+    return input_grads_[i] != nullptr || sparse_input_grads_[i] != nullptr;
+  }
+  // Where to write the gradient of input i (nullptr when not wanted). The
+  // kernel resizes it to the input's shape and overwrites every element;
+  // the executor adds gradients that reach a value along several paths.
+  Tensor* input_grad(int i) { return input_grads_[i]; }
+  // For inputs that accept a row-sparse gradient (see OpDef::sparse_grad_
+  // inputs), the kernel fills this instead of input_grad(i).
+  SparseRows* sparse_input_grad(int i) { return sparse_input_grads_[i]; }
+
+ private:
+  KernelContext* forward_;
+  std::vector<const Tensor*> output_grads_;
+  std::vector<Tensor*> input_grads_;
+  std::vector<SparseRows*> sparse_input_grads_;
+};
+
+class OpKernel {
+ public:
+  virtual ~OpKernel() = default;
+  virtual absl::Status Forward(KernelContext& ctx) = 0;
+  // Runs after Forward of the same step, with the same KernelContext.
+  virtual absl::Status Backward(GradContext& ctx) {
+    return absl::UnimplementedError("this op has no gradient");
+  }
+};
+
+// What a kernel factory sees: the node and its validated attributes and
+// input infos, so it can check attribute values and prepare once.
+struct KernelInitContext {
+  const std::string& node_name;
+  const AttrMap& attrs;
+  const std::vector<const ValueInfo*>& inputs;
+};
+
+using KernelFactory = std::function<absl::StatusOr<std::unique_ptr<OpKernel>>(
+    const KernelInitContext&)>;
+
+struct KernelDef {
+  std::string name;  // "onednn", "reference", ...
+  KernelFactory create;
+};
+
+struct OpDef {
+  OpSignature signature;
+  ShapeFn shape_fn;
+  // The first kernel is the default; a node can pick another with the
+  // string attribute "_kernel".
+  std::vector<KernelDef> kernels;
+  // False for ops that pass no gradient (metrics, comparisons): a graph
+  // whose loss depends on a parameter through such an op is rejected.
+  bool differentiable = true;
+  // Inputs whose gradient the kernel writes as SparseRows when the input is
+  // a parameter (Embedding's table).
+  std::vector<int> sparse_grad_inputs;
+  // Set by the registry: "builtin" or the plugin file it came from.
+  std::string source;
+};
+
+// Builds a kernel factory for a default-constructible kernel class with a
+// method `absl::Status Init(const KernelInitContext&)` that reads attributes
+// and checks their values once.
+template <typename K>
+KernelFactory MakeKernelFactory() {
+  return [](const KernelInitContext& init)
+             -> absl::StatusOr<std::unique_ptr<OpKernel>> {
+    auto kernel = std::make_unique<K>();
+    absl::Status status = kernel->Init(init);
+    if (!status.ok()) return status;
+    return kernel;
+  };
+}
+
+}  // namespace loom
+
+#endif  // LOOM_FRAMEWORK_OP_H_

@@ -1,0 +1,98 @@
+#include "framework/registry.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace loom {
+namespace {
+
+bool DefaultMatches(const AttrSpec& spec) {
+  const AttrValue& v = *spec.default_value;
+  switch (spec.type) {
+    case AttrType::kInt:
+      return v.value_case() == AttrValue::kI;
+    case AttrType::kFloat:
+      return v.value_case() == AttrValue::kF ||
+             v.value_case() == AttrValue::kI;
+    case AttrType::kString:
+      return v.value_case() == AttrValue::kS;
+    case AttrType::kBool:
+      return v.value_case() == AttrValue::kB;
+    case AttrType::kIntList:
+    case AttrType::kFloatList:
+    case AttrType::kStringList:
+      return v.value_case() == AttrValue::kList;
+    case AttrType::kShape:
+      return v.value_case() == AttrValue::kShape;
+    case AttrType::kTensor:
+      return v.value_case() == AttrValue::kTensor;
+  }
+  return false;
+}
+
+}  // namespace
+
+absl::Status OpRegistry::Register(OpDef def) {
+  const std::string name = def.signature.name;
+  auto error = [&](const std::string& what) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot register op '", name, "' from ", current_source_, ": ", what));
+  };
+  if (name.empty()) return error("the op has no name");
+  if (!def.shape_fn) return error("no shape function");
+  if (def.kernels.empty()) return error("no kernel");
+  for (const KernelDef& k : def.kernels) {
+    if (!k.create) return error(absl::StrCat("kernel '", k.name, "' is empty"));
+  }
+  if (def.signature.outputs.empty()) return error("no outputs");
+  bool seen_optional = false;
+  for (const ArgSpec& in : def.signature.inputs) {
+    if (seen_optional && !in.optional) {
+      return error(absl::StrCat("required input '", in.name,
+                                "' follows an optional one"));
+    }
+    seen_optional |= in.optional;
+  }
+  for (size_t i = 0; i < def.signature.attrs.size(); ++i) {
+    const AttrSpec& a = def.signature.attrs[i];
+    if (a.default_value.has_value() && !DefaultMatches(a)) {
+      return error(absl::StrCat("default of attribute '", a.name,
+                                "' is not a ", AttrTypeName(a.type)));
+    }
+    for (size_t j = 0; j < i; ++j) {
+      if (def.signature.attrs[j].name == a.name) {
+        return error(absl::StrCat("attribute '", a.name, "' declared twice"));
+      }
+    }
+  }
+  for (int i : def.sparse_grad_inputs) {
+    if (i < 0 || i >= static_cast<int>(def.signature.inputs.size())) {
+      return error(absl::StrCat("sparse gradient input ", i, " out of range"));
+    }
+  }
+  if (auto it = ops_.find(name); it != ops_.end()) {
+    return absl::AlreadyExistsError(
+        absl::StrCat("op '", name, "' from ", current_source_,
+                     " is already registered by ", it->second->source));
+  }
+  def.source = current_source_;
+  ops_[name] = std::make_unique<OpDef>(std::move(def));
+  return absl::OkStatus();
+}
+
+const OpDef* OpRegistry::Find(const std::string& name) const {
+  auto it = ops_.find(name);
+  return it == ops_.end() ? nullptr : it->second.get();
+}
+
+std::vector<const OpDef*> OpRegistry::List() const {
+  std::vector<const OpDef*> out;
+  for (const auto& [name, def] : ops_) out.push_back(def.get());
+  std::sort(out.begin(), out.end(), [](const OpDef* a, const OpDef* b) {
+    return a->signature.name < b->signature.name;
+  });
+  return out;
+}
+
+}  // namespace loom

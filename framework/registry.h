@@ -1,0 +1,45 @@
+// OpRegistry: every op Loom can run, by name. Built-in ops and plugins
+// register through the same entry point (plugin.h).
+#ifndef LOOM_FRAMEWORK_REGISTRY_H_
+#define LOOM_FRAMEWORK_REGISTRY_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "framework/op.h"
+
+namespace loom {
+
+class OpRegistry {
+ public:
+  OpRegistry() = default;
+  OpRegistry(const OpRegistry&) = delete;
+  OpRegistry& operator=(const OpRegistry&) = delete;
+
+  // Checks the definition (a name, a shape function, at least one kernel,
+  // defaults of the declared types, optional inputs last) and adds it.
+  // A name that is already registered is refused, naming both sources.
+  absl::Status Register(OpDef def);
+
+  // nullptr if no op has this name.
+  const OpDef* Find(const std::string& name) const;
+  // All ops, sorted by name.
+  std::vector<const OpDef*> List() const;
+
+  // The source new registrations are attributed to (set by the plugin
+  // loader while a plugin registers its ops).
+  void set_current_source(std::string source) {
+    current_source_ = std::move(source);
+  }
+
+ private:
+  absl::flat_hash_map<std::string, std::unique_ptr<OpDef>> ops_;
+  std::string current_source_ = "builtin";
+};
+
+}  // namespace loom
+
+#endif  // LOOM_FRAMEWORK_REGISTRY_H_

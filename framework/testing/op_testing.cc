@@ -1,0 +1,260 @@
+#include "framework/testing/op_testing.h"
+
+#include <cmath>
+#include <memory>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "framework/executor.h"
+#include "framework/graph.h"
+#include "ops/op_library.h"
+
+namespace loom::testing {
+namespace {
+
+std::string InputName(int i) { return absl::StrCat("in", i); }
+
+bool IsDifferentiable(const OpTestCase& test, int i) {
+  if (!test.inputs[i].has_value()) return false;
+  if (test.inputs[i]->dtype() != DType::kFloat32) return false;
+  if (test.differentiable.empty()) return true;
+  return i < static_cast<int>(test.differentiable.size()) &&
+         test.differentiable[i];
+}
+
+// A one-node graph: differentiable inputs are parameters, others inputs.
+struct OpHarness {
+  std::unique_ptr<Executor> executor;
+  FeedMap feeds;
+  std::vector<std::string> outputs;
+  std::vector<int> parameter_of_input;  // -1 when fed.
+};
+
+absl::StatusOr<OpHarness> MakeHarness(const OpRegistry& registry,
+                                      const OpTestCase& test) {
+  const OpDef* op = registry.Find(test.op);
+  if (op == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no op named ", test.op));
+  }
+  GraphDef def;
+  NodeDef* node = def.add_node();
+  node->set_name("op");
+  node->set_op(test.op);
+  for (const auto& [name, value] : test.attrs) {
+    (*node->mutable_attr())[name] = value;
+  }
+  OpHarness h;
+  int last_present = -1;
+  for (int i = 0; i < static_cast<int>(test.inputs.size()); ++i) {
+    if (test.inputs[i].has_value()) last_present = i;
+  }
+  for (int i = 0; i <= last_present; ++i) {
+    h.parameter_of_input.push_back(-1);
+    if (!test.inputs[i].has_value()) {
+      return absl::InvalidArgumentError(
+          "only trailing optional inputs can be left out");
+    }
+    const Tensor& t = *test.inputs[i];
+    node->add_input(InputName(i));
+    if (IsDifferentiable(test, i)) {
+      ParameterDef* p = def.add_parameter();
+      p->set_name(InputName(i));
+      for (int64_t d : t.shape()) p->mutable_shape()->add_dim(d);
+      h.parameter_of_input.back() = def.parameter_size() - 1;
+    } else {
+      InputDef* in = def.add_input();
+      in->set_name(InputName(i));
+      in->set_dtype(t.dtype() == DType::kInt32 ? DT_INT32 : DT_FLOAT);
+      for (int64_t d : t.shape()) in->mutable_shape()->add_dim(d);
+      h.feeds[InputName(i)] = t;
+    }
+  }
+  auto graph = Graph::Build(def, registry);
+  if (!graph.ok()) return graph.status();
+  auto executor =
+      Executor::Create(std::shared_ptr<const Graph>(*std::move(graph)),
+                       test.seed);
+  if (!executor.ok()) return executor.status();
+  h.executor = *std::move(executor);
+  for (int i = 0; i <= last_present; ++i) {
+    if (h.parameter_of_input[i] >= 0) {
+      h.executor->parameters()[h.parameter_of_input[i]].value.CopyFrom(
+          *test.inputs[i]);
+    }
+  }
+  for (size_t k = 0; k < op->signature.outputs.size(); ++k) {
+    h.outputs.push_back(k == 0 ? "op" : absl::StrCat("op:", k));
+  }
+  return h;
+}
+
+absl::StatusOr<std::vector<Tensor>> Forward(OpHarness& h,
+                                            const OpTestCase& test) {
+  h.executor->Reseed(test.seed);
+  if (auto s = h.executor->Run(h.feeds, h.outputs, test.training); !s.ok()) {
+    return s;
+  }
+  std::vector<Tensor> out;
+  for (const std::string& name : h.outputs) {
+    auto t = h.executor->Fetch(name);
+    if (!t.ok()) return t.status();
+    out.push_back((*t)->Clone());
+  }
+  return out;
+}
+
+double WeightedSum(const std::vector<Tensor>& outputs,
+                   const std::vector<Tensor>& weights) {
+  double sum = 0;
+  for (size_t k = 0; k < outputs.size() && k < weights.size(); ++k) {
+    if (!weights[k].is_initialized()) continue;
+    for (int64_t i = 0; i < outputs[k].num_elements(); ++i) {
+      sum += double{outputs[k].f32()[i]} * weights[k].f32()[i];
+    }
+  }
+  return sum;
+}
+
+}  // namespace
+
+const OpRegistry& BuiltinRegistry() {
+  static const OpRegistry* registry = [] {
+    auto* r = new OpRegistry();
+    absl::Status s = RegisterBuiltinOps(r);
+    if (!s.ok()) std::abort();  // Built-in ops are known to register.
+    return r;
+  }();
+  return *registry;
+}
+
+absl::StatusOr<std::vector<Tensor>> RunOp(const OpRegistry& registry,
+                                          const OpTestCase& test) {
+  auto h = MakeHarness(registry, test);
+  if (!h.ok()) return h.status();
+  return Forward(*h, test);
+}
+
+absl::StatusOr<std::vector<Tensor>> ComputeGradients(
+    const OpRegistry& registry, const OpTestCase& test,
+    const std::vector<Tensor>& weights) {
+  auto h = MakeHarness(registry, test);
+  if (!h.ok()) return h.status();
+  std::vector<Tensor> grads(test.inputs.size());
+  // One backward pass per weighted output; gradients add up.
+  for (size_t k = 0; k < h->outputs.size() && k < weights.size(); ++k) {
+    if (!weights[k].is_initialized()) continue;
+    auto out = Forward(*h, test);
+    if (!out.ok()) return out.status();
+    if (auto s = h->executor->Backward(h->outputs[k], &weights[k]); !s.ok()) {
+      return s;
+    }
+    for (size_t i = 0; i < h->parameter_of_input.size(); ++i) {
+      const int p = h->parameter_of_input[i];
+      if (p < 0) continue;
+      const Tensor& g = h->executor->parameters()[p].grad;
+      if (!grads[i].is_initialized()) {
+        grads[i] = g.Clone();
+      } else {
+        for (int64_t e = 0; e < g.num_elements(); ++e) {
+          grads[i].f32()[e] += g.f32()[e];
+        }
+      }
+    }
+  }
+  return grads;
+}
+
+absl::StatusOr<GradientCheckReport> CheckGradients(
+    const OpRegistry& registry, const OpTestCase& test,
+    const GradientCheckOptions& options) {
+  auto h = MakeHarness(registry, test);
+  if (!h.ok()) return h.status();
+  auto base = Forward(*h, test);
+  if (!base.ok()) return base.status();
+  std::vector<Tensor> weights;
+  for (size_t k = 0; k < base->size(); ++k) {
+    if ((*base)[k].dtype() != DType::kFloat32) {
+      weights.emplace_back();
+      continue;
+    }
+    weights.push_back(RandomTensor((*base)[k].shape(),
+                                   options.weight_seed + k, -1.0f, 1.0f));
+  }
+  auto analytic = ComputeGradients(registry, test, weights);
+  if (!analytic.ok()) return analytic.status();
+
+  GradientCheckReport report;
+  for (size_t i = 0; i < h->parameter_of_input.size(); ++i) {
+    const int p = h->parameter_of_input[i];
+    if (p < 0) continue;
+    Tensor& value = h->executor->parameters()[p].value;
+    const int64_t n = value.num_elements();
+    const int64_t stride =
+        options.max_checks_per_input > 0 && n > options.max_checks_per_input
+            ? (n + options.max_checks_per_input - 1) /
+                  options.max_checks_per_input
+            : 1;
+    for (int64_t e = 0; e < n; e += stride) {
+      const float saved = value.f32()[e];
+      value.f32()[e] = saved + static_cast<float>(options.epsilon);
+      auto plus = Forward(*h, test);
+      if (!plus.ok()) return plus.status();
+      value.f32()[e] = saved - static_cast<float>(options.epsilon);
+      auto minus = Forward(*h, test);
+      if (!minus.ok()) return minus.status();
+      value.f32()[e] = saved;
+      const double numeric =
+          (WeightedSum(*plus, weights) - WeightedSum(*minus, weights)) /
+          (2 * options.epsilon);
+      const double got = (*analytic)[i].f32()[e];
+      const double err = std::abs(got - numeric);
+      ++report.checked;
+      if (err > report.max_abs_error) {
+        report.max_abs_error = err;
+        report.worst = absl::StrCat("input ", i, " element ", e,
+                                    ": analytic ", got, ", numeric ",
+                                    numeric);
+      }
+      if (err > options.atol + options.rtol * std::abs(numeric)) {
+        report.ok = false;
+      }
+    }
+  }
+  return report;
+}
+
+AttrValue IntValue(int64_t v) {
+  AttrValue a;
+  a.set_i(v);
+  return a;
+}
+AttrValue FloatValue(float v) {
+  AttrValue a;
+  a.set_f(v);
+  return a;
+}
+AttrValue StringValue(const std::string& v) {
+  AttrValue a;
+  a.set_s(v);
+  return a;
+}
+AttrValue BoolValue(bool v) {
+  AttrValue a;
+  a.set_b(v);
+  return a;
+}
+AttrValue IntListValue(const std::vector<int64_t>& v) {
+  AttrValue a;
+  for (int64_t x : v) a.mutable_list()->add_i(x);
+  return a;
+}
+
+Tensor RandomTensor(const Shape& shape, uint64_t seed, float lo, float hi) {
+  Tensor t(DType::kFloat32, shape);
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  for (float& v : t.flat()) v = dist(rng);
+  return t;
+}
+
+}  // namespace loom::testing

@@ -1,0 +1,86 @@
+// Helpers for testing ops, built-in or plugin: run one op on given inputs,
+// and check its registered gradient against central finite differences.
+//
+// Float inputs marked differentiable become parameters of a one-node graph,
+// so gradients flow through the real executor (including sparse gradients);
+// the rest are fed as graph inputs.
+#ifndef LOOM_FRAMEWORK_TESTING_OP_TESTING_H_
+#define LOOM_FRAMEWORK_TESTING_OP_TESTING_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/proto/graph.pb.h"
+#include "framework/registry.h"
+#include "framework/tensor.h"
+
+namespace loom::testing {
+
+struct OpTestCase {
+  std::string op;
+  std::map<std::string, AttrValue> attrs;
+  // std::nullopt leaves an optional input out.
+  std::vector<std::optional<Tensor>> inputs;
+  // Per input; when empty, every float input is differentiable.
+  std::vector<bool> differentiable;
+  bool training = false;
+  uint64_t seed = 1;
+};
+
+// A registry holding Loom's built-in ops (made once).
+const OpRegistry& BuiltinRegistry();
+
+// Runs the op forward and returns its outputs.
+absl::StatusOr<std::vector<Tensor>> RunOp(const OpRegistry& registry,
+                                          const OpTestCase& test);
+
+// Analytic gradients of sum_k <weights[k], output k> with respect to each
+// input (an empty tensor for inputs that are not differentiable), from the
+// op's registered gradient. `weights` has one tensor per output (an empty
+// tensor leaves that output out).
+absl::StatusOr<std::vector<Tensor>> ComputeGradients(
+    const OpRegistry& registry, const OpTestCase& test,
+    const std::vector<Tensor>& weights);
+
+struct GradientCheckOptions {
+  double epsilon = 1e-2;
+  // An element passes if |analytic - numeric| <= atol + rtol * |numeric|.
+  double atol = 2e-3;
+  double rtol = 2e-2;
+  // Elements checked per input at most (spread evenly); 0 checks all.
+  int max_checks_per_input = 48;
+  uint64_t weight_seed = 7;
+};
+
+struct GradientCheckReport {
+  bool ok = true;
+  double max_abs_error = 0;
+  int checked = 0;
+  std::string worst;  // Describes the worst element.
+};
+
+// Compares analytic and numeric gradients of sum_k <W_k, output k> for
+// random fixed W. Node random generators are reseeded before every run, so
+// ops with dropout are checked with a fixed mask.
+absl::StatusOr<GradientCheckReport> CheckGradients(
+    const OpRegistry& registry, const OpTestCase& test,
+    const GradientCheckOptions& options = {});
+
+// Attribute values for OpTestCase::attrs.
+AttrValue IntValue(int64_t v);
+AttrValue FloatValue(float v);
+AttrValue StringValue(const std::string& v);
+AttrValue BoolValue(bool v);
+AttrValue IntListValue(const std::vector<int64_t>& v);
+
+// A float tensor with values uniform in [lo, hi).
+Tensor RandomTensor(const Shape& shape, uint64_t seed, float lo = -1.0f,
+                    float hi = 1.0f);
+
+}  // namespace loom::testing
+
+#endif  // LOOM_FRAMEWORK_TESTING_OP_TESTING_H_
