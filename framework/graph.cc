@@ -210,6 +210,15 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
     node.inputs.assign(sig.inputs.size(), -1);
     for (int k = 0; k < nd.input_size(); ++k) {
       const std::string& ref = nd.input(k);
+      if (ref.empty()) {
+        // "" leaves an optional input out while naming later ones.
+        if (!sig.inputs[k].optional) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, "input '", sig.inputs[k].name,
+              "' is required but given as \"\""));
+        }
+        continue;
+      }
       auto parsed = ParseValueName(ref);
       if (!parsed.ok()) {
         return absl::InvalidArgumentError(

@@ -54,7 +54,8 @@ struct AttrSpec {
 struct ArgSpec {
   std::string name;
   std::string doc;
-  // Optional inputs may be left out; only trailing inputs can be optional.
+  // Optional inputs may be left out (or given as "" in a NodeDef, to name
+  // a later one); only trailing inputs can be optional.
   bool optional = false;
 };
 

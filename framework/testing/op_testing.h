@@ -23,7 +23,7 @@ namespace loom::testing {
 struct OpTestCase {
   std::string op;
   std::map<std::string, AttrValue> attrs;
-  // std::nullopt leaves an optional input out.
+  // std::nullopt leaves an optional input out (anywhere in the list).
   std::vector<std::optional<Tensor>> inputs;
   // Per input; when empty, every float input is differentiable.
   std::vector<bool> differentiable;

@@ -1,0 +1,66 @@
+// Turns the IMDb corpus into the padded id arrays the training driver feeds
+// to a model, as described by a loom::TextDatasetDef.
+#ifndef LOOM_FRAMEWORK_DATA_DATASET_H_
+#define LOOM_FRAMEWORK_DATA_DATASET_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "framework/data/imdb.h"
+#include "framework/data/text.h"
+#include "framework/proto/model.pb.h"
+
+namespace loom::data {
+
+struct EncodedSplit {
+  std::vector<int32_t> ids;   // Row-major [n, max_len], padded with 0.
+  std::vector<float> labels;  // [n], 1 positive, 0 negative.
+  int64_t n = 0;
+  int max_len = 0;
+};
+
+struct TextDataset {
+  EncodedSplit train;
+  EncodedSplit test;
+  Vocabulary vocabulary;
+};
+
+// Checks `def`: name "" or "imdb", num_words > 3, max_len > 0, limits >= 0,
+// known padding/truncating values.
+absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def);
+
+// Builds the dataset:
+// 1. the vocabulary (def.num_words) from ALL training reviews, never test;
+// 2. a seeded shuffle of each split (ShuffledOrder with def.shuffle_seed for
+//    train, TestShuffleSeed(def.shuffle_seed) for test);
+// 3. the first def.train_limit / def.test_limit reviews of the shuffled
+//    splits (0 = all; a limit above the split's size takes all);
+// 4. encoding ([1] + ids, Vocabulary::Encode) and padding/truncation to
+//    def.max_len (Keras pad_sequences with def.padding / def.truncating).
+// No validation split is taken here: the training driver holds out the last
+// fraction of `train`, as Keras' validation_split does.
+absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
+                                             const loom::TextDatasetDef& def);
+
+// ReadImdb(path) then BuildTextDataset.
+absl::StatusOr<TextDataset> LoadTextDataset(const std::string& path,
+                                            const loom::TextDatasetDef& def);
+
+// The first that exists of: $LOOM_DATA_DIR, ~/.cache/loom/aclImdb,
+// ~/.cache/loom/aclImdb_v1.tar.gz, ~/.cache/loom/aclImdb_v1_labeled.tar.gz;
+// "" if none does.
+std::string DefaultDataPath();
+
+// A permutation of 0..n-1: Fisher-Yates driven by std::mt19937_64(seed) with
+// unbiased rejection sampling, so it is the same with every standard library.
+std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed);
+
+// The seed the test split is shuffled with, derived from shuffle_seed.
+uint64_t TestShuffleSeed(uint64_t shuffle_seed);
+
+}  // namespace loom::data
+
+#endif  // LOOM_FRAMEWORK_DATA_DATASET_H_

@@ -1,0 +1,358 @@
+#include "framework/data/imdb.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <thread>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "absl/strings/strip.h"
+
+namespace loom::data {
+namespace {
+
+constexpr std::array<absl::string_view, 2> kSplits = {"train", "test"};
+// Index = label: neg (0) first, which is also the canonical order.
+constexpr std::array<absl::string_view, 2> kLabels = {"neg", "pos"};
+
+// Reviews of one split and label, e.g. train/neg.
+struct Bucket {
+  std::vector<Review> reviews;
+};
+using Buckets = std::array<std::array<Bucket, 2>, 2>;  // [split][label]
+
+int SplitIndex(absl::string_view name) {
+  for (int i = 0; i < 2; ++i) {
+    if (name == kSplits[i]) return i;
+  }
+  return -1;
+}
+
+int LabelIndex(absl::string_view name) {
+  for (int i = 0; i < 2; ++i) {
+    if (name == kLabels[i]) return i;
+  }
+  return -1;
+}
+
+bool AllDigits(absl::string_view s) {
+  if (s.empty() || s.size() > 9) return false;  // Fits in an int.
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// Parses "<id>_<rating>.txt" with rating in 1..10.
+bool ParseReviewFileName(absl::string_view name, int* id, int* rating) {
+  if (!absl::ConsumeSuffix(&name, ".txt")) return false;
+  const size_t underscore = name.find('_');
+  if (underscore == absl::string_view::npos) return false;
+  const absl::string_view id_text = name.substr(0, underscore);
+  const absl::string_view rating_text = name.substr(underscore + 1);
+  if (!AllDigits(id_text) || !AllDigits(rating_text)) return false;
+  if (!absl::SimpleAtoi(id_text, id) || !absl::SimpleAtoi(rating_text, rating))
+    return false;
+  return *rating >= 1 && *rating <= 10;
+}
+
+absl::Status BadFileName(absl::string_view where) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("IMDb review file ", where,
+                   ": name is not <id>_<rating>.txt with rating 1..10"));
+}
+
+// Sorts every bucket by id, checks none is empty or repeats an id, and
+// concatenates them into the corpus (neg before pos). `describe(split,
+// label)` names a bucket's location for error messages.
+template <typename Describe>
+absl::StatusOr<ImdbCorpus> Assemble(Buckets buckets, const Describe& describe,
+                                    absl::string_view empty_problem) {
+  ImdbCorpus corpus;
+  for (int split = 0; split < 2; ++split) {
+    std::vector<Review>& out = split == 0 ? corpus.train : corpus.test;
+    size_t total = 0;
+    for (const Bucket& bucket : buckets[split]) total += bucket.reviews.size();
+    out.reserve(total);
+    for (int label = 0; label < 2; ++label) {
+      std::vector<Review>& reviews = buckets[split][label].reviews;
+      if (reviews.empty()) {
+        return absl::NotFoundError(
+            absl::StrCat(describe(split, label), " ", empty_problem));
+      }
+      std::sort(reviews.begin(), reviews.end(),
+                [](const Review& a, const Review& b) { return a.id < b.id; });
+      for (size_t i = 1; i < reviews.size(); ++i) {
+        if (reviews[i].id == reviews[i - 1].id) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(describe(split, label), " has two reviews with id ",
+                           reviews[i].id));
+        }
+      }
+      for (Review& review : reviews) out.push_back(std::move(review));
+    }
+  }
+  return corpus;
+}
+
+// ---------------------------------------------------------------------------
+// Archive.
+
+std::string ArchiveError(struct archive* a) {
+  const char* message = archive_error_string(a);
+  return message != nullptr ? message : "unknown libarchive error";
+}
+
+// Splits an entry path into its components, dropping "." and empty ones.
+std::vector<absl::string_view> PathComponents(absl::string_view path) {
+  std::vector<absl::string_view> parts;
+  for (absl::string_view part : absl::StrSplit(path, '/')) {
+    if (part.empty() || part == ".") continue;
+    parts.push_back(part);
+  }
+  return parts;
+}
+
+}  // namespace
+
+absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path) {
+  struct archive* a = archive_read_new();
+  if (a == nullptr) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot read IMDb archive ", archive_path, ": archive_read_new failed"));
+  }
+  // Frees the reader on every return.
+  struct Closer {
+    struct archive* a;
+    ~Closer() { archive_read_free(a); }
+  } closer{a};
+  archive_read_support_filter_all(a);
+  archive_read_support_format_all(a);
+  const auto fail = [&](absl::string_view while_doing) {
+    return absl::DataLossError(absl::StrCat(
+        "IMDb archive ", archive_path,
+        " is not a readable archive or is corrupt or truncated (",
+        while_doing, "): ", ArchiveError(a)));
+  };
+  // Opening already reads and decompresses the start to detect the format.
+  if (archive_read_open_filename(a, archive_path.c_str(), 1 << 20) !=
+      ARCHIVE_OK) {
+    return fail("opening it");
+  }
+
+  Buckets buckets;
+  struct archive_entry* entry = nullptr;
+  while (true) {
+    const int r = archive_read_next_header(a, &entry);
+    if (r == ARCHIVE_EOF) break;
+    if (r < ARCHIVE_WARN) return fail("reading an entry header");
+    const char* name = archive_entry_pathname(entry);
+    if (name == nullptr || archive_entry_filetype(entry) != AE_IFREG) continue;
+    std::vector<absl::string_view> parts = PathComponents(name);
+    if (!parts.empty() && parts[0] == "aclImdb") parts.erase(parts.begin());
+    if (parts.size() != 3) continue;
+    const int split = SplitIndex(parts[0]);
+    const int label = LabelIndex(parts[1]);
+    if (split < 0 || label < 0 || absl::StartsWith(parts[2], ".")) continue;
+    Review review;
+    review.label = label;
+    if (!ParseReviewFileName(parts[2], &review.id, &review.rating)) {
+      return BadFileName(absl::StrCat(name, " in archive ", archive_path));
+    }
+    if (archive_entry_size_is_set(entry)) {
+      review.text.reserve(static_cast<size_t>(archive_entry_size(entry)));
+    }
+    char chunk[1 << 14];
+    while (true) {
+      const la_ssize_t got = archive_read_data(a, chunk, sizeof(chunk));
+      if (got < 0) {
+        if (got == ARCHIVE_WARN) continue;
+        return fail(absl::StrCat("reading ", name));
+      }
+      if (got == 0) break;
+      review.text.append(chunk, static_cast<size_t>(got));
+    }
+    buckets[split][label].reviews.push_back(std::move(review));
+  }
+  return Assemble(
+      std::move(buckets),
+      [&archive_path](int split, int label) {
+        return absl::StrCat("IMDb archive ", archive_path, ": aclImdb/",
+                            kSplits[split], "/", kLabels[label]);
+      },
+      "holds no review files (<id>_<rating>.txt); is it the IMDb archive?");
+}
+
+// ---------------------------------------------------------------------------
+// Folder.
+
+namespace {
+
+bool IsDirectory(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+absl::Status ReadFileInto(const std::string& path, std::string* out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    const int err = errno;
+    return absl::NotFoundError(
+        absl::StrCat("cannot open IMDb review ", path, ": ", strerror(err)));
+  }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return absl::InvalidArgumentError(
+        absl::StrCat("IMDb review ", path, " is not a regular file"));
+  }
+  // One spare byte so that end of file is seen without growing the string.
+  out->resize(static_cast<size_t>(st.st_size) + 1);
+  size_t done = 0;
+  while (true) {
+    if (done == out->size()) out->resize(2 * done);  // The file grew.
+    const ssize_t got = ::read(fd, out->data() + done, out->size() - done);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      return absl::DataLossError(
+          absl::StrCat("cannot read IMDb review ", path, ": ", strerror(err)));
+    }
+    if (got == 0) break;
+    done += static_cast<size_t>(got);
+  }
+  out->resize(done);
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+// Lists the review files of root/<split>/<label>/ into `bucket` (file name
+// parsed, text not read yet); `paths` receives their paths in the same order.
+absl::Status ListLabelFolder(const std::string& root, int split, int label,
+                             Bucket* bucket, std::vector<std::string>* paths) {
+  const std::string split_dir = absl::StrCat(root, "/", kSplits[split]);
+  if (!IsDirectory(split_dir)) {
+    return absl::NotFoundError(
+        absl::StrCat("IMDb folder ", split_dir, " is missing"));
+  }
+  const std::string dir = absl::StrCat(split_dir, "/", kLabels[label]);
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) {
+    const int err = errno;
+    return absl::NotFoundError(absl::StrCat("IMDb folder ", dir,
+                                            " is missing or unreadable: ",
+                                            strerror(err)));
+  }
+  absl::Status status;
+  while (struct dirent* e = ::readdir(d)) {
+    const absl::string_view name = e->d_name;
+    if (absl::StartsWith(name, ".")) continue;  // ".", "..", hidden files.
+    Review review;
+    review.label = label;
+    if (!ParseReviewFileName(name, &review.id, &review.rating)) {
+      status = BadFileName(absl::StrCat(dir, "/", name));
+      break;
+    }
+    bucket->reviews.push_back(std::move(review));
+    paths->push_back(absl::StrCat(dir, "/", name));
+  }
+  ::closedir(d);
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<ImdbCorpus> ReadImdbFolder(const std::string& folder) {
+  std::string root = folder;
+  while (root.size() > 1 && root.back() == '/') root.pop_back();
+  if (!IsDirectory(absl::StrCat(root, "/train")) &&
+      !IsDirectory(absl::StrCat(root, "/test"))) {
+    const std::string nested = absl::StrCat(root, "/aclImdb");
+    if (!IsDirectory(nested)) {
+      return absl::NotFoundError(absl::StrCat(
+          "IMDb folder ", folder,
+          " holds neither train/ and test/ nor aclImdb/ (expected the "
+          "aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt layout)"));
+    }
+    root = nested;
+  }
+
+  Buckets buckets;
+  std::array<std::array<std::vector<std::string>, 2>, 2> paths;
+  for (int split = 0; split < 2; ++split) {
+    for (int label = 0; label < 2; ++label) {
+      absl::Status status = ListLabelFolder(
+          root, split, label, &buckets[split][label], &paths[split][label]);
+      if (!status.ok()) return status;
+    }
+  }
+  // Bucket vectors no longer grow, so pointers into them stay valid.
+  std::vector<std::pair<const std::string*, Review*>> jobs;
+  for (int split = 0; split < 2; ++split) {
+    for (int label = 0; label < 2; ++label) {
+      for (size_t i = 0; i < paths[split][label].size(); ++i) {
+        jobs.emplace_back(&paths[split][label][i],
+                          &buckets[split][label].reviews[i]);
+      }
+    }
+  }
+  // Two readers at most (the machines have 2 cores); each takes every other
+  // file so both finish together.
+  const int num_threads = jobs.size() >= 256 ? 2 : 1;
+  std::vector<absl::Status> statuses(num_threads);
+  const auto work = [&jobs, &statuses, num_threads](int t) {
+    for (size_t i = t; i < jobs.size(); i += num_threads) {
+      absl::Status status = ReadFileInto(*jobs[i].first, &jobs[i].second->text);
+      if (!status.ok()) {
+        statuses[t] = std::move(status);
+        return;
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int t = 1; t < num_threads; ++t) threads.emplace_back(work, t);
+  work(0);
+  for (std::thread& thread : threads) thread.join();
+  for (absl::Status& status : statuses) {
+    if (!status.ok()) return status;
+  }
+  return Assemble(
+      std::move(buckets),
+      [&root](int split, int label) {
+        return absl::StrCat("IMDb folder ", root, "/", kSplits[split], "/",
+                            kLabels[label]);
+      },
+      "holds no review files (<id>_<rating>.txt)");
+}
+
+absl::StatusOr<ImdbCorpus> ReadImdb(const std::string& path) {
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        "ReadImdb: empty IMDb data path (no archive or folder given)");
+  }
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    return absl::NotFoundError(absl::StrCat("IMDb data path ", path,
+                                            " does not exist or is "
+                                            "unreachable: ",
+                                            strerror(err)));
+  }
+  if (S_ISDIR(st.st_mode)) return ReadImdbFolder(path);
+  return ReadImdbArchive(path);
+}
+
+}  // namespace loom::data

@@ -1,0 +1,48 @@
+// Reader for the Large Movie Review Dataset v1.0 (IMDb, Maas et al. 2011) in
+// its official layout aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt,
+// either as a .tar.gz archive (read in memory, never unpacked) or as a folder.
+#ifndef LOOM_FRAMEWORK_DATA_IMDB_H_
+#define LOOM_FRAMEWORK_DATA_IMDB_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace loom::data {
+
+struct Review {
+  std::string text;  // The file's bytes, unchanged.
+  int label = 0;     // 1 positive (pos/), 0 negative (neg/).
+  int id = 0;        // <id> of the file name.
+  int rating = 0;    // <rating> of the file name, 1..10.
+};
+
+// Each split in canonical order: negative reviews before positive ones, each
+// group by increasing id.
+struct ImdbCorpus {
+  std::vector<Review> train;
+  std::vector<Review> test;
+};
+
+// Reads the labeled IMDb reviews from `path`, which is either
+// - an archive in any format/compression libarchive reads (e.g. the official
+//   aclImdb_v1.tar.gz), whose entries are aclImdb/<split>/<label>/<file>
+//   (entries rooted directly at <split>/ are accepted too), or
+// - a folder that is aclImdb/ itself or the folder holding it.
+// Everything outside {train,test}/{pos,neg}/ (train/unsup, imdb.vocab, README,
+// urls_*.txt, *.feat) is ignored, as are hidden files (".*"). Archive and
+// folder of the same data give identical corpora.
+//
+// Errors name the path: missing path, unreadable/corrupt/truncated archive
+// (with libarchive's message), a split or label folder missing or empty, a
+// review file whose name is not <id>_<rating>.txt, a repeated id.
+absl::StatusOr<ImdbCorpus> ReadImdb(const std::string& path);
+
+// The two forms ReadImdb dispatches to.
+absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path);
+absl::StatusOr<ImdbCorpus> ReadImdbFolder(const std::string& folder);
+
+}  // namespace loom::data
+
+#endif  // LOOM_FRAMEWORK_DATA_IMDB_H_
