@@ -1,0 +1,162 @@
+#include "framework/checkpoint.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "framework/file_util.h"
+
+namespace loom {
+namespace {
+
+constexpr char kMagic[8] = {'L', 'O', 'O', 'M', 'C', 'K', 'P', 'T'};
+constexpr uint32_t kVersion = 1;
+
+uint64_t Fnv1a(const char* data, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+template <typename T>
+void Put(std::string* out, T value) {
+  out->append(reinterpret_cast<const char*>(&value), sizeof(T));
+}
+
+class Reader {
+ public:
+  Reader(const std::string& data, size_t end, const std::string& path)
+      : data_(data), end_(end), path_(path) {}
+  template <typename T>
+  absl::Status Get(T* value, const char* what) {
+    return GetBytes(value, sizeof(T), what);
+  }
+  absl::Status GetBytes(void* out, size_t n, const char* what) {
+    if (pos_ + n > end_) {
+      return absl::DataLossError(absl::StrCat(
+          "checkpoint ", path_, " is truncated (while reading ", what, ")"));
+    }
+    std::memcpy(out, data_.data() + pos_, n);
+    pos_ += n;
+    return absl::OkStatus();
+  }
+  size_t pos() const { return pos_; }
+
+ private:
+  const std::string& data_;
+  size_t end_;
+  const std::string& path_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+absl::Status SaveCheckpoint(const std::vector<Parameter>& parameters,
+                            const std::string& path) {
+  std::string out(kMagic, sizeof(kMagic));
+  Put<uint32_t>(&out, kVersion);
+  Put<uint32_t>(&out, parameters.size());
+  for (const Parameter& p : parameters) {
+    Put<uint32_t>(&out, p.name.size());
+    out += p.name;
+    Put<uint32_t>(&out, p.value.rank());
+    for (int64_t d : p.value.shape()) Put<int64_t>(&out, d);
+    out.append(static_cast<const char*>(p.value.raw()), p.value.num_bytes());
+  }
+  Put<uint64_t>(&out, Fnv1a(out.data(), out.size()));
+  return WriteFileAtomically(path, out);
+}
+
+absl::Status LoadCheckpoint(const std::string& path,
+                            std::vector<Parameter>* parameters) {
+  auto data = ReadFile(path);
+  if (!data.ok()) return data.status();
+  const std::string& d = *data;
+  if (d.size() < sizeof(kMagic) + 8 + 8 ||
+      std::memcmp(d.data(), kMagic, sizeof(kMagic)) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is not a Loom checkpoint"));
+  }
+  uint64_t stored;
+  std::memcpy(&stored, d.data() + d.size() - 8, 8);
+  if (stored != Fnv1a(d.data(), d.size() - 8)) {
+    return absl::DataLossError(absl::StrCat(
+        "checkpoint ", path, " is corrupt or truncated (checksum mismatch)"));
+  }
+  Reader r(d, d.size() - 8, path);
+  char magic[sizeof(kMagic)];
+  uint32_t version, count;
+  if (auto s = r.GetBytes(magic, sizeof(magic), "magic"); !s.ok()) return s;
+  if (auto s = r.Get(&version, "version"); !s.ok()) return s;
+  if (version != kVersion) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint ", path, " has version ", version,
+                     "; this Loom reads version ", kVersion));
+  }
+  if (auto s = r.Get(&count, "count"); !s.ok()) return s;
+  if (count != parameters->size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint ", path, " holds ", count,
+                     " parameters, the model has ", parameters->size()));
+  }
+  // Read everything before changing any parameter.
+  std::vector<Tensor> loaded;
+  for (uint32_t i = 0; i < count; ++i) {
+    uint32_t name_len, rank;
+    if (auto s = r.Get(&name_len, "name length"); !s.ok()) return s;
+    if (name_len > 4096) {
+      return absl::DataLossError(
+          absl::StrCat("checkpoint ", path, ": bad name length"));
+    }
+    std::string name(name_len, '\0');
+    if (auto s = r.GetBytes(name.data(), name_len, "name"); !s.ok()) return s;
+    const Parameter& p = (*parameters)[i];
+    if (name != p.name) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint ", path, ": parameter ", i, " is '", name,
+                       "', the model expects '", p.name, "'"));
+    }
+    if (auto s = r.Get(&rank, "rank"); !s.ok()) return s;
+    if (rank > 8) {
+      return absl::DataLossError(
+          absl::StrCat("checkpoint ", path, ": bad rank for '", name, "'"));
+    }
+    Shape shape(rank);
+    for (auto& dim : shape) {
+      if (auto s = r.Get(&dim, "shape"); !s.ok()) return s;
+    }
+    if (shape != p.value.shape()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "checkpoint ", path, ": parameter '", name, "' has shape ",
+          ShapeToString(shape), ", the model expects ",
+          ShapeToString(p.value.shape())));
+    }
+    Tensor t(DType::kFloat32, shape);
+    if (auto s = r.GetBytes(t.raw(), t.num_bytes(), "values"); !s.ok()) {
+      return s;
+    }
+    loaded.push_back(std::move(t));
+  }
+  RestoreParameters(loaded, parameters);
+  return absl::OkStatus();
+}
+
+std::vector<Tensor> SnapshotParameters(const std::vector<Parameter>& params) {
+  std::vector<Tensor> out;
+  out.reserve(params.size());
+  for (const Parameter& p : params) out.push_back(p.value.Clone());
+  return out;
+}
+
+void RestoreParameters(const std::vector<Tensor>& snapshot,
+                       std::vector<Parameter>* params) {
+  // Copy into the existing buffers: the executor shares them.
+  for (size_t i = 0; i < snapshot.size(); ++i) {
+    std::memcpy((*params)[i].value.raw(), snapshot[i].raw(),
+                snapshot[i].num_bytes());
+  }
+}
+
+}  // namespace loom

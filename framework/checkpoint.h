@@ -1,0 +1,33 @@
+// Checkpoints: every parameter's name, shape and values in one binary file.
+//
+// Layout (little-endian): "LOOMCKPT", u32 version, u32 count, then per
+// parameter: u32 name length, name, u32 rank, i64 dims..., f32 values...;
+// last, a u64 FNV-1a checksum of everything before it. Files are written
+// atomically; a truncated or altered file fails the checksum and is refused.
+#ifndef LOOM_FRAMEWORK_CHECKPOINT_H_
+#define LOOM_FRAMEWORK_CHECKPOINT_H_
+
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "framework/executor.h"
+
+namespace loom {
+
+absl::Status SaveCheckpoint(const std::vector<Parameter>& parameters,
+                            const std::string& path);
+
+// Loads values into `parameters`, which must match the file by name and
+// shape, one for one.
+absl::Status LoadCheckpoint(const std::string& path,
+                            std::vector<Parameter>* parameters);
+
+// In-memory copies, for restoring the best weights without touching disk.
+std::vector<Tensor> SnapshotParameters(const std::vector<Parameter>& params);
+void RestoreParameters(const std::vector<Tensor>& snapshot,
+                       std::vector<Parameter>* params);
+
+}  // namespace loom
+
+#endif  // LOOM_FRAMEWORK_CHECKPOINT_H_

@@ -1,0 +1,149 @@
+#include "framework/optimizer.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+
+namespace loom {
+namespace {
+
+// Keras' Adam: m and v are updated densely even for a sparse (Embedding)
+// gradient, exactly as Keras does, so training matches it.
+class Adam : public Optimizer {
+ public:
+  Adam(float lr, float beta_1, float beta_2, float epsilon)
+      : beta_1_(beta_1), beta_2_(beta_2), epsilon_(epsilon) {
+    learning_rate_ = lr;
+  }
+
+  absl::Status Apply(std::vector<Parameter>& params) override {
+    if (m_.empty()) {
+      for (const Parameter& p : params) {
+        m_.emplace_back(DType::kFloat32, p.value.shape());
+        v_.emplace_back(DType::kFloat32, p.value.shape());
+      }
+    }
+    if (m_.size() != params.size()) {
+      return absl::FailedPreconditionError(
+          "Adam was used with a different set of parameters");
+    }
+    ++iterations_;
+    const double t = static_cast<double>(iterations_);
+    const float alpha =
+        static_cast<float>(learning_rate_ * std::sqrt(1 - std::pow(beta_2_, t)) /
+                           (1 - std::pow(beta_1_, t)));
+    const float b1 = beta_1_, b2 = beta_2_, eps = epsilon_;
+    for (size_t k = 0; k < params.size(); ++k) {
+      Parameter& p = params[k];
+      if (!p.trainable) continue;
+      float* w = p.value.f32();
+      const float* g = p.grad.f32();
+      float* m = m_[k].f32();
+      float* v = v_[k].f32();
+      const int64_t n = p.value.num_elements();
+      for (int64_t i = 0; i < n; ++i) {
+        m[i] = b1 * m[i] + (1 - b1) * g[i];
+        v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+        w[i] -= alpha * m[i] / (std::sqrt(v[i]) + eps);
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  float beta_1_, beta_2_, epsilon_;
+  std::vector<Tensor> m_, v_;
+};
+
+// Keras' SGD: velocity = momentum * velocity - lr * g; w += velocity
+// (Nesterov: w += momentum * velocity - lr * g).
+class Sgd : public Optimizer {
+ public:
+  Sgd(float lr, float momentum, bool nesterov)
+      : momentum_(momentum), nesterov_(nesterov) {
+    learning_rate_ = lr;
+  }
+
+  absl::Status Apply(std::vector<Parameter>& params) override {
+    ++iterations_;
+    if (momentum_ > 0 && velocity_.empty()) {
+      for (const Parameter& p : params) {
+        velocity_.emplace_back(DType::kFloat32, p.value.shape());
+      }
+    }
+    const float lr = learning_rate_;
+    for (size_t k = 0; k < params.size(); ++k) {
+      Parameter& p = params[k];
+      if (!p.trainable) continue;
+      float* w = p.value.f32();
+      const float* g = p.grad.f32();
+      const int64_t n = p.value.num_elements();
+      if (momentum_ == 0) {
+        if (p.grad_is_sparse) {  // Only the touched rows can change.
+          rows_.assign(p.touched_rows.begin(), p.touched_rows.end());
+          std::sort(rows_.begin(), rows_.end());
+          rows_.erase(std::unique(rows_.begin(), rows_.end()), rows_.end());
+          const int64_t width = n / p.value.dim(0);
+          for (int32_t r : rows_) {
+            float* row = w + int64_t{r} * width;
+            const float* grow = g + int64_t{r} * width;
+            for (int64_t j = 0; j < width; ++j) row[j] -= lr * grow[j];
+          }
+          continue;
+        }
+        for (int64_t i = 0; i < n; ++i) w[i] -= lr * g[i];
+        continue;
+      }
+      float* vel = velocity_[k].f32();
+      for (int64_t i = 0; i < n; ++i) {
+        vel[i] = momentum_ * vel[i] - lr * g[i];
+        w[i] += nesterov_ ? momentum_ * vel[i] - lr * g[i] : vel[i];
+      }
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  float momentum_;
+  bool nesterov_;
+  std::vector<Tensor> velocity_;
+  std::vector<int32_t> rows_;  // Scratch: distinct touched rows.
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Optimizer>> CreateOptimizer(
+    const OptimizerDef& def) {
+  switch (def.kind_case()) {
+    case OptimizerDef::kAdam:
+    case OptimizerDef::KIND_NOT_SET: {
+      const auto& a = def.adam();
+      const float lr = a.learning_rate() > 0 ? a.learning_rate() : 1e-3f;
+      const float b1 = a.beta_1() > 0 ? a.beta_1() : 0.9f;
+      const float b2 = a.beta_2() > 0 ? a.beta_2() : 0.999f;
+      const float eps = a.epsilon() > 0 ? a.epsilon() : 1e-7f;
+      if (b1 >= 1 || b2 >= 1 || a.learning_rate() < 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("Adam needs learning_rate >= 0 and betas in [0, 1); "
+                         "got learning_rate=", a.learning_rate(),
+                         " beta_1=", b1, " beta_2=", b2));
+      }
+      return std::make_unique<Adam>(lr, b1, b2, eps);
+    }
+    case OptimizerDef::kSgd: {
+      const auto& s = def.sgd();
+      if (s.learning_rate() < 0 || s.momentum() < 0 || s.momentum() >= 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "SGD needs learning_rate >= 0 and momentum in [0, 1); got "
+            "learning_rate=", s.learning_rate(), " momentum=", s.momentum()));
+      }
+      return std::make_unique<Sgd>(
+          s.learning_rate() > 0 ? s.learning_rate() : 0.01f, s.momentum(),
+          s.nesterov());
+    }
+  }
+  return absl::InvalidArgumentError("unknown optimizer");
+}
+
+}  // namespace loom

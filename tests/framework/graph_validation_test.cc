@@ -1,0 +1,132 @@
+// One small .pbtxt per error class; each message must name the file and
+// line, the node and the problem.
+#include <string>
+
+#include "framework/graph.h"
+#include "framework/model_io.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "ops/op_library.h"
+#include "tests/framework/test_ops.h"
+
+namespace loom::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+const OpRegistry& Registry() {
+  static OpRegistry* registry = [] {
+    auto* r = new OpRegistry();
+    if (!RegisterBuiltinOps(r).ok() || !r->Register(AttrProbeOp()).ok()) {
+      std::abort();
+    }
+    return r;
+  }();
+  return *registry;
+}
+
+std::string TestFile(const std::string& name) {
+  return "tests/framework/testdata/" + name;
+}
+
+// Loads a model file and builds its graph; returns the error message.
+std::string BuildError(const std::string& name) {
+  auto file = ReadModelFile(TestFile(name));
+  if (!file.ok()) return std::string(file.status().message());
+  auto graph =
+      Graph::Build(file->model.graph(), Registry(), file->source);
+  if (graph.ok()) return "";
+  return std::string(graph.status().message());
+}
+
+TEST(GraphValidationTest, ValidModelBuilds) {
+  auto file = ReadModelFile(TestFile("valid_mlp.pbtxt"));
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  EXPECT_EQ((*graph)->nodes().size(), 4u);
+  const Value& out = (*graph)->values()[(*graph)->FindValue("out")];
+  EXPECT_EQ(out.info.shape, (Shape{-1, 1}));
+  const Value& loss = (*graph)->values()[(*graph)->FindValue("loss")];
+  EXPECT_TRUE(loss.info.shape.empty());
+  EXPECT_TRUE(ValidateModelBindings(file->model, **graph, "valid_mlp.pbtxt")
+                  .ok());
+}
+
+TEST(GraphValidationTest, UnknownOp) {
+  std::string e = BuildError("unknown_op.pbtxt");
+  EXPECT_THAT(e, HasSubstr("unknown_op.pbtxt:4: "));
+  EXPECT_THAT(e, HasSubstr("node 'mystery'"));
+  EXPECT_THAT(e, HasSubstr("unknown op 'Frobnicate'"));
+}
+
+TEST(GraphValidationTest, MissingInput) {
+  std::string e = BuildError("missing_input.pbtxt");
+  EXPECT_THAT(e, HasSubstr("missing_input.pbtxt:4: "));
+  EXPECT_THAT(e, HasSubstr("node 'sum'"));
+  EXPECT_THAT(e, HasSubstr("reads 'nowhere', which is no node"));
+}
+
+TEST(GraphValidationTest, OutputThatDoesNotExist) {
+  std::string e = BuildError("bad_output_index.pbtxt");
+  EXPECT_THAT(e, HasSubstr("bad_output_index.pbtxt:4: "));
+  EXPECT_THAT(e, HasSubstr("node 'again'"));
+  EXPECT_THAT(e, HasSubstr("node 'act' has only 1 output(s)"));
+}
+
+TEST(GraphValidationTest, Cycle) {
+  std::string e = BuildError("cycle.pbtxt");
+  EXPECT_THAT(e, HasSubstr("cycle.pbtxt:3: "));
+  EXPECT_THAT(e, HasSubstr("cycle through nodes: first, second"));
+}
+
+TEST(GraphValidationTest, WrongAttributeType) {
+  std::string e = BuildError("wrong_attr_type.pbtxt");
+  EXPECT_THAT(e, HasSubstr("wrong_attr_type.pbtxt:4: "));
+  EXPECT_THAT(e, HasSubstr("node 'typed' (AttrProbe)"));
+  EXPECT_THAT(e, HasSubstr("attribute 'count' must be int, got string"));
+}
+
+TEST(GraphValidationTest, ShapeMismatch) {
+  std::string e = BuildError("shape_mismatch.pbtxt");
+  EXPECT_THAT(e, HasSubstr("shape_mismatch.pbtxt:4: "));
+  EXPECT_THAT(e, HasSubstr("node 'product' (MatMul)"));
+  EXPECT_THAT(e, HasSubstr("cannot multiply [?, 3] by [4, 2]"));
+}
+
+TEST(GraphValidationTest, DuplicateName) {
+  std::string e = BuildError("duplicate_name.pbtxt");
+  EXPECT_THAT(e, HasSubstr("duplicate_name.pbtxt:4: "));
+  EXPECT_THAT(e, HasSubstr("node 'act'"));
+  EXPECT_THAT(e, HasSubstr("another node has the same name"));
+}
+
+TEST(GraphValidationTest, SyntaxErrorNamesLineAndColumn) {
+  std::string e = BuildError("syntax_error.pbtxt");
+  EXPECT_THAT(e, HasSubstr("syntax_error.pbtxt:5:1: "));
+}
+
+TEST(GraphValidationTest, UnknownFieldNamesLine) {
+  std::string e = BuildError("unknown_field.pbtxt");
+  EXPECT_THAT(e, HasSubstr("unknown_field.pbtxt:2:"));
+  EXPECT_THAT(e, HasSubstr("inputs"));
+}
+
+TEST(GraphValidationTest, MissingFile) {
+  std::string e = BuildError("no_such_file.pbtxt");
+  EXPECT_THAT(e, HasSubstr("no_such_file.pbtxt"));
+}
+
+TEST(GraphValidationTest, ModelBindingsMustExist) {
+  auto file = ReadModelFile(TestFile("valid_mlp.pbtxt"));
+  ASSERT_TRUE(file.ok());
+  auto graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  ASSERT_TRUE(graph.ok());
+  file->model.set_loss("lost");
+  absl::Status s = ValidateModelBindings(file->model, **graph, "m.pbtxt");
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("m.pbtxt: loss 'lost' is no node"));
+}
+
+}  // namespace
+}  // namespace loom::testing

@@ -1,0 +1,85 @@
+#include "framework/plugin.h"
+
+#include <fstream>
+
+#include "framework/testing/op_testing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace loom::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+const char kDir[] = "tests/framework/";
+
+TEST(PluginTest, LoadsAndRunsAnOp) {
+  OpRegistry registry;
+  const std::string path = std::string(kDir) + "libtest_plugin.so";
+  ASSERT_TRUE(LoadPlugin(path, &registry).ok());
+  const OpDef* square = registry.Find("Square");
+  ASSERT_NE(square, nullptr);
+  EXPECT_EQ(square->source, path);
+  auto out = RunOp(registry, {"Square", {}, {Tensor::FromVector(
+                                                 {3}, std::vector<float>{
+                                                          1, -2, 3})}});
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)[0].f32()[0], 1);
+  EXPECT_EQ((*out)[0].f32()[1], 4);
+  EXPECT_EQ((*out)[0].f32()[2], 9);
+  auto report = CheckGradients(registry, {"Square", {}, {RandomTensor({5}, 3)}});
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->worst;
+}
+
+TEST(PluginTest, LoadingTwiceIsADuplicate) {
+  OpRegistry registry;
+  const std::string path = std::string(kDir) + "libtest_plugin.so";
+  ASSERT_TRUE(LoadPlugin(path, &registry).ok());
+  absl::Status s = LoadPlugin(path, &registry);
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("'Square'"));
+}
+
+TEST(PluginTest, WrongAbiVersionIsRefusedNamingBothVersions) {
+  OpRegistry registry;
+  absl::Status s =
+      LoadPlugin(std::string(kDir) + "libwrong_abi_plugin.so", &registry);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr(absl::StrCat("ABI version ",
+                                     kLoomPluginAbiVersion + 41)));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr(absl::StrCat("this Loom has ABI version ",
+                                     kLoomPluginAbiVersion)));
+  EXPECT_EQ(registry.Find("Square"), nullptr);
+}
+
+TEST(PluginTest, SharedObjectWithoutEntryPointIsRefused) {
+  OpRegistry registry;
+  absl::Status s =
+      LoadPlugin(std::string(kDir) + "libno_entry_plugin.so", &registry);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("is not a Loom plugin: it has no 'loom_plugin_entry'"));
+}
+
+TEST(PluginTest, FileThatIsNotASharedObjectIsRefused) {
+  const std::string path =
+      std::string(getenv("TEST_TMPDIR")) + "/not_a_library.so";
+  std::ofstream(path) << "just text\n";
+  OpRegistry registry;
+  absl::Status s = LoadPlugin(path, &registry);
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("cannot load plugin"));
+  EXPECT_THAT(std::string(s.message()), HasSubstr(path));
+}
+
+TEST(PluginTest, MissingFileIsRefused) {
+  OpRegistry registry;
+  absl::Status s = LoadPlugin("/nonexistent/libnothing.so", &registry);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("cannot load plugin /nonexistent/libnothing.so"));
+}
+
+}  // namespace
+}  // namespace loom::testing
