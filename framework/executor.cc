@@ -346,7 +346,13 @@ absl::Status Executor::Backward(const std::string& loss,
     bool any = false;
     for (int v : nodes[n].inputs) any |= v >= 0 && from_param[v];
     if (any) {
-      for (int v : nodes[n].outputs) from_param[v] = 1;
+      const auto& constant = nodes[n].op->constant_outputs;
+      for (size_t k = 0; k < nodes[n].outputs.size(); ++k) {
+        if (std::find(constant.begin(), constant.end(),
+                      static_cast<int>(k)) == constant.end()) {
+          from_param[nodes[n].outputs[k]] = 1;
+        }
+      }
     }
   }
 

@@ -284,6 +284,10 @@ struct OpDef {
   // Inputs whose gradient the kernel writes as SparseRows when the input is
   // a parameter (Embedding's table).
   std::vector<int> sparse_grad_inputs;
+  // Outputs through which no gradient flows (Embedding's mask): values
+  // computed from them do not count as depending on parameters, so their
+  // consumers are never asked for gradients toward them.
+  std::vector<int> constant_outputs;
   // Set by the registry: "builtin" or the plugin file it came from.
   std::string source;
 };

@@ -61,6 +61,14 @@ class MatMulKernel : public OpKernel {
     const Tensor& b = *ctx.input(1);
     const Tensor* dc = ctx.output_grad(0);
     const int64_t m = a.dim(0), k = a.dim(1), n = b.dim(1);
+    if (dc == nullptr) {
+      for (int i = 0; i < 2; ++i) {
+        if (Tensor* d = ctx.input_grad(i)) {
+          d->ResizeZeroed(DType::kFloat32, ctx.input(i)->shape());
+        }
+      }
+      return absl::OkStatus();
+    }
     Shapes* s;
     if (auto st = Get(ctx.engine(), m, k, n, &s); !st.ok()) return st;
     const dnnl::engine& e = ctx.engine();

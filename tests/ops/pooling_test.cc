@@ -1,0 +1,200 @@
+#include <algorithm>
+#include <numeric>
+#include <random>
+#include <utility>
+#include <vector>
+
+#include "framework/testing/op_testing.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace loom::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+// x[n, t, c] with, per (n, c), distinct values at least 0.1 apart, so a
+// finite-difference step of 1e-2 never changes which step is the maximum.
+Tensor DistinctSequence(int64_t n, int64_t t, int64_t c, uint64_t seed) {
+  Tensor x(DType::kFloat32, {n, t, c});
+  std::mt19937_64 rng(seed);
+  std::vector<int> order(t);
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t k = 0; k < c; ++k) {
+      std::iota(order.begin(), order.end(), 0);
+      std::shuffle(order.begin(), order.end(), rng);
+      for (int64_t s = 0; s < t; ++s) {
+        x.f32()[(b * t + s) * c + k] = 0.1f * order[s] - 0.3f;
+      }
+    }
+  }
+  return x;
+}
+
+TEST(GlobalMaxPooling1DTest, ForwardMatchesReference) {
+  for (const Shape& shape : {Shape{1, 1, 1}, Shape{2, 5, 3}, Shape{4, 9, 7}}) {
+    Tensor x = RandomTensor(shape, 5);
+    auto out = RunOp(BuiltinRegistry(), {"GlobalMaxPooling1D", {}, {x}});
+    ASSERT_TRUE(out.ok()) << out.status();
+    const Tensor& y = (*out)[0];
+    const int64_t n = shape[0], t = shape[1], c = shape[2];
+    ASSERT_EQ(y.shape(), (Shape{n, c}));
+    for (int64_t b = 0; b < n; ++b) {
+      for (int64_t k = 0; k < c; ++k) {
+        float best = -1e30f;
+        for (int64_t s = 0; s < t; ++s) {
+          best = std::max(best, x.f32()[(b * t + s) * c + k]);
+        }
+        EXPECT_EQ(y.f32()[b * c + k], best) << b << ", " << k;
+      }
+    }
+  }
+}
+
+TEST(GlobalMaxPooling1DTest, GradientGoesToFirstMaximum) {
+  // Channel 0: maximum 2 at steps 1 and 3 (a tie); channel 1: at step 2.
+  Tensor x = Tensor::FromVector({1, 4, 2},
+                                std::vector<float>{0, 1, 2, -1, 1, 5, 2, 0});
+  Tensor weights = Tensor::FromVector({1, 2}, std::vector<float>{0.5f, -3});
+  auto grads = ComputeGradients(BuiltinRegistry(),
+                                {"GlobalMaxPooling1D", {}, {x}}, {weights});
+  ASSERT_TRUE(grads.ok()) << grads.status();
+  const std::vector<float> expected = {0, 0, 0.5f, 0, 0, -3, 0, 0};
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_EQ((*grads)[0].f32()[i], expected[i]) << "element " << i;
+  }
+}
+
+TEST(GlobalMaxPooling1DTest, GradientMatchesFiniteDifferences) {
+  GradientCheckOptions options;
+  options.max_checks_per_input = 0;
+  auto report = CheckGradients(
+      BuiltinRegistry(),
+      {"GlobalMaxPooling1D", {}, {DistinctSequence(2, 6, 3, 4)}}, options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->worst;
+  EXPECT_EQ(report->checked, 36);
+}
+
+TEST(GlobalMaxPooling1DTest, NeedsRankThree) {
+  auto out = RunOp(BuiltinRegistry(),
+                   {"GlobalMaxPooling1D", {}, {RandomTensor({3, 4}, 1)}});
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(), HasSubstr("x must be [N, T, C]"));
+}
+
+// A [N, T] mask of 0/1 with the given number of valid (trailing) steps per
+// sequence, as pre-padding leaves them.
+Tensor TrailingMask(int64_t t, const std::vector<int>& valid) {
+  const int64_t n = valid.size();
+  Tensor mask(DType::kFloat32, {n, t});
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t s = t - valid[b]; s < t; ++s) mask.f32()[b * t + s] = 1;
+  }
+  return mask;
+}
+
+TEST(GlobalAveragePooling1DTest, ForwardMatchesReference) {
+  for (const Shape& shape : {Shape{1, 1, 1}, Shape{2, 5, 3}, Shape{4, 9, 7}}) {
+    Tensor x = RandomTensor(shape, 5);
+    const int64_t n = shape[0], t = shape[1], c = shape[2];
+    std::vector<int> valid;
+    for (int64_t b = 0; b < n; ++b) valid.push_back(1 + (b * 3) % t);
+    Tensor mask = TrailingMask(t, valid);
+    for (bool masked : {false, true}) {
+      OpTestCase test{"GlobalAveragePooling1D", {}, {x}};
+      if (masked) test.inputs.push_back(mask);
+      test.differentiable = {true, false};
+      auto out = RunOp(BuiltinRegistry(), test);
+      ASSERT_TRUE(out.ok()) << out.status();
+      const Tensor& y = (*out)[0];
+      ASSERT_EQ(y.shape(), (Shape{n, c}));
+      for (int64_t b = 0; b < n; ++b) {
+        for (int64_t k = 0; k < c; ++k) {
+          double sum = 0;
+          int count = 0;
+          for (int64_t s = 0; s < t; ++s) {
+            if (masked && mask.f32()[b * t + s] == 0) continue;
+            sum += x.f32()[(b * t + s) * c + k];
+            ++count;
+          }
+          EXPECT_NEAR(y.f32()[b * c + k], sum / count, 1e-6)
+              << "masked " << masked << " at " << b << ", " << k;
+        }
+      }
+    }
+  }
+}
+
+TEST(GlobalAveragePooling1DTest, HandComputedMaskedMean) {
+  // Sequence 0 keeps steps 1 and 2; sequence 1 keeps all three.
+  Tensor x =
+      Tensor::FromVector({2, 3, 1}, std::vector<float>{100, 2, 4, 1, 2, 6});
+  Tensor mask =
+      Tensor::FromVector({2, 3}, std::vector<float>{0, 1, 1, 1, 1, 1});
+  OpTestCase test{"GlobalAveragePooling1D", {}, {x, mask}};
+  test.differentiable = {true, false};
+  auto out = RunOp(BuiltinRegistry(), test);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_FLOAT_EQ((*out)[0].f32()[0], 3.0f);
+  EXPECT_FLOAT_EQ((*out)[0].f32()[1], 3.0f);
+
+  // Gradients: 1/2 on sequence 0's valid steps, 1/3 on sequence 1's.
+  auto grads =
+      ComputeGradients(BuiltinRegistry(), test,
+                       {Tensor::FromVector({2, 1}, std::vector<float>{1, 1})});
+  ASSERT_TRUE(grads.ok()) << grads.status();
+  const std::vector<float> expected = {0,       0.5f,    0.5f,
+                                       1 / 3.f, 1 / 3.f, 1 / 3.f};
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_FLOAT_EQ((*grads)[0].f32()[i], expected[i]) << "element " << i;
+  }
+}
+
+TEST(GlobalAveragePooling1DTest, FullyMaskedSequenceAveragesToZero) {
+  Tensor x = RandomTensor({2, 3, 2}, 1);
+  Tensor mask =
+      Tensor::FromVector({2, 3}, std::vector<float>{0, 0, 0, 1, 1, 1});
+  OpTestCase test{"GlobalAveragePooling1D", {}, {x, mask}};
+  test.differentiable = {true, false};
+  auto out = RunOp(BuiltinRegistry(), test);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)[0].f32()[0], 0.0f);
+  EXPECT_EQ((*out)[0].f32()[1], 0.0f);
+  EXPECT_NE((*out)[0].f32()[2], 0.0f);
+}
+
+TEST(GlobalAveragePooling1DTest, GradientMatchesFiniteDifferences) {
+  Tensor x = RandomTensor({3, 4, 5}, 2);
+  GradientCheckOptions options;
+  options.max_checks_per_input = 0;
+  // Without a mask, with a 0/1 mask, and with the mask differentiable
+  // (weights away from 0 so the sums stay well conditioned).
+  OpTestCase plain{"GlobalAveragePooling1D", {}, {x}};
+  OpTestCase masked{
+      "GlobalAveragePooling1D", {}, {x, TrailingMask(4, {1, 4, 2})}};
+  masked.differentiable = {true, false};
+  OpTestCase weighted{
+      "GlobalAveragePooling1D", {}, {x, RandomTensor({3, 4}, 3, 0.5f, 1.5f)}};
+  const std::vector<std::pair<OpTestCase, int>> cases = {
+      {plain, 60}, {masked, 60}, {weighted, 60 + 12}};
+  for (const auto& [test, checked] : cases) {
+    auto report = CheckGradients(BuiltinRegistry(), test, options);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_TRUE(report->ok) << report->worst;
+    EXPECT_EQ(report->checked, checked);
+  }
+}
+
+TEST(GlobalAveragePooling1DTest, MaskShapeMustMatch) {
+  OpTestCase test{"GlobalAveragePooling1D",
+                  {},
+                  {RandomTensor({2, 3, 4}, 1), RandomTensor({2, 4}, 2)}};
+  test.differentiable = {true, false};
+  auto out = RunOp(BuiltinRegistry(), test);
+  ASSERT_FALSE(out.ok());
+  EXPECT_THAT(out.status().message(), HasSubstr("mask must be [N, T]"));
+}
+
+}  // namespace
+}  // namespace loom::testing
