@@ -129,7 +129,9 @@ class ShapeContext {
   const AttrMap& attrs() const { return attrs_; }
   int num_inputs() const { return static_cast<int>(inputs_.size()); }
   // nullptr for an optional input that was left out.
-  const ValueInfo* input(int i) const { return inputs_[i]; }
+  const ValueInfo* input(int i) const {
+    return i < static_cast<int>(inputs_.size()) ? inputs_[i] : nullptr;
+  }
   void set_output(int i, ValueInfo info) { outputs_[i] = std::move(info); }
   const std::vector<ValueInfo>& outputs() const { return outputs_; }
 
@@ -176,7 +178,9 @@ class KernelContext {
   const AttrMap& attrs() const { return attrs_; }
   int num_inputs() const { return static_cast<int>(inputs_.size()); }
   // nullptr for an optional input that was left out.
-  const Tensor* input(int i) const { return inputs_[i]; }
+  const Tensor* input(int i) const {
+    return i < static_cast<int>(inputs_.size()) ? inputs_[i] : nullptr;
+  }
   // The executor keeps outputs between steps; Resize() them to reuse memory.
   Tensor* output(int i) { return outputs_[i]; }
   int num_outputs() const { return static_cast<int>(outputs_.size()); }
