@@ -3,6 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "google/protobuf/text_format.h"
 
 namespace loom {
 namespace {
@@ -92,6 +94,46 @@ std::vector<const OpDef*> OpRegistry::List() const {
   std::sort(out.begin(), out.end(), [](const OpDef* a, const OpDef* b) {
     return a->signature.name < b->signature.name;
   });
+  return out;
+}
+
+std::string DescribeOp(const OpDef& def) {
+  const OpSignature& sig = def.signature;
+  auto args = [](const std::vector<ArgSpec>& list) {
+    std::vector<std::string> names;
+    for (const ArgSpec& a : list) names.push_back(a.optional ? a.name + "?" : a.name);
+    return absl::StrJoin(names, ", ");
+  };
+  std::string out = absl::StrCat(sig.name, "(", args(sig.inputs), ") -> (",
+                                 args(sig.outputs), ")");
+  std::vector<std::string> kernels;
+  for (const KernelDef& k : def.kernels) kernels.push_back(k.name);
+  absl::StrAppend(&out, "    [", def.source, "; kernels: ",
+                  absl::StrJoin(kernels, ", "),
+                  def.differentiable ? "" : "; no gradient", "]\n");
+  if (!sig.doc.empty()) absl::StrAppend(&out, "  ", sig.doc, "\n");
+  for (const ArgSpec& a : sig.inputs) {
+    absl::StrAppend(&out, "  input  ", a.name, a.optional ? " (optional)" : "",
+                    a.doc.empty() ? "" : ": ", a.doc, "\n");
+  }
+  for (const ArgSpec& a : sig.outputs) {
+    absl::StrAppend(&out, "  output ", a.name, a.doc.empty() ? "" : ": ",
+                    a.doc, "\n");
+  }
+  for (const AttrSpec& a : sig.attrs) {
+    std::string def_text = "required";
+    if (a.default_value.has_value()) {
+      google::protobuf::TextFormat::Printer printer;
+      printer.SetSingleLineMode(true);
+      std::string v;
+      printer.PrintToString(*a.default_value, &v);
+      def_text = absl::StrCat("default ", v);
+      while (!def_text.empty() && def_text.back() == ' ') def_text.pop_back();
+    }
+    absl::StrAppend(&out, "  attr   ", a.name, ": ", AttrTypeName(a.type),
+                    " (", def_text, ")", a.doc.empty() ? "" : " ", a.doc,
+                    "\n");
+  }
   return out;
 }
 

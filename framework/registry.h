@@ -40,6 +40,10 @@ class OpRegistry {
   std::string current_source_ = "builtin";
 };
 
+// A reference card for one op: signature, attributes with types and
+// defaults, kernels and where it came from.
+std::string DescribeOp(const OpDef& def);
+
 }  // namespace loom
 
 #endif  // LOOM_FRAMEWORK_REGISTRY_H_

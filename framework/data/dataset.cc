@@ -9,6 +9,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 
@@ -44,26 +45,91 @@ bool Exists(const std::string& path) {
   return !path.empty() && ::stat(path.c_str(), &st) == 0;
 }
 
-// Encodes the reviews of `split` at `order[0..n)` into `out`.
-void EncodeSplit(const std::vector<Review>& split,
-                 const std::vector<int64_t>& order, int64_t n,
-                 const Vocabulary& vocabulary, int max_len, Padding padding,
-                 Padding truncating, EncodedSplit* out) {
-  out->n = n;
-  out->max_len = max_len;
-  out->ids.assign(static_cast<size_t>(n) * max_len, Vocabulary::kPadId);
-  out->labels.resize(static_cast<size_t>(n));
+absl::string_view AsAbsl(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+// Training reviews tokenized once: token counts, plus each review as interned
+// token indices, so that encoding them once the vocabulary exists needs no
+// second tokenization and no string hashing.
+struct InternedReviews {
+  absl::flat_hash_map<std::string, int32_t> index;  // Token -> local index.
+  std::vector<int64_t> counts;                      // By local index.
+  std::vector<int32_t> tokens;  // Local indices of all reviews, in order.
+  std::vector<size_t> offsets;  // Review i: tokens[offsets[i], offsets[i+1]).
+  std::vector<int32_t> to_id;   // Local index -> vocabulary id.
+};
+
+void Intern(const Review* reviews, size_t count, InternedReviews* out) {
+  std::string buffer;
+  std::vector<std::string_view> tokens;
+  out->offsets.reserve(count + 1);
+  out->offsets.push_back(0);
+  for (size_t i = 0; i < count; ++i) {
+    Tokenize(reviews[i].text, &buffer, &tokens);
+    for (std::string_view token : tokens) {
+      auto it = out->index.find(AsAbsl(token));
+      if (it == out->index.end()) {
+        const int32_t local = static_cast<int32_t>(out->counts.size());
+        out->index.emplace(std::string(token), local);
+        out->counts.push_back(1);
+        out->tokens.push_back(local);
+      } else {
+        ++out->counts[it->second];
+        out->tokens.push_back(it->second);
+      }
+    }
+    out->offsets.push_back(out->tokens.size());
+  }
+}
+
+// Writes rows [begin, end) of `out`: the training review order[row], whose
+// interned tokens are in parts[0] (reviews [0, half)) or parts[1].
+void EncodeInternedRows(const std::vector<Review>& reviews,
+                        const InternedReviews (&parts)[2], size_t half,
+                        const std::vector<int64_t>& order, int64_t begin,
+                        int64_t end, Padding padding, Padding truncating,
+                        EncodedSplit* out) {
+  std::vector<int32_t> ids;
+  for (int64_t row = begin; row < end; ++row) {
+    const size_t r = static_cast<size_t>(order[row]);
+    const InternedReviews& part = parts[r < half ? 0 : 1];
+    const size_t local = r < half ? r : r - half;
+    ids.clear();
+    ids.push_back(Vocabulary::kStartId);
+    for (size_t k = part.offsets[local]; k < part.offsets[local + 1]; ++k) {
+      ids.push_back(part.to_id[part.tokens[k]]);
+    }
+    PadSequenceInto(ids.data(), ids.size(), out->max_len, padding, truncating,
+                    out->ids.data() + static_cast<size_t>(row) * out->max_len);
+    out->labels[row] = reviews[r].label == 1 ? 1.0f : 0.0f;
+  }
+}
+
+// Writes rows [begin, end) of `out`: review order[row] of `reviews`,
+// tokenized and encoded with `vocabulary`.
+void EncodeRows(const std::vector<Review>& reviews,
+                const std::vector<int64_t>& order, int64_t begin, int64_t end,
+                const Vocabulary& vocabulary, Padding padding,
+                Padding truncating, EncodedSplit* out) {
   std::string buffer;
   std::vector<std::string_view> tokens;
   std::vector<int32_t> ids;
-  for (int64_t i = 0; i < n; ++i) {
-    const Review& review = split[static_cast<size_t>(order[i])];
+  for (int64_t row = begin; row < end; ++row) {
+    const Review& review = reviews[static_cast<size_t>(order[row])];
     ids.clear();
     vocabulary.EncodeTo(review.text, &buffer, &tokens, &ids);
-    PadSequenceInto(ids.data(), ids.size(), max_len, padding, truncating,
-                    out->ids.data() + static_cast<size_t>(i) * max_len);
-    out->labels[i] = review.label == 1 ? 1.0f : 0.0f;
+    PadSequenceInto(ids.data(), ids.size(), out->max_len, padding, truncating,
+                    out->ids.data() + static_cast<size_t>(row) * out->max_len);
+    out->labels[row] = review.label == 1 ? 1.0f : 0.0f;
   }
+}
+
+void AllocateSplit(int64_t n, int max_len, EncodedSplit* out) {
+  out->n = n;
+  out->max_len = max_len;
+  out->ids.assign(static_cast<size_t>(n) * max_len, Vocabulary::kPadId);
+  out->labels.assign(static_cast<size_t>(n), 0.0f);
 }
 
 }  // namespace
@@ -89,9 +155,9 @@ uint64_t TestShuffleSeed(uint64_t shuffle_seed) {
 
 absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def) {
   if (!def.name().empty() && def.name() != "imdb") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "TextDatasetDef.name: unknown dataset \"", def.name(),
-        "\" (only \"imdb\" is supported)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("TextDatasetDef.name: unknown dataset \"", def.name(),
+                     "\" (only \"imdb\" is supported)"));
   }
   if (def.num_words() <= Vocabulary::kFirstWordId) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -103,14 +169,14 @@ absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def) {
         "TextDatasetDef.max_len must be > 0, got ", def.max_len()));
   }
   if (def.train_limit() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "TextDatasetDef.train_limit must be >= 0 (0 = all), got ",
-        def.train_limit()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("TextDatasetDef.train_limit must be >= 0 (0 = all), got ",
+                     def.train_limit()));
   }
   if (def.test_limit() < 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "TextDatasetDef.test_limit must be >= 0 (0 = all), got ",
-        def.test_limit()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("TextDatasetDef.test_limit must be >= 0 (0 = all), got ",
+                     def.test_limit()));
   }
   absl::StatusOr<Padding> padding = ToPadding(def.padding(), "padding");
   if (!padding.ok()) return padding.status();
@@ -132,17 +198,42 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
   const Padding padding = *ToPadding(def.padding(), "padding");
   const Padding truncating = *ToPadding(def.truncating(), "truncating");
 
+  // Work is split in two halves for the machines' 2 cores.
+  // 1. Tokenize and count the training reviews, each half on one thread.
+  const size_t half = corpus.train.size() / 2;
+  InternedReviews parts[2];
+  {
+    std::thread second([&] {
+      Intern(corpus.train.data() + half, corpus.train.size() - half, &parts[1]);
+    });
+    Intern(corpus.train.data(), half, &parts[0]);
+    second.join();
+  }
+
+  // 2. The vocabulary from the merged counts (as Vocabulary::Build would).
   TextDataset dataset;
   {
-    std::vector<std::string_view> texts;
-    texts.reserve(corpus.train.size());
-    for (const Review& review : corpus.train) texts.push_back(review.text);
+    absl::flat_hash_map<std::string, int64_t> counts;
+    counts.reserve(parts[0].index.size() + parts[1].index.size());
+    for (const InternedReviews& part : parts) {
+      for (const auto& [token, local] : part.index) {
+        counts[token] += part.counts[local];
+      }
+    }
     absl::StatusOr<Vocabulary> vocabulary =
-        Vocabulary::Build(texts, def.num_words());
+        Vocabulary::FromCounts(counts, def.num_words());
     if (!vocabulary.ok()) return vocabulary.status();
     dataset.vocabulary = *std::move(vocabulary);
   }
+  for (InternedReviews& part : parts) {
+    part.to_id.resize(part.counts.size());
+    for (const auto& [token, local] : part.index) {
+      part.to_id[local] = dataset.vocabulary.Id(token);
+    }
+  }
 
+  // 3. Shuffle, limit, encode and pad. Training rows only need a table
+  // lookup per token; test rows are tokenized, half on each thread.
   const uint64_t seed = static_cast<uint64_t>(def.shuffle_seed());
   const auto limited = [](int64_t size, int32_t limit) {
     return limit > 0 ? std::min<int64_t>(size, limit) : size;
@@ -155,16 +246,37 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
       ShuffledOrder(static_cast<int64_t>(corpus.train.size()), seed);
   const std::vector<int64_t> test_order = ShuffledOrder(
       static_cast<int64_t>(corpus.test.size()), TestShuffleSeed(seed));
-
-  // The two splits are independent: encode them on the two cores.
-  std::thread test_thread([&] {
-    EncodeSplit(corpus.test, test_order, test_n, dataset.vocabulary,
-                def.max_len(), padding, truncating, &dataset.test);
+  AllocateSplit(train_n, def.max_len(), &dataset.train);
+  AllocateSplit(test_n, def.max_len(), &dataset.test);
+  const int64_t test_split = test_n / 2;
+  std::thread second([&] {
+    EncodeRows(corpus.test, test_order, test_split, test_n, dataset.vocabulary,
+               padding, truncating, &dataset.test);
   });
-  EncodeSplit(corpus.train, train_order, train_n, dataset.vocabulary,
-              def.max_len(), padding, truncating, &dataset.train);
-  test_thread.join();
+  EncodeInternedRows(corpus.train, parts, half, train_order, 0, train_n,
+                     padding, truncating, &dataset.train);
+  EncodeRows(corpus.test, test_order, 0, test_split, dataset.vocabulary,
+             padding, truncating, &dataset.test);
+  second.join();
   return dataset;
+}
+
+absl::StatusOr<EncodedSplit> EncodeTestSplit(const ImdbCorpus& corpus,
+                                             const Vocabulary& vocabulary,
+                                             const loom::TextDatasetDef& def) {
+  absl::Status valid = ValidateTextDatasetDef(def);
+  if (!valid.ok()) return valid;
+  const Padding padding = *ToPadding(def.padding(), "padding");
+  const Padding truncating = *ToPadding(def.truncating(), "truncating");
+  const int64_t size = static_cast<int64_t>(corpus.test.size());
+  const int64_t n =
+      def.test_limit() > 0 ? std::min<int64_t>(size, def.test_limit()) : size;
+  const std::vector<int64_t> order = ShuffledOrder(
+      size, TestShuffleSeed(static_cast<uint64_t>(def.shuffle_seed())));
+  EncodedSplit split;
+  AllocateSplit(n, def.max_len(), &split);
+  EncodeRows(corpus.test, order, 0, n, vocabulary, padding, truncating, &split);
+  return split;
 }
 
 absl::StatusOr<TextDataset> LoadTextDataset(const std::string& path,

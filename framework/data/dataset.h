@@ -45,6 +45,12 @@ absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def);
 absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
                                              const loom::TextDatasetDef& def);
 
+// The test split exactly as BuildTextDataset makes it (same shuffle, limit
+// and padding), encoded with a given vocabulary: a saved model's.
+absl::StatusOr<EncodedSplit> EncodeTestSplit(const ImdbCorpus& corpus,
+                                             const Vocabulary& vocabulary,
+                                             const loom::TextDatasetDef& def);
+
 // ReadImdb(path) then BuildTextDataset.
 absl::StatusOr<TextDataset> LoadTextDataset(const std::string& path,
                                             const loom::TextDatasetDef& def);

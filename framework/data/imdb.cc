@@ -130,8 +130,9 @@ std::vector<absl::string_view> PathComponents(absl::string_view path) {
 absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path) {
   struct archive* a = archive_read_new();
   if (a == nullptr) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "cannot read IMDb archive ", archive_path, ": archive_read_new failed"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot read IMDb archive ", archive_path,
+                     ": archive_read_new failed"));
   }
   // Frees the reader on every return.
   struct Closer {
@@ -141,10 +142,10 @@ absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path) {
   archive_read_support_filter_all(a);
   archive_read_support_format_all(a);
   const auto fail = [&](absl::string_view while_doing) {
-    return absl::DataLossError(absl::StrCat(
-        "IMDb archive ", archive_path,
-        " is not a readable archive or is corrupt or truncated (",
-        while_doing, "): ", ArchiveError(a)));
+    return absl::DataLossError(
+        absl::StrCat("IMDb archive ", archive_path,
+                     " is not a readable archive or is corrupt or truncated (",
+                     while_doing, "): ", ArchiveError(a)));
   };
   // Opening already reads and decompresses the start to detect the format.
   if (archive_read_open_filename(a, archive_path.c_str(), 1 << 20) !=
@@ -177,10 +178,7 @@ absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path) {
     char chunk[1 << 14];
     while (true) {
       const la_ssize_t got = archive_read_data(a, chunk, sizeof(chunk));
-      if (got < 0) {
-        if (got == ARCHIVE_WARN) continue;
-        return fail(absl::StrCat("reading ", name));
-      }
+      if (got < 0) return fail(absl::StrCat("reading ", name));
       if (got == 0) break;
       review.text.append(chunk, static_cast<size_t>(got));
     }
@@ -252,9 +250,8 @@ absl::Status ListLabelFolder(const std::string& root, int split, int label,
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) {
     const int err = errno;
-    return absl::NotFoundError(absl::StrCat("IMDb folder ", dir,
-                                            " is missing or unreadable: ",
-                                            strerror(err)));
+    return absl::NotFoundError(absl::StrCat(
+        "IMDb folder ", dir, " is missing or unreadable: ", strerror(err)));
   }
   absl::Status status;
   while (struct dirent* e = ::readdir(d)) {

@@ -1,0 +1,172 @@
+#include "framework/training/callbacks.h"
+
+#include <cmath>
+#include <ostream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "framework/checkpoint.h"
+#include "framework/file_util.h"
+
+namespace loom {
+
+MetricMonitor::MetricMonitor(std::string monitor, double min_delta)
+    : monitor_(monitor.empty() ? "val_loss" : std::move(monitor)),
+      min_delta_(std::abs(min_delta)),
+      maximize_(absl::StrContains(monitor_, "acc")),
+      best_(maximize_ ? -std::numeric_limits<double>::infinity()
+                      : std::numeric_limits<double>::infinity()) {}
+
+absl::StatusOr<double> MetricMonitor::Value(const EpochLog& log) const {
+  std::string available;
+  for (const auto& [name, value] : log.metrics) {
+    if (name == monitor_) return value;
+    absl::StrAppend(&available, available.empty() ? "" : ", ", name);
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat("monitored metric '", monitor_,
+                   "' is not reported; available: ", available));
+}
+
+bool MetricMonitor::Improves(double value) const {
+  return maximize_ ? value > best_ + min_delta_ : value < best_ - min_delta_;
+}
+
+EarlyStopping::EarlyStopping(const EarlyStoppingDef& def, std::ostream* log)
+    : monitor_(def.monitor(), def.min_delta()),
+      patience_(def.patience()),
+      restore_best_weights_(def.restore_best_weights()),
+      log_(log) {}
+
+absl::Status EarlyStopping::OnTrainBegin(Model& model) {
+  wait_ = 0;
+  best_epoch_ = 0;
+  stopped_epoch_ = 0;
+  best_weights_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status EarlyStopping::OnEpochEnd(int epoch, const EpochLog& log,
+                                       Model& model, bool* stop) {
+  auto value = monitor_.Value(log);
+  if (!value.ok()) return value.status();
+  ++wait_;
+  if (monitor_.Improves(*value)) {
+    monitor_.set_best(*value);
+    best_epoch_ = epoch;
+    wait_ = 0;
+    if (restore_best_weights_) {
+      best_weights_ = SnapshotParameters(model.executor().parameters());
+    }
+  }
+  // As Keras: stop once `patience` epochs passed without improvement, and
+  // restore the best weights only when stopping.
+  if (wait_ >= patience_ && epoch > 1) {
+    *stop = true;
+    stopped_epoch_ = epoch;
+    if (restore_best_weights_ && !best_weights_.empty()) {
+      RestoreParameters(best_weights_, &model.executor().parameters());
+      if (log_) {
+        *log_ << "Restoring model weights from the end of the best epoch: "
+              << best_epoch_ << ".\n";
+      }
+    }
+    if (log_) *log_ << "Epoch " << epoch << ": early stopping\n";
+  }
+  return absl::OkStatus();
+}
+
+ReduceLrOnPlateau::ReduceLrOnPlateau(const ReduceLrOnPlateauDef& def,
+                                     std::ostream* log)
+    : monitor_(def.monitor(), def.min_delta() > 0 ? def.min_delta() : 1e-4),
+      factor_(def.factor() > 0 ? def.factor() : 0.1),
+      patience_(def.patience() > 0 ? def.patience() : 10),
+      min_lr_(def.min_lr()),
+      log_(log) {}
+
+absl::Status ReduceLrOnPlateau::OnTrainBegin(Model& model) {
+  wait_ = 0;
+  return absl::OkStatus();
+}
+
+absl::Status ReduceLrOnPlateau::OnEpochEnd(int epoch, const EpochLog& log,
+                                           Model& model, bool* stop) {
+  auto value = monitor_.Value(log);
+  if (!value.ok()) return value.status();
+  if (monitor_.Improves(*value)) {
+    monitor_.set_best(*value);
+    wait_ = 0;
+    return absl::OkStatus();
+  }
+  if (++wait_ >= patience_) {
+    const double old_lr = model.optimizer().learning_rate();
+    if (old_lr > min_lr_) {
+      const double new_lr = std::max(old_lr * factor_, min_lr_);
+      model.optimizer().set_learning_rate(static_cast<float>(new_lr));
+      if (log_) {
+        *log_ << "Epoch " << epoch
+              << ": ReduceLROnPlateau reducing learning rate to " << new_lr
+              << ".\n";
+      }
+    }
+    wait_ = 0;
+  }
+  return absl::OkStatus();
+}
+
+CheckpointWriter::CheckpointWriter(std::string dir, std::string monitor)
+    : dir_(std::move(dir)), monitor_(std::move(monitor), 0.0) {}
+
+absl::Status CheckpointWriter::OnTrainBegin(Model& model) {
+  return MakeDirectories(dir_);
+}
+
+absl::Status CheckpointWriter::OnEpochEnd(int epoch, const EpochLog& log,
+                                          Model& model, bool* stop) {
+  const auto& params = model.executor().parameters();
+  if (auto s = SaveCheckpoint(params, dir_ + "/last.ckpt"); !s.ok()) return s;
+  auto value = monitor_.Value(log);
+  if (!value.ok()) return value.status();
+  if (monitor_.Improves(*value)) {
+    monitor_.set_best(*value);
+    return SaveCheckpoint(params, dir_ + "/best.ckpt");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<std::unique_ptr<Callback>>> CreateCallbacks(
+    const TrainingDef& training, std::ostream* log) {
+  std::vector<std::unique_ptr<Callback>> out;
+  for (int i = 0; i < training.callback_size(); ++i) {
+    const CallbackDef& def = training.callback(i);
+    switch (def.kind_case()) {
+      case CallbackDef::kEarlyStopping:
+        if (def.early_stopping().patience() < 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("training.callback[", i,
+                           "].early_stopping.patience must be >= 0"));
+        }
+        out.push_back(std::make_unique<EarlyStopping>(def.early_stopping(),
+                                                      log));
+        break;
+      case CallbackDef::kReduceLrOnPlateau: {
+        const auto& r = def.reduce_lr_on_plateau();
+        if (r.factor() < 0 || r.factor() >= 1 || r.patience() < 0) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "training.callback[", i,
+              "].reduce_lr_on_plateau needs factor in [0, 1) and patience "
+              ">= 0, got factor ", r.factor(), " and patience ",
+              r.patience()));
+        }
+        out.push_back(std::make_unique<ReduceLrOnPlateau>(r, log));
+        break;
+      }
+      case CallbackDef::KIND_NOT_SET:
+        return absl::InvalidArgumentError(
+            absl::StrCat("training.callback[", i, "] is empty"));
+    }
+  }
+  return out;
+}
+
+}  // namespace loom

@@ -1,0 +1,95 @@
+// Keras' callbacks: EarlyStopping, ReduceLROnPlateau, and checkpoints of
+// the best and the last weights.
+#ifndef LOOM_FRAMEWORK_TRAINING_CALLBACKS_H_
+#define LOOM_FRAMEWORK_TRAINING_CALLBACKS_H_
+
+#include <iosfwd>
+#include <limits>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/proto/model.pb.h"
+#include "framework/training/model.h"
+
+namespace loom {
+
+// Tracks the best value of a monitored metric. The direction follows Keras'
+// "auto" mode: metrics whose name contains "acc" are maximized, others
+// minimized.
+class MetricMonitor {
+ public:
+  MetricMonitor(std::string monitor, double min_delta);
+  // Looks the metric up in `log`; an error names the available metrics.
+  absl::StatusOr<double> Value(const EpochLog& log) const;
+  // Whether `value` improves on the best so far by more than min_delta.
+  bool Improves(double value) const;
+  void set_best(double value) { best_ = value; }
+  double best() const { return best_; }
+  const std::string& monitor() const { return monitor_; }
+
+ private:
+  std::string monitor_;
+  double min_delta_;
+  bool maximize_;
+  double best_;
+};
+
+class EarlyStopping : public Callback {
+ public:
+  EarlyStopping(const EarlyStoppingDef& def, std::ostream* log);
+  absl::Status OnTrainBegin(Model& model) override;
+  absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
+                          bool* stop) override;
+  int stopped_epoch() const { return stopped_epoch_; }
+  int best_epoch() const { return best_epoch_; }
+
+ private:
+  MetricMonitor monitor_;
+  int patience_;
+  bool restore_best_weights_;
+  std::ostream* log_;
+  int wait_ = 0;
+  int best_epoch_ = 0;
+  int stopped_epoch_ = 0;
+  std::vector<Tensor> best_weights_;
+};
+
+class ReduceLrOnPlateau : public Callback {
+ public:
+  ReduceLrOnPlateau(const ReduceLrOnPlateauDef& def, std::ostream* log);
+  absl::Status OnTrainBegin(Model& model) override;
+  absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
+                          bool* stop) override;
+
+ private:
+  MetricMonitor monitor_;
+  double factor_;
+  int patience_;
+  double min_lr_;
+  std::ostream* log_;
+  int wait_ = 0;
+};
+
+// Writes <dir>/last.ckpt after every epoch and <dir>/best.ckpt when the
+// monitored metric improves.
+class CheckpointWriter : public Callback {
+ public:
+  CheckpointWriter(std::string dir, std::string monitor);
+  absl::Status OnTrainBegin(Model& model) override;
+  absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
+                          bool* stop) override;
+
+ private:
+  std::string dir_;
+  MetricMonitor monitor_;
+};
+
+// The callbacks a TrainingDef asks for, checking their settings.
+absl::StatusOr<std::vector<std::unique_ptr<Callback>>> CreateCallbacks(
+    const TrainingDef& training, std::ostream* log);
+
+}  // namespace loom
+
+#endif  // LOOM_FRAMEWORK_TRAINING_CALLBACKS_H_

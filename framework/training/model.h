@@ -1,0 +1,116 @@
+// Model: a ModelDef made runnable, with Keras' fit / evaluate / predict.
+//
+// It owns the graph, the executor (parameters and buffers), the optimizer
+// and the names the ModelDef binds (features, labels, prediction, loss,
+// metrics). Nothing in it is specific to one model definition.
+#ifndef LOOM_FRAMEWORK_TRAINING_MODEL_H_
+#define LOOM_FRAMEWORK_TRAINING_MODEL_H_
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "framework/executor.h"
+#include "framework/model_io.h"
+#include "framework/optimizer.h"
+#include "framework/registry.h"
+#include "framework/training/history.h"
+
+namespace loom {
+
+// Examples as arrays: features [n, ...] (int32 token ids or float) and
+// labels [n, 1] float.
+struct Arrays {
+  Tensor features;
+  Tensor labels;
+  int64_t size() const { return features.is_initialized() ? features.dim(0) : 0; }
+};
+
+// Rows [begin, end) of `arrays`, copied.
+Arrays SliceRows(const Arrays& arrays, int64_t begin, int64_t end);
+
+// Keras' validation_split: the last `fraction` of the rows (before any
+// shuffling) become validation data. Returns {train, validation}.
+absl::StatusOr<std::pair<Arrays, Arrays>> SplitValidation(
+    const Arrays& arrays, double fraction);
+
+using Metrics = std::vector<std::pair<std::string, double>>;
+
+class Model;
+
+// Keras-style callbacks, called by Model::Fit.
+class Callback {
+ public:
+  virtual ~Callback() = default;
+  virtual absl::Status OnTrainBegin(Model& model) { return absl::OkStatus(); }
+  // `log` holds the epoch's metrics (loss, accuracy, val_loss, ...).
+  // Set *stop to end training after this epoch.
+  virtual absl::Status OnEpochEnd(int epoch, const EpochLog& log,
+                                  Model& model, bool* stop) {
+    return absl::OkStatus();
+  }
+  virtual absl::Status OnTrainEnd(Model& model) { return absl::OkStatus(); }
+};
+
+struct FitOptions {
+  int epochs = 1;
+  int batch_size = 32;
+  bool shuffle = true;  // Reshuffle training batches every epoch.
+  uint64_t seed = 0;    // Seeds the shuffles.
+  // Where progress goes (nullptr: silent), and whether it is a terminal
+  // (a redrawn progress bar) or a file (one line per epoch).
+  std::ostream* log = nullptr;
+  bool interactive = false;
+};
+
+class Model {
+ public:
+  // Builds the graph (validating it against `registry`), the executor and
+  // the optimizer, and initializes the parameters from their initializers.
+  static absl::StatusOr<std::unique_ptr<Model>> Create(
+      const ModelFile& file, const OpRegistry& registry, uint64_t seed);
+
+  // Trains on `train`, reporting metrics on `validation` (may be empty)
+  // after each epoch, as Keras' fit does.
+  absl::StatusOr<History> Fit(const Arrays& train, const Arrays& validation,
+                              const FitOptions& options,
+                              const std::vector<Callback*>& callbacks);
+
+  // Mean loss and metrics over `data`, in inference mode: {"loss", ...}.
+  absl::StatusOr<Metrics> Evaluate(const Arrays& data, int batch_size);
+
+  // The prediction value for each row of `features`, flattened per row.
+  absl::StatusOr<Tensor> Predict(const Tensor& features, int batch_size);
+
+  const ModelDef& def() const { return def_; }
+  ModelDef* mutable_def() { return &def_; }
+  Executor& executor() { return *executor_; }
+  Optimizer& optimizer() { return *optimizer_; }
+  // Names of the reported metrics, loss first: {"loss", "accuracy"}.
+  const std::vector<std::string>& metric_names() const {
+    return metric_names_;
+  }
+
+ private:
+  Model() = default;
+  // Runs one batch (rows `order[begin, end)` of `data`) and adds its
+  // size-weighted metrics to `sums`.
+  absl::Status RunBatch(const Arrays& data, const std::vector<int64_t>& order,
+                        int64_t begin, int64_t end, bool training,
+                        std::vector<double>* sums);
+
+  ModelDef def_;
+  std::unique_ptr<Executor> executor_;
+  std::unique_ptr<Optimizer> optimizer_;
+  std::vector<std::string> metric_names_;  // Display names.
+  std::vector<std::string> metric_values_;  // Graph values, loss first.
+  Arrays batch_;  // Reused batch buffers.
+};
+
+}  // namespace loom
+
+#endif  // LOOM_FRAMEWORK_TRAINING_MODEL_H_

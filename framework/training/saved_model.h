@@ -1,0 +1,38 @@
+// A trained model on disk: a folder with the model definition as trained
+// (model.pbtxt), its weights (weights.ckpt) and its vocabulary
+// (vocabulary.txt). Each file is written atomically.
+#ifndef LOOM_FRAMEWORK_TRAINING_SAVED_MODEL_H_
+#define LOOM_FRAMEWORK_TRAINING_SAVED_MODEL_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "framework/data/text.h"
+#include "framework/registry.h"
+#include "framework/training/model.h"
+
+namespace loom {
+
+absl::Status SaveModel(Model& model, const data::Vocabulary& vocabulary,
+                       const std::string& dir);
+
+struct LoadedModel {
+  std::unique_ptr<Model> model;
+  data::Vocabulary vocabulary;
+};
+
+// Loads what SaveModel wrote; a missing, corrupt or mismatched file is an
+// error naming it.
+absl::StatusOr<LoadedModel> LoadModel(const std::string& dir,
+                                      const OpRegistry& registry);
+
+// Encodes raw review texts as the model's dataset settings say (start id,
+// vocabulary, max_len, padding and truncation): int32 [n, max_len].
+Tensor EncodeTexts(const std::vector<std::string>& texts,
+                   const data::Vocabulary& vocabulary,
+                   const TextDatasetDef& dataset);
+
+}  // namespace loom
+
+#endif  // LOOM_FRAMEWORK_TRAINING_SAVED_MODEL_H_

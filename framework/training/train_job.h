@@ -1,0 +1,90 @@
+// The main job behind tools/train, tools/evaluate and tools/predict: read a
+// model definition, apply command-line overrides, load the data set, train,
+// evaluate on the test split and write everything a run produces.
+#ifndef LOOM_FRAMEWORK_TRAINING_TRAIN_JOB_H_
+#define LOOM_FRAMEWORK_TRAINING_TRAIN_JOB_H_
+
+#include <iosfwd>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "framework/proto/model.pb.h"
+#include "framework/registry.h"
+
+namespace loom {
+
+// Values that override the model definition; unset ones leave it alone.
+struct ConfigOverrides {
+  std::optional<int> epochs;
+  std::optional<int> batch_size;
+  std::optional<float> learning_rate;
+  std::optional<float> validation_split;
+  std::optional<int64_t> seed;
+  std::optional<int> max_len;
+  std::optional<int> num_words;
+  std::optional<int> train_limit;
+  std::optional<int> test_limit;
+  std::optional<int> patience;  // Of every EarlyStopping callback.
+};
+
+// Applies and checks the overrides: bad values are errors naming the flag.
+// The graph follows max_len and num_words: the features input's length and
+// the rows of every table an Embedding node reads.
+absl::Status ApplyOverrides(const ConfigOverrides& overrides, ModelDef* def);
+
+struct TrainJobOptions {
+  std::string graph;       // Model definition (.pbtxt).
+  std::string data;        // IMDb archive or folder; "" = the data cache.
+  std::string output_dir;  // "" = runs/<model>-<timestamp>.
+  std::vector<std::string> plugins;
+  int threads = 0;  // 0 = all cores.
+  ConfigOverrides overrides;
+  // Progress: a redrawn bar (terminal) or one line per epoch.
+  bool interactive = false;
+};
+
+// Trains as the options say and writes into the output folder: config.pbtxt
+// (the configuration used), history.csv/.json, learning_curve.svg,
+// checkpoints/{best,last}.ckpt and model/ (see saved_model.h). Progress and
+// the final "Test loss: ... | Test acc: ..." line go to `out`.
+absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out);
+
+struct EvaluateJobOptions {
+  std::string model_dir;  // A model/ folder written by RunTrainJob.
+  std::string data;
+  std::vector<std::string> plugins;
+  int threads = 0;
+  int batch_size = 0;  // 0 = the model's.
+};
+
+// Evaluates a saved model on the test split of its data set.
+absl::Status RunEvaluateJob(const EvaluateJobOptions& options,
+                            std::ostream& out);
+
+struct PredictJobOptions {
+  std::string model_dir;
+  std::vector<std::string> texts;  // Raw reviews.
+  std::vector<std::string> plugins;
+  int threads = 0;
+};
+
+// Prints "probability<TAB>label<TAB>text preview" for each review.
+absl::Status RunPredictJob(const PredictJobOptions& options,
+                           std::ostream& out);
+
+// Sets the number of threads oneDNN's kernels use (0: all cores).
+void SetThreads(int threads);
+
+// A path as the user meant it: relative paths are taken from the folder
+// `bazel run` was started in (BUILD_WORKING_DIRECTORY), if any.
+std::string UserPath(const std::string& path);
+
+// Registers the built-in ops and loads `plugins` into `registry`.
+absl::Status PrepareRegistry(const std::vector<std::string>& plugins,
+                             OpRegistry* registry);
+
+}  // namespace loom
+
+#endif  // LOOM_FRAMEWORK_TRAINING_TRAIN_JOB_H_

@@ -1,0 +1,602 @@
+// LSTM: both kernels against a naive double-precision reference with Keras
+// semantics (masking, both directions, concat/sum, sequences/last state),
+// gradients against finite differences and against each other, dropout
+// behaviour, and attribute errors.
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "framework/testing/op_testing.h"
+#include "gtest/gtest.h"
+
+namespace loom::testing {
+namespace {
+
+// ---------------------------------------------------------------------------
+// Inputs and the reference.
+
+struct LstmInputs {
+  int64_t n, t, c, h;
+  Tensor x, mask;
+  std::array<Tensor, 2> kernel, recurrent, bias;  // Per direction.
+};
+
+// Row lengths cycle through: all steps valid, pre-padded (zeros first),
+// no valid step, post-padded. With `gaps`, rows also get holes inside.
+Tensor MakeMask(int64_t n, int64_t t, bool gaps) {
+  Tensor mask(DType::kFloat32, {n, t});
+  for (int64_t r = 0; r < n; ++r) {
+    for (int64_t s = 0; s < t; ++s) {
+      bool valid = true;
+      switch (r % 4) {
+        case 0:
+          valid = true;
+          break;
+        case 1:
+          valid = s >= t - 3;  // Pre-padded, 3 valid steps.
+          break;
+        case 2:
+          valid = false;
+          break;
+        case 3:
+          valid = s < 2;  // Post-padded, 2 valid steps.
+          break;
+      }
+      if (gaps) valid = (r % 4 == 2) ? false : (s + r) % 3 != 1;
+      mask.f32()[r * t + s] = valid ? 1.0f : 0.0f;
+    }
+  }
+  return mask;
+}
+
+LstmInputs MakeInputs(int64_t n, int64_t t, int64_t c, int64_t h,
+                      uint64_t seed = 1, bool gaps = false) {
+  LstmInputs in{n, t, c, h};
+  in.x = RandomTensor({n, t, c}, seed, -1.0f, 1.0f);
+  in.mask = MakeMask(n, t, gaps);
+  for (int k = 0; k < 2; ++k) {
+    in.kernel[k] = RandomTensor({c, 4 * h}, seed + 10 + k, -0.6f, 0.6f);
+    in.recurrent[k] = RandomTensor({h, 4 * h}, seed + 20 + k, -0.6f, 0.6f);
+    in.bias[k] = RandomTensor({4 * h}, seed + 30 + k, -0.3f, 0.3f);
+  }
+  return in;
+}
+
+bool Bidirectional(const std::string& direction) {
+  return direction != "forward";
+}
+
+struct Options {
+  std::string direction = "forward";
+  bool return_sequences = false;
+  bool masked = false;
+  std::string kernel = "fused";
+  float dropout = 0;
+  float recurrent_dropout = 0;
+  bool training = false;
+  uint64_t seed = 1;
+};
+
+OpTestCase MakeCase(const LstmInputs& in, const Options& o) {
+  OpTestCase test;
+  test.op = "LSTM";
+  test.attrs["units"] = IntValue(in.h);
+  test.attrs["direction"] = StringValue(o.direction);
+  test.attrs["return_sequences"] = BoolValue(o.return_sequences);
+  test.attrs["dropout"] = FloatValue(o.dropout);
+  test.attrs["recurrent_dropout"] = FloatValue(o.recurrent_dropout);
+  test.attrs["_kernel"] = StringValue(o.kernel);
+  test.inputs = {in.x, in.kernel[0], in.recurrent[0], in.bias[0]};
+  test.inputs.push_back(o.masked ? std::optional<Tensor>(in.mask)
+                                 : std::nullopt);
+  if (Bidirectional(o.direction)) {
+    test.inputs.push_back(in.kernel[1]);
+    test.inputs.push_back(in.recurrent[1]);
+    test.inputs.push_back(in.bias[1]);
+  }
+  // Every float input but the mask.
+  test.differentiable = {true, true, true, true, false, true, true, true};
+  test.training = o.training;
+  test.seed = o.seed;
+  return test;
+}
+
+double Sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
+
+// Dropout masks for the reference, already scaled; empty: none.
+struct RefMasks {
+  std::array<std::vector<double>, 2> input;      // [N, C]
+  std::array<std::vector<double>, 2> recurrent;  // [N, H]
+};
+
+// One direction of one row: outputs [T, H] (zeros at masked steps) and the
+// last state [H].
+void ReferenceRow(const LstmInputs& in, bool masked, int k, int64_t row,
+                  const std::vector<double>* input_mask,
+                  const std::vector<double>* recurrent_mask,
+                  std::vector<double>* outputs, std::vector<double>* last) {
+  const int64_t T = in.t, C = in.c, H = in.h;
+  const float* W = in.kernel[k].f32();
+  const float* U = in.recurrent[k].f32();
+  const float* b = in.bias[k].f32();
+  std::vector<double> h(H, 0.0), c(H, 0.0), z(4 * H);
+  outputs->assign(T * H, 0.0);
+  for (int64_t s = 0; s < T; ++s) {
+    const int64_t t = k == 0 ? s : T - 1 - s;
+    if (masked && in.mask.f32()[row * T + t] == 0.0f) continue;
+    for (int64_t g = 0; g < 4 * H; ++g) {
+      double v = b[g];
+      for (int64_t ch = 0; ch < C; ++ch) {
+        double xv = in.x.f32()[(row * T + t) * C + ch];
+        if (input_mask) xv *= (*input_mask)[row * C + ch];
+        v += xv * W[ch * 4 * H + g];
+      }
+      for (int64_t i = 0; i < H; ++i) {
+        double hv = h[i];
+        if (recurrent_mask) hv *= (*recurrent_mask)[row * H + i];
+        v += hv * U[i * 4 * H + g];
+      }
+      z[g] = v;
+    }
+    for (int64_t j = 0; j < H; ++j) {
+      const double ig = Sigmoid(z[j]), fg = Sigmoid(z[H + j]);
+      const double gg = std::tanh(z[2 * H + j]), og = Sigmoid(z[3 * H + j]);
+      c[j] = fg * c[j] + ig * gg;
+      h[j] = og * std::tanh(c[j]);
+      (*outputs)[t * H + j] = h[j];
+    }
+  }
+  *last = h;
+}
+
+// The op's output, flattened, computed in double precision.
+std::vector<double> Reference(const LstmInputs& in, const Options& o,
+                              const RefMasks& masks = {}) {
+  const int64_t N = in.n, T = in.t, H = in.h;
+  const bool bidi = Bidirectional(o.direction);
+  const bool concat = o.direction == "bidirectional_concat";
+  const int64_t width = concat ? 2 * H : H;
+  std::vector<double> y(o.return_sequences ? N * T * width : N * width, 0.0);
+  for (int k = 0; k < (bidi ? 2 : 1); ++k) {
+    const int64_t off = concat ? k * H : 0;
+    for (int64_t n = 0; n < N; ++n) {
+      std::vector<double> outputs, last;
+      ReferenceRow(in, o.masked, k, n,
+                   masks.input[k].empty() ? nullptr : &masks.input[k],
+                   masks.recurrent[k].empty() ? nullptr : &masks.recurrent[k],
+                   &outputs, &last);
+      for (int64_t j = 0; j < H; ++j) {
+        if (o.return_sequences) {
+          for (int64_t t = 0; t < T; ++t) {
+            y[(n * T + t) * width + off + j] += outputs[t * H + j];
+          }
+        } else {
+          y[n * width + off + j] += last[j];
+        }
+      }
+    }
+  }
+  return y;
+}
+
+void ExpectNear(const Tensor& got, const std::vector<double>& want, double tol,
+                const std::string& what) {
+  ASSERT_EQ(got.num_elements(), static_cast<int64_t>(want.size())) << what;
+  int bad = 0;
+  for (int64_t i = 0; i < got.num_elements() && bad < 5; ++i) {
+    if (std::abs(got.f32()[i] - want[i]) > tol) {
+      ++bad;
+      ADD_FAILURE() << what << ": element " << i << " is " << got.f32()[i]
+                    << ", expected " << want[i];
+    }
+  }
+}
+
+void ExpectTensorsNear(const Tensor& a, const Tensor& b, double tol,
+                       const std::string& what) {
+  ASSERT_EQ(a.shape(), b.shape()) << what;
+  std::vector<double> want(b.flat().begin(), b.flat().end());
+  ExpectNear(a, want, tol, what);
+}
+
+// ---------------------------------------------------------------------------
+// Every configuration: direction x return_sequences x masked x kernel.
+
+using Config = std::tuple<std::string, bool, bool, std::string>;
+
+Options ToOptions(const Config& config) {
+  Options o;
+  o.direction = std::get<0>(config);
+  o.return_sequences = std::get<1>(config);
+  o.masked = std::get<2>(config);
+  o.kernel = std::get<3>(config);
+  return o;
+}
+
+class LstmConfigTest : public ::testing::TestWithParam<Config> {};
+
+TEST_P(LstmConfigTest, ForwardMatchesReference) {
+  const LstmInputs in = MakeInputs(4, 5, 4, 3);
+  const Options o = ToOptions(GetParam());
+  for (bool training : {false, true}) {
+    Options run = o;
+    run.training = training;
+    auto out = RunOp(BuiltinRegistry(), MakeCase(in, run));
+    ASSERT_TRUE(out.ok()) << out.status();
+    const int64_t width =
+        o.direction == "bidirectional_concat" ? 2 * in.h : in.h;
+    EXPECT_EQ((*out)[0].shape(), o.return_sequences ? Shape({in.n, in.t, width})
+                                                    : Shape({in.n, width}));
+    ExpectNear((*out)[0], Reference(in, o), 2e-5,
+               training ? "training" : "inference");
+  }
+}
+
+TEST_P(LstmConfigTest, GradientMatchesFiniteDifferences) {
+  const LstmInputs in = MakeInputs(4, 5, 4, 3);
+  Options o = ToOptions(GetParam());
+  for (bool training : {false, true}) {
+    o.training = training;
+    GradientCheckOptions options;
+    options.epsilon = 1e-2;
+    options.atol = 3e-3;
+    options.rtol = 3e-2;
+    auto report = CheckGradients(BuiltinRegistry(), MakeCase(in, o), options);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_TRUE(report->ok) << report->worst;
+    EXPECT_GT(report->checked, 0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, LstmConfigTest,
+    ::testing::Combine(::testing::Values("forward", "bidirectional_concat",
+                                         "bidirectional_sum"),
+                       ::testing::Bool(), ::testing::Bool(),
+                       ::testing::Values("fused", "stepwise")),
+    [](const ::testing::TestParamInfo<Config>& info) {
+      return std::get<0>(info.param) +
+             (std::get<1>(info.param) ? "_Sequences" : "_Last") +
+             (std::get<2>(info.param) ? "_Masked" : "_Unmasked") + "_" +
+             std::get<3>(info.param);
+    });
+
+// The two kernels' analytic gradients agree closely (finite differences
+// above are looser).
+using KernelPairConfig = std::tuple<std::string, bool, bool>;
+class LstmKernelsAgreeTest : public ::testing::TestWithParam<KernelPairConfig> {
+};
+
+TEST_P(LstmKernelsAgreeTest, GradientsOfBothKernelsAgree) {
+  // H = 11 exercises the vectorized gate loops and their scalar tails.
+  const LstmInputs in = MakeInputs(6, 7, 5, 11, 3);
+  Options o;
+  o.direction = std::get<0>(GetParam());
+  o.return_sequences = std::get<1>(GetParam());
+  o.masked = std::get<2>(GetParam());
+  o.training = true;
+  const OpTestCase fused = MakeCase(in, o);
+  o.kernel = "stepwise";
+  const OpTestCase stepwise = MakeCase(in, o);
+
+  auto out = RunOp(BuiltinRegistry(), fused);
+  ASSERT_TRUE(out.ok()) << out.status();
+  ExpectNear((*out)[0], Reference(in, o), 2e-5, "fused forward");
+  auto out_stepwise = RunOp(BuiltinRegistry(), stepwise);
+  ASSERT_TRUE(out_stepwise.ok()) << out_stepwise.status();
+  ExpectNear((*out_stepwise)[0], Reference(in, o), 2e-5, "stepwise forward");
+
+  const std::vector<Tensor> weights = {
+      RandomTensor((*out)[0].shape(), 99, -1.0f, 1.0f)};
+  auto a = ComputeGradients(BuiltinRegistry(), fused, weights);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = ComputeGradients(BuiltinRegistry(), stepwise, weights);
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(a->size(), b->size());
+  for (size_t i = 0; i < a->size(); ++i) {
+    if (!(*a)[i].is_initialized()) continue;
+    ExpectTensorsNear((*a)[i], (*b)[i], 1e-4,
+                      "gradient of input " + std::to_string(i));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, LstmKernelsAgreeTest,
+    ::testing::Combine(::testing::Values("forward", "bidirectional_concat",
+                                         "bidirectional_sum"),
+                       ::testing::Bool(), ::testing::Bool()),
+    [](const ::testing::TestParamInfo<KernelPairConfig>& info) {
+      return std::get<0>(info.param) +
+             (std::get<1>(info.param) ? "_Sequences" : "_Last") +
+             (std::get<2>(info.param) ? "_Masked" : "_Unmasked");
+    });
+
+// Masks with holes inside a row: the stepwise kernel masks step by step;
+// the fused kernel falls back to it.
+TEST(LstmTest, NonContiguousMask) {
+  const LstmInputs in = MakeInputs(4, 6, 3, 3, 5, /*gaps=*/true);
+  for (const char* kernel : {"fused", "stepwise"}) {
+    for (const char* direction : {"forward", "bidirectional_concat"}) {
+      for (bool sequences : {false, true}) {
+        Options o;
+        o.direction = direction;
+        o.return_sequences = sequences;
+        o.masked = true;
+        o.kernel = kernel;
+        auto out = RunOp(BuiltinRegistry(), MakeCase(in, o));
+        ASSERT_TRUE(out.ok()) << out.status();
+        ExpectNear((*out)[0], Reference(in, o), 2e-5,
+                   std::string(kernel) + " " + direction);
+        auto report = CheckGradients(BuiltinRegistry(), MakeCase(in, o));
+        ASSERT_TRUE(report.ok()) << report.status();
+        EXPECT_TRUE(report->ok)
+            << kernel << " " << direction << ": " << report->worst;
+      }
+    }
+  }
+}
+
+// A step at a new shape after an old one reuses nothing stale.
+TEST(LstmTest, ShapesChangeBetweenRuns) {
+  for (const char* kernel : {"fused", "stepwise"}) {
+    Options o;
+    o.direction = "bidirectional_sum";
+    o.return_sequences = true;
+    o.masked = true;
+    o.kernel = kernel;
+    const LstmInputs a = MakeInputs(4, 5, 4, 3, 1);
+    const LstmInputs b = MakeInputs(8, 3, 4, 3, 2);
+    for (const LstmInputs* in : {&a, &b, &a}) {
+      auto out = RunOp(BuiltinRegistry(), MakeCase(*in, o));
+      ASSERT_TRUE(out.ok()) << out.status();
+      ExpectNear((*out)[0], Reference(*in, o), 2e-5, kernel);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Dropout.
+
+TEST(LstmDropoutTest, InferenceIgnoresDropout) {
+  const LstmInputs in = MakeInputs(4, 5, 4, 3);
+  for (const char* kernel : {"fused", "stepwise"}) {
+    Options o;
+    o.direction = "bidirectional_concat";
+    o.return_sequences = true;
+    o.masked = true;
+    o.kernel = kernel;
+    o.dropout = 0.5f;
+    o.recurrent_dropout = 0.5f;
+    auto out = RunOp(BuiltinRegistry(), MakeCase(in, o));
+    ASSERT_TRUE(out.ok()) << out.status();
+    ExpectNear((*out)[0], Reference(in, o), 2e-5, kernel);
+  }
+}
+
+TEST(LstmDropoutTest, SameSeedSameMasks) {
+  const LstmInputs in = MakeInputs(4, 5, 4, 3);
+  for (const char* kernel : {"fused", "stepwise"}) {
+    Options o;
+    o.direction = "bidirectional_concat";
+    o.return_sequences = true;
+    o.kernel = kernel;
+    o.dropout = 0.4f;
+    o.recurrent_dropout = 0.4f;
+    o.training = true;
+    auto first = RunOp(BuiltinRegistry(), MakeCase(in, o));
+    auto again = RunOp(BuiltinRegistry(), MakeCase(in, o));
+    o.seed = 2;
+    auto other = RunOp(BuiltinRegistry(), MakeCase(in, o));
+    ASSERT_TRUE(first.ok() && again.ok() && other.ok());
+    ExpectTensorsNear((*first)[0], (*again)[0], 0, "same seed");
+    double diff = 0;
+    for (int64_t i = 0; i < (*first)[0].num_elements(); ++i) {
+      diff += std::abs((*first)[0].f32()[i] - (*other)[0].f32()[i]);
+    }
+    EXPECT_GT(diff, 1e-3) << kernel << ": another seed gave the same output";
+    // Dropout does change the output in training.
+    std::vector<double> plain = Reference(in, o);
+    double changed = 0;
+    for (int64_t i = 0; i < (*first)[0].num_elements(); ++i) {
+      changed += std::abs((*first)[0].f32()[i] - plain[i]);
+    }
+    EXPECT_GT(changed, 1e-3) << kernel;
+  }
+}
+
+// With input dropout only, both kernels draw the same mask and so agree.
+TEST(LstmDropoutTest, KernelsAgreeUnderInputDropout) {
+  const LstmInputs in = MakeInputs(4, 5, 4, 3);
+  Options o;
+  o.direction = "bidirectional_sum";
+  o.return_sequences = true;
+  o.masked = true;
+  o.dropout = 0.3f;
+  o.training = true;
+  auto fused = RunOp(BuiltinRegistry(), MakeCase(in, o));
+  o.kernel = "stepwise";
+  auto stepwise = RunOp(BuiltinRegistry(), MakeCase(in, o));
+  ASSERT_TRUE(fused.ok() && stepwise.ok());
+  ExpectTensorsNear((*fused)[0], (*stepwise)[0], 2e-5, "fused vs stepwise");
+}
+
+// Recovers, row by row and direction by direction, the dropout masks that
+// make the reference reproduce the op's output, by trying every mask: the
+// op must match exactly one of them, which shows that it applies one
+// [N, C] input mask and one [N, H] recurrent mask per sequence, constant
+// over time and shared by the four gates, with inverted scaling. Returns the
+// fraction of dropped entries of each kind.
+struct Recovered {
+  double input_dropped = 0, recurrent_dropped = 0;
+  // Whether the two directions' input masks differ somewhere.
+  bool directions_differ = false;
+};
+
+Recovered RecoverMasks(const LstmInputs& in, const Options& o,
+                       const Tensor& y) {
+  const int64_t N = in.n, T = in.t, C = in.c, H = in.h;
+  const bool concat = o.direction == "bidirectional_concat";
+  const int directions = concat ? 2 : 1;
+  const int64_t width = concat ? 2 * H : H;
+  const int input_bits = o.dropout > 0 ? C : 0;
+  const int recurrent_bits = o.recurrent_dropout > 0 ? H : 0;
+  const double in_scale = 1.0 / (1.0 - o.dropout);
+  const double rec_scale = 1.0 / (1.0 - o.recurrent_dropout);
+  Recovered r;
+  int64_t input_dropped = 0, recurrent_dropped = 0;
+  std::vector<int> input_choice(directions);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int k = 0; k < directions; ++k) {
+      int matches = 0;
+      for (int bits = 0; bits < (1 << (input_bits + recurrent_bits)); ++bits) {
+        std::vector<double> im(N * C, 1.0), rm(N * H, 1.0);
+        for (int b = 0; b < input_bits; ++b) {
+          im[n * C + b] = (bits >> b) & 1 ? in_scale : 0.0;
+        }
+        for (int b = 0; b < recurrent_bits; ++b) {
+          rm[n * H + b] = (bits >> (input_bits + b)) & 1 ? rec_scale : 0.0;
+        }
+        std::vector<double> outputs, last;
+        ReferenceRow(in, o.masked, k, n, input_bits ? &im : nullptr,
+                     recurrent_bits ? &rm : nullptr, &outputs, &last);
+        double err = 0;
+        for (int64_t t = 0; t < T; ++t) {
+          for (int64_t j = 0; j < H; ++j) {
+            err = std::max(err,
+                           std::abs(outputs[t * H + j] -
+                                    y.f32()[(n * T + t) * width + k * H + j]));
+          }
+        }
+        if (err > 2e-5) continue;
+        ++matches;
+        for (int b = 0; b < input_bits; ++b) {
+          input_dropped += !((bits >> b) & 1);
+        }
+        for (int b = 0; b < recurrent_bits; ++b) {
+          recurrent_dropped += !((bits >> (input_bits + b)) & 1);
+        }
+        if (k == 0) input_choice[0] = bits & ((1 << input_bits) - 1);
+        if (k == 1 && input_choice[0] != (bits & ((1 << input_bits) - 1))) {
+          r.directions_differ = true;
+        }
+      }
+      EXPECT_EQ(matches, 1) << "row " << n << " direction " << k;
+    }
+  }
+  if (input_bits) {
+    r.input_dropped = double(input_dropped) / (N * directions * C);
+  }
+  if (recurrent_bits) {
+    r.recurrent_dropped = double(recurrent_dropped) / (N * directions * H);
+  }
+  return r;
+}
+
+TEST(LstmDropoutTest, RecurrentDropoutMatchesReferenceWithSameMasks) {
+  // Unmasked, so every row carries information about its masks; 48 rows
+  // give the dropped fractions a standard deviation of about 0.03.
+  const LstmInputs in = MakeInputs(48, 5, 4, 3, 9);
+  for (const char* direction : {"forward", "bidirectional_concat"}) {
+    Options o;
+    o.direction = direction;
+    o.return_sequences = true;
+    o.dropout = 0.3f;
+    o.recurrent_dropout = 0.4f;
+    o.training = true;  // The default kernel switches to stepwise.
+    auto out = RunOp(BuiltinRegistry(), MakeCase(in, o));
+    ASSERT_TRUE(out.ok()) << out.status();
+    const Recovered r = RecoverMasks(in, o, (*out)[0]);
+    EXPECT_NEAR(r.input_dropped, 0.3, 0.12) << direction;
+    EXPECT_NEAR(r.recurrent_dropped, 0.4, 0.12) << direction;
+    if (Bidirectional(direction)) EXPECT_TRUE(r.directions_differ);
+    // And the gradient with these (fixed) masks is right.
+    const LstmInputs small = MakeInputs(3, 5, 4, 3, 9);
+    auto report = CheckGradients(BuiltinRegistry(), MakeCase(small, o));
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_TRUE(report->ok) << direction << ": " << report->worst;
+  }
+}
+
+TEST(LstmDropoutTest, FusedInputDropoutMatchesReferenceWithSameMasks) {
+  const LstmInputs in = MakeInputs(48, 5, 4, 3, 4);
+  Options o;
+  o.direction = "bidirectional_concat";
+  o.return_sequences = true;
+  o.dropout = 0.5f;
+  o.training = true;
+  auto out = RunOp(BuiltinRegistry(), MakeCase(in, o));
+  ASSERT_TRUE(out.ok()) << out.status();
+  const Recovered r = RecoverMasks(in, o, (*out)[0]);
+  EXPECT_NEAR(r.input_dropped, 0.5, 0.12);
+  EXPECT_TRUE(r.directions_differ);
+  const LstmInputs small = MakeInputs(3, 5, 4, 3, 4);
+  o.masked = true;
+  auto report = CheckGradients(BuiltinRegistry(), MakeCase(small, o));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->worst;
+}
+
+// ---------------------------------------------------------------------------
+// Errors.
+
+void ExpectError(OpTestCase test, const std::string& fragment) {
+  auto out = RunOp(BuiltinRegistry(), test);
+  ASSERT_FALSE(out.ok()) << "expected an error mentioning " << fragment;
+  EXPECT_NE(std::string(out.status().message()).find(fragment),
+            std::string::npos)
+      << out.status();
+}
+
+TEST(LstmErrorTest, AttributesAndShapes) {
+  const LstmInputs in = MakeInputs(2, 3, 4, 3);
+  Options o;
+  o.direction = "bidirectional_concat";
+  OpTestCase test = MakeCase(in, o);
+
+  OpTestCase units = test;
+  units.attrs["units"] = IntValue(4);
+  ExpectError(units, "kernel has shape [4, 12], expected [4, 16]");
+
+  OpTestCase direction = test;
+  direction.attrs["direction"] = StringValue("sideways");
+  ExpectError(direction, "attribute 'direction' must be");
+
+  for (float rate : {-0.1f, 1.0f, 1.5f}) {
+    OpTestCase dropout = test;
+    dropout.attrs["dropout"] = FloatValue(rate);
+    ExpectError(dropout, "attribute 'dropout' must be in [0, 1)");
+    OpTestCase recurrent = test;
+    recurrent.attrs["recurrent_dropout"] = FloatValue(rate);
+    ExpectError(recurrent, "attribute 'recurrent_dropout' must be in [0, 1)");
+  }
+
+  OpTestCase missing = test;
+  missing.inputs.resize(5);
+  ExpectError(missing, "needs backward_kernel");
+
+  Options forward;
+  OpTestCase extra = MakeCase(in, forward);
+  extra.inputs.push_back(in.kernel[1]);
+  extra.inputs.push_back(in.recurrent[1]);
+  extra.inputs.push_back(in.bias[1]);
+  ExpectError(extra, "direction is \"forward\"");
+
+  OpTestCase mask = test;
+  mask.inputs[4] = Tensor(DType::kFloat32, {2, 4});
+  ExpectError(mask, "mask has shape [2, 4], expected [2, 3]");
+
+  OpTestCase recurrent_shape = test;
+  recurrent_shape.inputs[2] = Tensor(DType::kFloat32, {4, 12});
+  ExpectError(recurrent_shape, "recurrent_kernel has shape");
+
+  OpTestCase kernel = test;
+  kernel.attrs["_kernel"] = StringValue("cudnn");
+  ExpectError(kernel, "no kernel named 'cudnn'");
+}
+
+}  // namespace
+}  // namespace loom::testing

@@ -1,0 +1,41 @@
+// Evaluates a trained model on the test split of its data set:
+//   bazel run //tools:evaluate -- --model=runs/<run>/model
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "framework/training/train_job.h"
+
+ABSL_FLAG(std::string, model, "", "A model/ folder written by train.");
+ABSL_FLAG(std::string, data, "",
+          "IMDb archive or folder (default: the data cache).");
+ABSL_FLAG(std::vector<std::string>, plugin, {},
+          "Op plugin shared objects to load, comma-separated.");
+ABSL_FLAG(int, threads, 0, "Threads for oneDNN kernels (0: all cores).");
+ABSL_FLAG(int, batch_size, 0, "Batch size (0: the model's).");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Evaluates a trained Loom model on its test split.\n"
+      "  bazel run //tools:evaluate -- --model=runs/<run>/model");
+  absl::ParseCommandLine(argc, argv);
+  loom::EvaluateJobOptions options;
+  options.model_dir = absl::GetFlag(FLAGS_model);
+  if (options.model_dir.empty()) {
+    std::cerr << "evaluate: --model is required; see --help\n";
+    return 2;
+  }
+  options.data = absl::GetFlag(FLAGS_data);
+  options.plugins = absl::GetFlag(FLAGS_plugin);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  options.batch_size = absl::GetFlag(FLAGS_batch_size);
+  absl::Status status = loom::RunEvaluateJob(options, std::cout);
+  if (!status.ok()) {
+    std::cerr << "evaluate: " << status.message() << "\n";
+    return 1;
+  }
+  return 0;
+}

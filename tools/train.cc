@@ -1,0 +1,88 @@
+// Trains a model definition:
+//   bazel run //tools:train -- --graph=models/bilstm.pbtxt
+// Every setting of the .pbtxt can be overridden by a flag; --help lists them.
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "framework/training/progress.h"
+#include "framework/training/train_job.h"
+
+ABSL_FLAG(std::string, graph, "", "Model definition (.pbtxt) to train.");
+ABSL_FLAG(std::string, data, "",
+          "IMDb .tar.gz archive or aclImdb folder (default: the data cache "
+          "that tools/setup.sh fills).");
+ABSL_FLAG(std::string, output_dir, "",
+          "Where results go (default runs/<model>-<timestamp>).");
+ABSL_FLAG(std::vector<std::string>, plugin, {},
+          "Op plugin shared objects to load, comma-separated.");
+ABSL_FLAG(int, threads, 0, "Threads for oneDNN kernels (0: all cores).");
+ABSL_FLAG(std::optional<int>, epochs, std::nullopt, "Override epochs.");
+ABSL_FLAG(std::optional<int>, batch_size, std::nullopt,
+          "Override the batch size.");
+ABSL_FLAG(std::optional<float>, learning_rate, std::nullopt,
+          "Override the optimizer's learning rate.");
+ABSL_FLAG(std::optional<float>, validation_split, std::nullopt,
+          "Override the validation split (last fraction of train).");
+ABSL_FLAG(std::optional<int64_t>, seed, std::nullopt,
+          "Override the seed (initialization, dropout, shuffling).");
+ABSL_FLAG(std::optional<int>, max_len, std::nullopt,
+          "Override the sequence length.");
+ABSL_FLAG(std::optional<int>, num_words, std::nullopt,
+          "Override the vocabulary size.");
+ABSL_FLAG(std::optional<int>, train_limit, std::nullopt,
+          "Override how many training reviews are used (0: all).");
+ABSL_FLAG(std::optional<int>, test_limit, std::nullopt,
+          "Override how many test reviews are used (0: all).");
+ABSL_FLAG(std::optional<int>, patience, std::nullopt,
+          "Override EarlyStopping's patience.");
+ABSL_FLAG(std::string, progress, "auto",
+          "Progress display: auto, bar (redrawn) or lines (one per epoch).");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Trains a Loom model definition.\n"
+      "  bazel run //tools:train -- --graph=models/bilstm.pbtxt [flags]");
+  absl::ParseCommandLine(argc, argv);
+  loom::TrainJobOptions options;
+  options.graph = absl::GetFlag(FLAGS_graph);
+  if (options.graph.empty()) {
+    std::cerr << "train: --graph is required (e.g. "
+                 "--graph=models/bilstm.pbtxt); see --help\n";
+    return 2;
+  }
+  options.data = absl::GetFlag(FLAGS_data);
+  options.output_dir = absl::GetFlag(FLAGS_output_dir);
+  options.plugins = absl::GetFlag(FLAGS_plugin);
+  options.threads = absl::GetFlag(FLAGS_threads);
+  loom::ConfigOverrides& o = options.overrides;
+  o.epochs = absl::GetFlag(FLAGS_epochs);
+  o.batch_size = absl::GetFlag(FLAGS_batch_size);
+  o.learning_rate = absl::GetFlag(FLAGS_learning_rate);
+  o.validation_split = absl::GetFlag(FLAGS_validation_split);
+  o.seed = absl::GetFlag(FLAGS_seed);
+  o.max_len = absl::GetFlag(FLAGS_max_len);
+  o.num_words = absl::GetFlag(FLAGS_num_words);
+  o.train_limit = absl::GetFlag(FLAGS_train_limit);
+  o.test_limit = absl::GetFlag(FLAGS_test_limit);
+  o.patience = absl::GetFlag(FLAGS_patience);
+  const std::string progress = absl::GetFlag(FLAGS_progress);
+  if (progress != "auto" && progress != "bar" && progress != "lines") {
+    std::cerr << "train: --progress must be auto, bar or lines, got '"
+              << progress << "'\n";
+    return 2;
+  }
+  options.interactive =
+      progress == "bar" ||
+      (progress == "auto" && loom::ProgressBar::StdoutIsTerminal());
+  absl::Status status = loom::RunTrainJob(options, std::cout);
+  if (!status.ok()) {
+    std::cerr << "train: " << status.message() << "\n";
+    return 1;
+  }
+  return 0;
+}
