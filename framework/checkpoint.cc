@@ -128,10 +128,10 @@ absl::Status LoadCheckpoint(const std::string& path,
       if (auto s = r.Get(&dim, "shape"); !s.ok()) return s;
     }
     if (shape != p.value.shape()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "checkpoint ", path, ": parameter '", name, "' has shape ",
-          ShapeToString(shape), ", the model expects ",
-          ShapeToString(p.value.shape())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint ", path, ": parameter '", name,
+                       "' has shape ", ShapeToString(shape),
+                       ", the model expects ", ShapeToString(p.value.shape())));
     }
     Tensor t(DType::kFloat32, shape);
     if (auto s = r.GetBytes(t.raw(), t.num_bytes(), "values"); !s.ok()) {

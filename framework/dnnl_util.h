@@ -26,8 +26,8 @@ absl::Status DnnlCall(const char* what, Fn&& fn) {
   try {
     fn();
   } catch (const dnnl::error& e) {
-    return absl::InternalError(
-        std::string("oneDNN ") + what + " failed: " + e.what());
+    return absl::InternalError(std::string("oneDNN ") + what +
+                               " failed: " + e.what());
   }
   return absl::OkStatus();
 }

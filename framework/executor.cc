@@ -1,10 +1,12 @@
 #include "framework/executor.h"
 
 #include <algorithm>
+#include <chrono>
 #include <utility>
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "framework/initializers.h"
 
@@ -68,9 +70,9 @@ absl::StatusOr<std::unique_ptr<Executor>> Executor::Create(
     KernelInitContext init{node.name, node.attrs, infos};
     auto kernel = node.kernel->create(init);
     if (!kernel.ok()) {
-      return absl::Status(kernel.status().code(),
-                          absl::StrCat(g.Describe(i), ": ",
-                                       kernel.status().message()));
+      return absl::Status(
+          kernel.status().code(),
+          absl::StrCat(g.Describe(i), ": ", kernel.status().message()));
     }
     NodeState& state = ex->nodes_[i];
     state.kernel = *std::move(kernel);
@@ -101,8 +103,8 @@ absl::Status Executor::InitializeParameters() {
   std::mt19937_64 rng(seed_);
   for (size_t i = 0; i < parameters_.size(); ++i) {
     const ParameterDef& def = g.def().parameter(i);
-    absl::Status s = InitializeTensor(def.initializer(), rng,
-                                      &parameters_[i].value);
+    absl::Status s =
+        InitializeTensor(def.initializer(), rng, &parameters_[i].value);
     if (!s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "parameter '", def.name(), "': initializer: ", s.message()));
@@ -183,9 +185,10 @@ absl::Status Executor::Run(const FeedMap& feeds,
     auto it = feeds.find(value.name);
     if (it == feeds.end()) {
       if (input_needed[v]) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("graph input '", value.name, "' is needed but was "
-                         "not fed"));
+        return absl::InvalidArgumentError(absl::StrCat("graph input '",
+                                                       value.name,
+                                                       "' is needed but was "
+                                                       "not fed"));
       }
       continue;
     }
@@ -214,11 +217,17 @@ absl::Status Executor::Run(const FeedMap& feeds,
     for (int v : node.inputs) inputs.push_back(v < 0 ? nullptr : &values_[v]);
     std::vector<Tensor*> outputs;
     for (int v : node.outputs) outputs.push_back(&values_[v]);
-    state.ctx = std::make_unique<KernelContext>(node.attrs, &dnnl_,
-                                                std::move(inputs),
-                                                std::move(outputs), training,
-                                                &state.rng);
+    state.ctx = std::make_unique<KernelContext>(
+        node.attrs, &dnnl_, std::move(inputs), std::move(outputs), training,
+        &state.rng);
+    const auto start = std::chrono::steady_clock::now();
     absl::Status s = state.kernel->Forward(*state.ctx);
+    if (profiling_) {
+      state.forward_seconds += std::chrono::duration<double>(
+                                   std::chrono::steady_clock::now() - start)
+                                   .count();
+      ++state.forward_calls;
+    }
     if (!s.ok()) {
       return absl::Status(s.code(),
                           absl::StrCat(g.Describe(n), ": ", s.message()));
@@ -249,10 +258,10 @@ absl::Status Executor::AddDenseGrad(int v, Tensor* grad) {
     Parameter& p = parameters_[value.index];
     GradState& state = param_grad_state_[value.index];
     if (grad->shape() != p.value.shape()) {
-      return absl::InternalError(absl::StrCat(
-          "gradient for parameter '", p.name, "' has shape ",
-          ShapeToString(grad->shape()), ", expected ",
-          ShapeToString(p.value.shape())));
+      return absl::InternalError(
+          absl::StrCat("gradient for parameter '", p.name, "' has shape ",
+                       ShapeToString(grad->shape()), ", expected ",
+                       ShapeToString(p.value.shape())));
     }
     if (state == GradState::kStale) {
       std::swap(p.grad, *grad);
@@ -302,6 +311,28 @@ absl::Status Executor::AddSparseGrad(int v, SparseRows* grad) {
   return absl::OkStatus();
 }
 
+std::string Executor::ProfileReport() const {
+  std::vector<int> order(nodes_.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  auto total = [&](int i) {
+    return nodes_[i].forward_seconds + nodes_[i].backward_seconds;
+  };
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return total(a) > total(b); });
+  std::string out =
+      "node                              op                  "
+      "  calls  forward s  backward s\n";
+  for (int i : order) {
+    const Node& node = graph_->nodes()[i];
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("%-33s %-20s %6d %10.3f %11.3f\n", node.name,
+                        node.op->signature.name, nodes_[i].forward_calls,
+                        nodes_[i].forward_seconds, nodes_[i].backward_seconds));
+  }
+  return out;
+}
+
 void Executor::Reseed(uint64_t seed) {
   seed_ = seed;
   for (size_t i = 0; i < nodes_.size(); ++i) {
@@ -309,8 +340,7 @@ void Executor::Reseed(uint64_t seed) {
   }
 }
 
-absl::Status Executor::Backward(const std::string& loss,
-                                const Tensor* seed) {
+absl::Status Executor::Backward(const std::string& loss, const Tensor* seed) {
   const Graph& g = *graph_;
   if (last_plan_ == nullptr) {
     return absl::FailedPreconditionError(
@@ -318,22 +348,22 @@ absl::Status Executor::Backward(const std::string& loss,
   }
   const int loss_value = g.FindValue(loss);
   if (loss_value < 0 || !computed_[loss_value]) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the loss '", loss, "' was not computed by the last run"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the loss '", loss, "' was not computed by the last run"));
   }
   if (seed != nullptr) {
     if (seed->shape() != values_[loss_value].shape() ||
         seed->dtype() != DType::kFloat32) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "the gradient seed for '", loss, "' must be float",
-          ShapeToString(values_[loss_value].shape()), ", got ",
-          DTypeName(seed->dtype()), ShapeToString(seed->shape())));
+      return absl::InvalidArgumentError(
+          absl::StrCat("the gradient seed for '", loss, "' must be float",
+                       ShapeToString(values_[loss_value].shape()), ", got ",
+                       DTypeName(seed->dtype()), ShapeToString(seed->shape())));
     }
   } else if (values_[loss_value].num_elements() != 1 ||
              values_[loss_value].dtype() != DType::kFloat32) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the loss '", loss, "' must be a float scalar, got shape ",
-        ShapeToString(values_[loss_value].shape())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("the loss '", loss, "' must be a float scalar, got shape ",
+                     ShapeToString(values_[loss_value].shape())));
   }
 
   // Values that depend on a trainable parameter.
@@ -348,8 +378,8 @@ absl::Status Executor::Backward(const std::string& loss,
     if (any) {
       const auto& constant = nodes[n].op->constant_outputs;
       for (size_t k = 0; k < nodes[n].outputs.size(); ++k) {
-        if (std::find(constant.begin(), constant.end(),
-                      static_cast<int>(k)) == constant.end()) {
+        if (std::find(constant.begin(), constant.end(), static_cast<int>(k)) ==
+            constant.end()) {
           from_param[nodes[n].outputs[k]] = 1;
         }
       }
@@ -392,9 +422,10 @@ absl::Status Executor::Backward(const std::string& loss,
     for (int v : node.inputs) wants_input_grad |= v >= 0 && from_param[v];
     if (!has_output_grad || !wants_input_grad) continue;
     if (!node.op->differentiable) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          g.Describe(n), ": the loss depends on parameters through this "
-          "node, but its op has no gradient"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(g.Describe(n),
+                       ": the loss depends on parameters through this "
+                       "node, but its op has no gradient"));
     }
     NodeState& state = nodes_[n];
     std::vector<const Tensor*> output_grads;
@@ -419,10 +450,16 @@ absl::Status Executor::Backward(const std::string& loss,
     }
     GradContext ctx(state.ctx.get(), std::move(output_grads), input_grads,
                     sparse_grads);
+    const auto start = std::chrono::steady_clock::now();
     absl::Status s = state.kernel->Backward(ctx);
+    if (profiling_) {
+      state.backward_seconds += std::chrono::duration<double>(
+                                    std::chrono::steady_clock::now() - start)
+                                    .count();
+    }
     if (!s.ok()) {
-      return absl::Status(s.code(), absl::StrCat(g.Describe(n),
-                                                 ": backward: ", s.message()));
+      return absl::Status(
+          s.code(), absl::StrCat(g.Describe(n), ": backward: ", s.message()));
     }
     for (size_t i = 0; i < node.inputs.size(); ++i) {
       absl::Status added;
@@ -443,8 +480,7 @@ absl::Status Executor::Backward(const std::string& loss,
       parameters_[i].grad.SetZero();
       param_grad_state_[i] = GradState::kZero;
     }
-    parameters_[i].grad_is_sparse =
-        param_grad_state_[i] == GradState::kSparse;
+    parameters_[i].grad_is_sparse = param_grad_state_[i] == GradState::kSparse;
   }
   return absl::OkStatus();
 }

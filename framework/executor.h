@@ -51,8 +51,8 @@ class Executor {
 
   // Feeds graph inputs and computes `fetches` (value names) and what they
   // need. `training` turns on dropout and lets Backward() follow.
-  absl::Status Run(const FeedMap& feeds,
-                   absl::Span<const std::string> fetches, bool training);
+  absl::Status Run(const FeedMap& feeds, absl::Span<const std::string> fetches,
+                   bool training);
 
   // A value computed by the last Run(), by name.
   absl::StatusOr<const Tensor*> Fetch(const std::string& name) const;
@@ -61,11 +61,15 @@ class Executor {
   // respect to every trainable parameter, written to Parameter::grad.
   // With `seed`, `loss` may be any float value of seed's shape, and the
   // result is the vector-Jacobian product seed^T * d(loss)/d(parameters).
-  absl::Status Backward(const std::string& loss,
-                        const Tensor* seed = nullptr);
+  absl::Status Backward(const std::string& loss, const Tensor* seed = nullptr);
 
   // Reseeds every node's random generator (dropout masks) as Create() did.
   void Reseed(uint64_t seed);
+
+  // When on, Run() and Backward() time every node; ProfileReport() lists
+  // the totals, slowest first.
+  void set_profiling(bool on) { profiling_ = on; }
+  std::string ProfileReport() const;
 
   std::vector<Parameter>& parameters() { return parameters_; }
   const std::vector<Parameter>& parameters() const { return parameters_; }
@@ -79,6 +83,9 @@ class Executor {
     std::unique_ptr<KernelContext> ctx;  // Of the last forward run.
     std::vector<Tensor> input_grad_scratch;
     std::vector<SparseRows> sparse_scratch;
+    double forward_seconds = 0;
+    double backward_seconds = 0;
+    int64_t forward_calls = 0;
   };
   // Which nodes a set of fetches needs, in topological order.
   struct Plan {
@@ -107,6 +114,7 @@ class Executor {
   std::vector<Tensor> value_grads_;
   std::vector<char> has_grad_;
   std::vector<GradState> param_grad_state_;
+  bool profiling_ = false;
 };
 
 }  // namespace loom

@@ -45,8 +45,7 @@ absl::Status WriteFileAtomically(const std::string& path,
       const std::string why = std::strerror(errno);
       close(fd);
       unlink(tmp.c_str());
-      return absl::DataLossError(
-          absl::StrCat("cannot write ", tmp, ": ", why));
+      return absl::DataLossError(absl::StrCat("cannot write ", tmp, ": ", why));
     }
     written += n;
   }

@@ -19,8 +19,8 @@ Shape FromProto(const ShapeProto& shape) {
   return Shape(shape.dim().begin(), shape.dim().end());
 }
 
-std::string Location(const GraphSource& source,
-                     const std::vector<int>& lines, int index) {
+std::string Location(const GraphSource& source, const std::vector<int>& lines,
+                     int index) {
   if (source.file.empty()) return "";
   if (index < static_cast<int>(lines.size()) && lines[index] > 0) {
     return absl::StrCat(source.file, ":", lines[index], ": ");
@@ -56,20 +56,19 @@ int Graph::FindValue(const std::string& name) const {
 
 std::string Graph::Describe(int node) const {
   const Node& n = nodes_[node];
-  return absl::StrCat(n.location, "node '", n.name, "' (",
-                      n.op->signature.name, ")");
+  return absl::StrCat(n.location, "node '", n.name, "' (", n.op->signature.name,
+                      ")");
 }
 
-absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
-    const GraphDef& def, const OpRegistry& registry,
-    const GraphSource& source) {
+absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
+                                                    const OpRegistry& registry,
+                                                    const GraphSource& source) {
   auto graph = absl::WrapUnique(new Graph());
   graph->def_ = def;
   std::vector<Value>& values = graph->values_;
   auto& by_name = graph->value_by_name_;
 
-  auto add_value = [&](Value v, const std::string& where)
-      -> absl::Status {
+  auto add_value = [&](Value v, const std::string& where) -> absl::Status {
     if (by_name.contains(v.name)) {
       return absl::InvalidArgumentError(absl::StrCat(
           where, "the name '", v.name, "' is used twice in the graph"));
@@ -94,7 +93,8 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
       return absl::InvalidArgumentError(
           absl::StrCat(where, "dtype is missing (DT_FLOAT or DT_INT32)"));
     }
-    Value v{in.name(), Value::Kind::kInput,
+    Value v{in.name(),
+            Value::Kind::kInput,
             {FromProto(in.dtype()), FromProto(in.shape())}};
     v.index = i;
     graph->input_values_.push_back(values.size());
@@ -103,8 +103,8 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
   for (int i = 0; i < def.parameter_size(); ++i) {
     const ParameterDef& p = def.parameter(i);
     const std::string where =
-        absl::StrCat(Location(source, source.parameter_lines, i),
-                     "parameter '", p.name(), "': ");
+        absl::StrCat(Location(source, source.parameter_lines, i), "parameter '",
+                     p.name(), "': ");
     if (p.name().empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, "parameter ", i, " has no name"));
@@ -130,8 +130,8 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
     Node& node = nodes[i];
     node.name = nd.name();
     node.location = Location(source, source.node_lines, i);
-    const std::string where = absl::StrCat(node.location, "node '", nd.name(),
-                                           "' (", nd.op(), "): ");
+    const std::string where =
+        absl::StrCat(node.location, "node '", nd.name(), "' (", nd.op(), "): ");
     if (nd.name().empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat(node.location, "node ", i, " has no name"));
@@ -155,8 +155,8 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
       } else {
         hint = "; is it provided by a plugin that was not loaded?";
       }
-      return absl::NotFoundError(absl::StrCat(
-          where, "unknown op '", nd.op(), "'", hint));
+      return absl::NotFoundError(
+          absl::StrCat(where, "unknown op '", nd.op(), "'", hint));
     }
     auto attrs = AttrMap::Resolve(node.op->signature.attrs, nd.attr());
     if (!attrs.ok()) {
@@ -172,8 +172,8 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
         if (k.name == want) node.kernel = &k;
       }
       if (node.kernel == nullptr) {
-        return absl::NotFoundError(absl::StrCat(
-            where, "op has no kernel named '", want, "'"));
+        return absl::NotFoundError(
+            absl::StrCat(where, "op has no kernel named '", want, "'"));
       }
     }
     const auto& sig = node.op->signature;
@@ -193,8 +193,8 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
     const NodeDef& nd = def.node(i);
     Node& node = nodes[i];
     const auto& sig = node.op->signature;
-    const std::string where = absl::StrCat(node.location, "node '", nd.name(),
-                                           "' (", nd.op(), "): ");
+    const std::string where =
+        absl::StrCat(node.location, "node '", nd.name(), "' (", nd.op(), "): ");
     size_t required = 0;
     for (const ArgSpec& a : sig.inputs) required += a.optional ? 0 : 1;
     if (static_cast<size_t>(nd.input_size()) < required ||
@@ -203,9 +203,9 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
       for (const ArgSpec& a : sig.inputs) {
         names.push_back(a.optional ? a.name + "?" : a.name);
       }
-      return absl::InvalidArgumentError(absl::StrCat(
-          where, "takes inputs (", absl::StrJoin(names, ", "), ") but got ",
-          nd.input_size()));
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "takes inputs (", absl::StrJoin(names, ", "),
+                       ") but got ", nd.input_size()));
     }
     node.inputs.assign(sig.inputs.size(), -1);
     for (int k = 0; k < nd.input_size(); ++k) {
@@ -213,9 +213,9 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
       if (ref.empty()) {
         // "" leaves an optional input out while naming later ones.
         if (!sig.inputs[k].optional) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              where, "input '", sig.inputs[k].name,
-              "' is required but given as \"\""));
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, "input '", sig.inputs[k].name,
+                           "' is required but given as \"\""));
         }
         continue;
       }
@@ -228,14 +228,13 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
       if (v < 0) {
         auto it = node_by_name.find(parsed->first);
         if (it != node_by_name.end()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              where, "input '", sig.inputs[k].name, "' reads '", ref,
-              "', but node '", parsed->first, "' has only ",
-              nodes[it->second].outputs.size(), " output(s)"));
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, "input '", sig.inputs[k].name, "' reads '",
+                           ref, "', but node '", parsed->first, "' has only ",
+                           nodes[it->second].outputs.size(), " output(s)"));
         }
         return absl::InvalidArgumentError(
-            absl::StrCat(where, "input '", sig.inputs[k].name,
-                         "' reads '", ref,
+            absl::StrCat(where, "input '", sig.inputs[k].name, "' reads '", ref,
                          "', which is no node, parameter or graph input"));
       }
       node.inputs[k] = v;
@@ -278,8 +277,8 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(
       }
     }
     return absl::InvalidArgumentError(absl::StrCat(
-        nodes[first].location, "the graph has a cycle through nodes: ",
-        absl::StrJoin(cyclic, ", ")));
+        nodes[first].location,
+        "the graph has a cycle through nodes: ", absl::StrJoin(cyclic, ", ")));
   }
 
   // Renumber nodes in topological order.

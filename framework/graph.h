@@ -34,8 +34,8 @@ struct Value {
   std::string name;  // "node" for output 0, "node:k" for output k.
   Kind kind;
   ValueInfo info;
-  int producer = -1;      // Node index for kNodeOutput.
-  int index = -1;         // Output index, parameter index or input index.
+  int producer = -1;           // Node index for kNodeOutput.
+  int index = -1;              // Output index, parameter index or input index.
   std::vector<int> consumers;  // Node indices, possibly repeated.
 };
 
@@ -63,9 +63,7 @@ class Graph {
   int FindValue(const std::string& name) const;
   // Value indices of the graph inputs and parameters, in GraphDef order.
   const std::vector<int>& input_values() const { return input_values_; }
-  const std::vector<int>& parameter_values() const {
-    return parameter_values_;
-  }
+  const std::vector<int>& parameter_values() const { return parameter_values_; }
   // "file:line: node 'name' (Op)" for messages about a node.
   std::string Describe(int node) const;
 

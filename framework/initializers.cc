@@ -47,8 +47,8 @@ void FillOrthogonal(std::mt19937_64& rng, int64_t rows, int64_t cols,
 
 }  // namespace
 
-absl::Status InitializeTensor(const InitializerDef& init,
-                              std::mt19937_64& rng, Tensor* tensor) {
+absl::Status InitializeTensor(const InitializerDef& init, std::mt19937_64& rng,
+                              Tensor* tensor) {
   if (tensor->dtype() != DType::kFloat32) {
     return absl::InvalidArgumentError("only float32 values are initialized");
   }
@@ -58,9 +58,8 @@ absl::Status InitializeTensor(const InitializerDef& init,
   const int64_t last = shape.empty() ? 1 : shape.back();
   const int64_t blocks = init.blocks() > 1 ? init.blocks() : 1;
   if (last % blocks != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("blocks=", blocks, " does not divide the last dimension ",
-                     last));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "blocks=", blocks, " does not divide the last dimension ", last));
   }
   const int64_t block_cols = last / blocks;
   const int64_t rows = n / last;
@@ -80,9 +79,9 @@ absl::Status InitializeTensor(const InitializerDef& init,
       tensor->SetZero();
       for (const auto& seg : init.segments().segment()) {
         if (seg.begin() < 0 || seg.end() > last || seg.begin() > seg.end()) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "segment [", seg.begin(), ", ", seg.end(),
-              ") is outside the last dimension ", last));
+          return absl::InvalidArgumentError(
+              absl::StrCat("segment [", seg.begin(), ", ", seg.end(),
+                           ") is outside the last dimension ", last));
         }
         for (int64_t r = 0; r < rows; ++r) {
           for (int64_t c = seg.begin(); c < seg.end(); ++c) {
@@ -98,9 +97,8 @@ absl::Status InitializeTensor(const InitializerDef& init,
         hi = 0.05f;
       }
       if (!(lo < hi)) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("uniform needs minval < maxval, got ", lo, " and ",
-                         hi));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "uniform needs minval < maxval, got ", lo, " and ", hi));
       }
       std::uniform_real_distribution<float> dist(lo, hi);
       for (int64_t i = 0; i < n; ++i) data[i] = dist(rng);
@@ -118,9 +116,8 @@ absl::Status InitializeTensor(const InitializerDef& init,
     }
     case InitializerDef::kOrthogonal: {
       if (shape.size() < 2) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("orthogonal needs a matrix, got shape ",
-                         ShapeToString(shape)));
+        return absl::InvalidArgumentError(absl::StrCat(
+            "orthogonal needs a matrix, got shape ", ShapeToString(shape)));
       }
       const float gain =
           init.orthogonal().gain() == 0 ? 1.0f : init.orthogonal().gain();

@@ -14,8 +14,8 @@ namespace loom {
 // fan_out] (Keras' layout); with init.blocks() = k the last dimension is k
 // side-by-side blocks, each initialized on its own. Errors name the problem;
 // the caller adds the parameter's name.
-absl::Status InitializeTensor(const InitializerDef& init,
-                              std::mt19937_64& rng, Tensor* tensor);
+absl::Status InitializeTensor(const InitializerDef& init, std::mt19937_64& rng,
+                              Tensor* tensor);
 
 }  // namespace loom
 

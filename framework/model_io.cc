@@ -18,8 +18,7 @@ class CollectErrors : public google::protobuf::io::ErrorCollector {
     errors_.push_back(
         absl::StrCat(filename_, ":", line + 1, ":", column + 1, ": ", message));
   }
-  void AddWarning(int line, int column, const std::string& message) override {
-  }
+  void AddWarning(int line, int column, const std::string& message) override {}
   const std::vector<std::string>& errors() const { return errors_; }
 
  private:

@@ -60,10 +60,8 @@ AttrSpec StringAttr(std::string name, std::optional<std::string> def,
   return spec;
 }
 
-AttrSpec BoolAttr(std::string name, std::optional<bool> def,
-                  std::string doc) {
-  AttrSpec spec{std::move(name), AttrType::kBool, std::nullopt,
-                std::move(doc)};
+AttrSpec BoolAttr(std::string name, std::optional<bool> def, std::string doc) {
+  AttrSpec spec{std::move(name), AttrType::kBool, std::nullopt, std::move(doc)};
   if (def) {
     spec.default_value.emplace();
     spec.default_value->set_b(*def);
@@ -164,14 +162,13 @@ absl::StatusOr<AttrMap> AttrMap::Resolve(
         absl::StrAppend(&known, known.empty() ? "" : ", ", s.name);
       }
       return absl::InvalidArgumentError(
-          absl::StrCat("unknown attribute '", name, "' (the op has: ",
-                       known.empty() ? "none" : known, ")"));
+          absl::StrCat("unknown attribute '", name,
+                       "' (the op has: ", known.empty() ? "none" : known, ")"));
     }
     if (!Matches(value, spec->type)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("attribute '", name, "' must be ",
-                       AttrTypeName(spec->type), ", got ",
-                       ValueKindName(value)));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "attribute '", name, "' must be ", AttrTypeName(spec->type), ", got ",
+          ValueKindName(value)));
     }
     map.values_[name] = value;
   }
@@ -193,9 +190,7 @@ const AttrValue& AttrMap::Get(const std::string& name) const {
   return it == values_.end() ? *kEmpty : it->second;
 }
 
-int64_t AttrMap::GetInt(const std::string& name) const {
-  return Get(name).i();
-}
+int64_t AttrMap::GetInt(const std::string& name) const { return Get(name).i(); }
 
 float AttrMap::GetFloat(const std::string& name) const {
   const AttrValue& v = Get(name);
@@ -220,8 +215,7 @@ std::vector<float> AttrMap::GetFloatList(const std::string& name) const {
   return out;
 }
 
-std::vector<std::string> AttrMap::GetStringList(
-    const std::string& name) const {
+std::vector<std::string> AttrMap::GetStringList(const std::string& name) const {
   const auto& l = Get(name).list().s();
   return {l.begin(), l.end()};
 }
@@ -230,8 +224,8 @@ absl::Status ShapeContext::ExpectRank(int input, int rank) const {
   const ValueInfo* info = inputs_[input];
   if (info != nullptr && static_cast<int>(info->shape.size()) != rank) {
     return absl::InvalidArgumentError(
-        absl::StrCat("input ", input, " must have rank ", rank,
-                     ", got shape ", ShapeToString(info->shape)));
+        absl::StrCat("input ", input, " must have rank ", rank, ", got shape ",
+                     ShapeToString(info->shape)));
   }
   return absl::OkStatus();
 }
@@ -239,9 +233,9 @@ absl::Status ShapeContext::ExpectRank(int input, int rank) const {
 absl::Status ShapeContext::ExpectDType(int input, DType dtype) const {
   const ValueInfo* info = inputs_[input];
   if (info != nullptr && info->dtype != dtype) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("input ", input, " must be ", DTypeName(dtype), ", got ",
-                     DTypeName(info->dtype)));
+    return absl::InvalidArgumentError(absl::StrCat("input ", input, " must be ",
+                                                   DTypeName(dtype), ", got ",
+                                                   DTypeName(info->dtype)));
   }
   return absl::OkStatus();
 }

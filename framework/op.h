@@ -165,9 +165,8 @@ struct DnnlContext {
 class KernelContext {
  public:
   KernelContext(const AttrMap& attrs, DnnlContext* dnnl,
-                std::vector<const Tensor*> inputs,
-                std::vector<Tensor*> outputs, bool training,
-                std::mt19937_64* rng)
+                std::vector<const Tensor*> inputs, std::vector<Tensor*> outputs,
+                bool training, std::mt19937_64* rng)
       : attrs_(attrs),
         dnnl_(dnnl),
         inputs_(std::move(inputs)),

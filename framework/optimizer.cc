@@ -30,9 +30,9 @@ class Adam : public Optimizer {
     }
     ++iterations_;
     const double t = static_cast<double>(iterations_);
-    const float alpha =
-        static_cast<float>(learning_rate_ * std::sqrt(1 - std::pow(beta_2_, t)) /
-                           (1 - std::pow(beta_1_, t)));
+    const float alpha = static_cast<float>(learning_rate_ *
+                                           std::sqrt(1 - std::pow(beta_2_, t)) /
+                                           (1 - std::pow(beta_1_, t)));
     const float b1 = beta_1_, b2 = beta_2_, eps = epsilon_;
     for (size_t k = 0; k < params.size(); ++k) {
       Parameter& p = params[k];
@@ -126,8 +126,8 @@ absl::StatusOr<std::unique_ptr<Optimizer>> CreateOptimizer(
       if (b1 >= 1 || b2 >= 1 || a.learning_rate() < 0) {
         return absl::InvalidArgumentError(
             absl::StrCat("Adam needs learning_rate >= 0 and betas in [0, 1); "
-                         "got learning_rate=", a.learning_rate(),
-                         " beta_1=", b1, " beta_2=", b2));
+                         "got learning_rate=",
+                         a.learning_rate(), " beta_1=", b1, " beta_2=", b2));
       }
       return std::make_unique<Adam>(lr, b1, b2, eps);
     }
@@ -136,7 +136,8 @@ absl::StatusOr<std::unique_ptr<Optimizer>> CreateOptimizer(
       if (s.learning_rate() < 0 || s.momentum() < 0 || s.momentum() >= 1) {
         return absl::InvalidArgumentError(absl::StrCat(
             "SGD needs learning_rate >= 0 and momentum in [0, 1); got "
-            "learning_rate=", s.learning_rate(), " momentum=", s.momentum()));
+            "learning_rate=",
+            s.learning_rate(), " momentum=", s.momentum()));
       }
       return std::make_unique<Sgd>(
           s.learning_rate() > 0 ? s.learning_rate() : 0.01f, s.momentum(),

@@ -22,8 +22,8 @@ absl::Status RegisterPlugin(const LoomPluginInfo& info,
   absl::Status status = info.register_ops(registry);
   registry->set_current_source("builtin");
   if (!status.ok()) {
-    return absl::Status(status.code(),
-                        absl::StrCat("plugin ", source, ": ", status.message()));
+    return absl::Status(
+        status.code(), absl::StrCat("plugin ", source, ": ", status.message()));
   }
   return absl::OkStatus();
 }
@@ -40,9 +40,10 @@ absl::Status LoadPlugin(const std::string& path, OpRegistry* registry) {
   if (entry == nullptr) {
     dlclose(handle);
     return absl::InvalidArgumentError(
-        absl::StrCat(path, " is not a Loom plugin: it has no "
-                           "'loom_plugin_entry' symbol (define one with "
-                           "LOOM_PLUGIN)"));
+        absl::StrCat(path,
+                     " is not a Loom plugin: it has no "
+                     "'loom_plugin_entry' symbol (define one with "
+                     "LOOM_PLUGIN)"));
   }
   const LoomPluginInfo* info = entry();
   if (info == nullptr) {

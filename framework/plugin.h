@@ -46,12 +46,13 @@ absl::Status LoadPlugin(const std::string& path, OpRegistry* registry);
 
 // Defines the plugin's entry point. Use once per shared object:
 //   LOOM_PLUGIN("my_ops", RegisterMyOps);
-#define LOOM_PLUGIN(plugin_name, register_fn)                        \
-  extern "C" __attribute__((visibility("default")))                  \
-  const ::loom::LoomPluginInfo* loom_plugin_entry() {                \
-    static const ::loom::LoomPluginInfo info = {                     \
-        ::loom::kLoomPluginAbiVersion, plugin_name, register_fn};    \
-    return &info;                                                    \
+#define LOOM_PLUGIN(plugin_name, register_fn)                                  \
+  extern "C" __attribute__((visibility("default")))                            \
+  const ::loom::LoomPluginInfo*                                                \
+  loom_plugin_entry() {                                                        \
+    static const ::loom::LoomPluginInfo info = {::loom::kLoomPluginAbiVersion, \
+                                                plugin_name, register_fn};     \
+    return &info;                                                              \
   }
 
 #endif  // LOOM_FRAMEWORK_PLUGIN_H_

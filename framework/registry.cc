@@ -15,8 +15,7 @@ bool DefaultMatches(const AttrSpec& spec) {
     case AttrType::kInt:
       return v.value_case() == AttrValue::kI;
     case AttrType::kFloat:
-      return v.value_case() == AttrValue::kF ||
-             v.value_case() == AttrValue::kI;
+      return v.value_case() == AttrValue::kF || v.value_case() == AttrValue::kI;
     case AttrType::kString:
       return v.value_case() == AttrValue::kS;
     case AttrType::kBool:
@@ -59,8 +58,8 @@ absl::Status OpRegistry::Register(OpDef def) {
   for (size_t i = 0; i < def.signature.attrs.size(); ++i) {
     const AttrSpec& a = def.signature.attrs[i];
     if (a.default_value.has_value() && !DefaultMatches(a)) {
-      return error(absl::StrCat("default of attribute '", a.name,
-                                "' is not a ", AttrTypeName(a.type)));
+      return error(absl::StrCat("default of attribute '", a.name, "' is not a ",
+                                AttrTypeName(a.type)));
     }
     for (size_t j = 0; j < i; ++j) {
       if (def.signature.attrs[j].name == a.name) {
@@ -101,15 +100,16 @@ std::string DescribeOp(const OpDef& def) {
   const OpSignature& sig = def.signature;
   auto args = [](const std::vector<ArgSpec>& list) {
     std::vector<std::string> names;
-    for (const ArgSpec& a : list) names.push_back(a.optional ? a.name + "?" : a.name);
+    for (const ArgSpec& a : list)
+      names.push_back(a.optional ? a.name + "?" : a.name);
     return absl::StrJoin(names, ", ");
   };
   std::string out = absl::StrCat(sig.name, "(", args(sig.inputs), ") -> (",
                                  args(sig.outputs), ")");
   std::vector<std::string> kernels;
   for (const KernelDef& k : def.kernels) kernels.push_back(k.name);
-  absl::StrAppend(&out, "    [", def.source, "; kernels: ",
-                  absl::StrJoin(kernels, ", "),
+  absl::StrAppend(&out, "    [", def.source,
+                  "; kernels: ", absl::StrJoin(kernels, ", "),
                   def.differentiable ? "" : "; no gradient", "]\n");
   if (!sig.doc.empty()) absl::StrAppend(&out, "  ", sig.doc, "\n");
   for (const ArgSpec& a : sig.inputs) {
@@ -117,8 +117,8 @@ std::string DescribeOp(const OpDef& def) {
                     a.doc.empty() ? "" : ": ", a.doc, "\n");
   }
   for (const ArgSpec& a : sig.outputs) {
-    absl::StrAppend(&out, "  output ", a.name, a.doc.empty() ? "" : ": ",
-                    a.doc, "\n");
+    absl::StrAppend(&out, "  output ", a.name, a.doc.empty() ? "" : ": ", a.doc,
+                    "\n");
   }
   for (const AttrSpec& a : sig.attrs) {
     std::string def_text = "required";
@@ -130,9 +130,8 @@ std::string DescribeOp(const OpDef& def) {
       def_text = absl::StrCat("default ", v);
       while (!def_text.empty() && def_text.back() == ' ') def_text.pop_back();
     }
-    absl::StrAppend(&out, "  attr   ", a.name, ": ", AttrTypeName(a.type),
-                    " (", def_text, ")", a.doc.empty() ? "" : " ", a.doc,
-                    "\n");
+    absl::StrAppend(&out, "  attr   ", a.name, ": ", AttrTypeName(a.type), " (",
+                    def_text, ")", a.doc.empty() ? "" : " ", a.doc, "\n");
   }
   return out;
 }

@@ -32,8 +32,8 @@ std::string ShapeToString(const Shape& shape) {
       "[",
       absl::StrJoin(shape, ", ",
                     [](std::string* out, int64_t d) {
-                      absl::StrAppend(out, d < 0 ? std::string("?")
-                                                 : absl::StrCat(d));
+                      absl::StrAppend(
+                          out, d < 0 ? std::string("?") : absl::StrCat(d));
                     }),
       "]");
 }
@@ -61,17 +61,15 @@ Tensor Tensor::Scalar(float value) {
 
 Tensor Tensor::FromVector(Shape shape, const std::vector<float>& values) {
   Tensor t(DType::kFloat32, std::move(shape));
-  std::copy_n(values.begin(), std::min<int64_t>(values.size(),
-                                                t.num_elements()),
-              t.f32());
+  std::copy_n(values.begin(),
+              std::min<int64_t>(values.size(), t.num_elements()), t.f32());
   return t;
 }
 
 Tensor Tensor::FromVector(Shape shape, const std::vector<int32_t>& values) {
   Tensor t(DType::kInt32, std::move(shape));
-  std::copy_n(values.begin(), std::min<int64_t>(values.size(),
-                                                t.num_elements()),
-              t.i32());
+  std::copy_n(values.begin(),
+              std::min<int64_t>(values.size(), t.num_elements()), t.i32());
   return t;
 }
 

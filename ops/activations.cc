@@ -57,10 +57,10 @@ class EltwiseKernel : public OpKernel {
     const dnnl::engine& e = ctx.engine();
     return DnnlCall("eltwise backward", [&] {
       p->backward.execute(
-          ctx.stream(), {{DNNL_ARG_DST, WrapTensor(e, y, p->md)},
-                         {DNNL_ARG_DIFF_DST,
-                          WrapTensor(e, *ctx.output_grad(0), p->md)},
-                         {DNNL_ARG_DIFF_SRC, WrapTensor(e, dx, p->md)}});
+          ctx.stream(),
+          {{DNNL_ARG_DST, WrapTensor(e, y, p->md)},
+           {DNNL_ARG_DIFF_DST, WrapTensor(e, *ctx.output_grad(0), p->md)},
+           {DNNL_ARG_DIFF_SRC, WrapTensor(e, dx, p->md)}});
       ctx.stream().wait();
     });
   }
@@ -119,11 +119,12 @@ OpDef MakeActivation(const char* name, const char* doc, algorithm forward,
   def.signature.inputs = {{"x", "float tensor of any shape"}};
   def.signature.outputs = {{"y", "same shape as x"}};
   def.shape_fn = SameShape;
-  def.kernels.push_back(
-      {"onednn", [forward, backward](const KernelInitContext&)
-                     -> absl::StatusOr<std::unique_ptr<OpKernel>> {
-         return std::make_unique<EltwiseKernel>(forward, backward);
-       }});
+  def.kernels.push_back({"onednn",
+                         [forward, backward](const KernelInitContext&)
+                             -> absl::StatusOr<std::unique_ptr<OpKernel>> {
+                           return std::make_unique<EltwiseKernel>(forward,
+                                                                  backward);
+                         }});
   return def;
 }
 
@@ -135,8 +136,7 @@ std::vector<OpDef> ActivationOps() {
   defs.push_back(MakeActivation("Relu", "y = max(x, 0)",
                                 algorithm::eltwise_relu,
                                 algorithm::eltwise_relu_use_dst_for_bwd));
-  defs.push_back(MakeActivation("Tanh", "y = tanh(x)",
-                                algorithm::eltwise_tanh,
+  defs.push_back(MakeActivation("Tanh", "y = tanh(x)", algorithm::eltwise_tanh,
                                 algorithm::eltwise_tanh_use_dst_for_bwd));
   return defs;
 }

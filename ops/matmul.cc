@@ -22,8 +22,9 @@ using dnnl::memory;
 
 // Row-major [rows, cols] matrix, optionally read transposed.
 memory::desc MatrixDesc(int64_t rows, int64_t cols, bool transposed) {
-  if (!transposed) return memory::desc({rows, cols}, memory::data_type::f32,
-                                       memory::dims{cols, 1});
+  if (!transposed)
+    return memory::desc({rows, cols}, memory::data_type::f32,
+                        memory::dims{cols, 1});
   // The transpose of a row-major [cols, rows] matrix.
   return memory::desc({rows, cols}, memory::data_type::f32,
                       memory::dims{1, rows});
@@ -97,8 +98,8 @@ class MatMulKernel : public OpKernel {
     dnnl::matmul forward, grad_a, grad_b;
   };
 
-  absl::Status Get(const dnnl::engine& engine, int64_t m, int64_t k,
-                   int64_t n, Shapes** out) {
+  absl::Status Get(const dnnl::engine& engine, int64_t m, int64_t k, int64_t n,
+                   Shapes** out) {
     auto key = std::vector<int64_t>{m, k, n};
     if (auto it = cache_.find(key); it != cache_.end()) {
       *out = it->second.get();

@@ -21,8 +21,8 @@ class MseKernel : public OpKernel {
     const Tensor& t = *ctx.input(1);
     if (p.shape() != t.shape()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("prediction ", ShapeToString(p.shape()),
-                       " and target ", ShapeToString(t.shape()), " differ"));
+          absl::StrCat("prediction ", ShapeToString(p.shape()), " and target ",
+                       ShapeToString(t.shape()), " differ"));
     }
     double sum = 0;
     for (int64_t i = 0; i < p.num_elements(); ++i) {

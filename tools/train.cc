@@ -40,6 +40,8 @@ ABSL_FLAG(std::optional<int>, test_limit, std::nullopt,
           "Override how many test reviews are used (0: all).");
 ABSL_FLAG(std::optional<int>, patience, std::nullopt,
           "Override EarlyStopping's patience.");
+ABSL_FLAG(bool, profile, false,
+          "Print the time spent in each node after training.");
 ABSL_FLAG(std::string, progress, "auto",
           "Progress display: auto, bar (redrawn) or lines (one per epoch).");
 
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
               << progress << "'\n";
     return 2;
   }
+  options.profile = absl::GetFlag(FLAGS_profile);
   options.interactive =
       progress == "bar" ||
       (progress == "auto" && loom::ProgressBar::StdoutIsTerminal());

@@ -71,9 +71,8 @@ absl::StatusOr<OpHarness> MakeHarness(const OpRegistry& registry,
   }
   auto graph = Graph::Build(def, registry);
   if (!graph.ok()) return graph.status();
-  auto executor =
-      Executor::Create(std::shared_ptr<const Graph>(*std::move(graph)),
-                       test.seed);
+  auto executor = Executor::Create(
+      std::shared_ptr<const Graph>(*std::move(graph)), test.seed);
   if (!executor.ok()) return executor.status();
   h.executor = *std::move(executor);
   for (int i = 0; i <= last_present; ++i) {
@@ -177,8 +176,8 @@ absl::StatusOr<GradientCheckReport> CheckGradients(
       weights.emplace_back();
       continue;
     }
-    weights.push_back(RandomTensor((*base)[k].shape(),
-                                   options.weight_seed + k, -1.0f, 1.0f));
+    weights.push_back(
+        RandomTensor((*base)[k].shape(), options.weight_seed + k, -1.0f, 1.0f));
   }
   auto analytic = ComputeGradients(registry, test, weights);
   if (!analytic.ok()) return analytic.status();
@@ -211,9 +210,8 @@ absl::StatusOr<GradientCheckReport> CheckGradients(
       ++report.checked;
       if (err > report.max_abs_error) {
         report.max_abs_error = err;
-        report.worst = absl::StrCat("input ", i, " element ", e,
-                                    ": analytic ", got, ", numeric ",
-                                    numeric);
+        report.worst = absl::StrCat("input ", i, " element ", e, ": analytic ",
+                                    got, ", numeric ", numeric);
       }
       if (err > options.atol + options.rtol * std::abs(numeric)) {
         report.ok = false;

@@ -50,6 +50,7 @@ absl::Status EarlyStopping::OnEpochEnd(int epoch, const EpochLog& log,
                                        Model& model, bool* stop) {
   auto value = monitor_.Value(log);
   if (!value.ok()) return value.status();
+  last_epoch_ = epoch;
   ++wait_;
   if (monitor_.Improves(*value)) {
     monitor_.set_best(*value);
@@ -59,19 +60,23 @@ absl::Status EarlyStopping::OnEpochEnd(int epoch, const EpochLog& log,
       best_weights_ = SnapshotParameters(model.executor().parameters());
     }
   }
-  // As Keras: stop once `patience` epochs passed without improvement, and
-  // restore the best weights only when stopping.
+  // As Keras: stop once `patience` epochs passed without improvement.
   if (wait_ >= patience_ && epoch > 1) {
     *stop = true;
     stopped_epoch_ = epoch;
-    if (restore_best_weights_ && !best_weights_.empty()) {
-      RestoreParameters(best_weights_, &model.executor().parameters());
-      if (log_) {
-        *log_ << "Restoring model weights from the end of the best epoch: "
-              << best_epoch_ << ".\n";
-      }
-    }
     if (log_) *log_ << "Epoch " << epoch << ": early stopping\n";
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EarlyStopping::OnTrainEnd(Model& model) {
+  if (restore_best_weights_ && !best_weights_.empty() &&
+      best_epoch_ != last_epoch_) {
+    RestoreParameters(best_weights_, &model.executor().parameters());
+    if (log_) {
+      *log_ << "Restoring model weights from the end of the best epoch: "
+            << best_epoch_ << ".\n";
+    }
   }
   return absl::OkStatus();
 }
@@ -146,8 +151,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Callback>>> CreateCallbacks(
               absl::StrCat("training.callback[", i,
                            "].early_stopping.patience must be >= 0"));
         }
-        out.push_back(std::make_unique<EarlyStopping>(def.early_stopping(),
-                                                      log));
+        out.push_back(
+            std::make_unique<EarlyStopping>(def.early_stopping(), log));
         break;
       case CallbackDef::kReduceLrOnPlateau: {
         const auto& r = def.reduce_lr_on_plateau();
@@ -155,8 +160,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Callback>>> CreateCallbacks(
           return absl::InvalidArgumentError(absl::StrCat(
               "training.callback[", i,
               "].reduce_lr_on_plateau needs factor in [0, 1) and patience "
-              ">= 0, got factor ", r.factor(), " and patience ",
-              r.patience()));
+              ">= 0, got factor ",
+              r.factor(), " and patience ", r.patience()));
         }
         out.push_back(std::make_unique<ReduceLrOnPlateau>(r, log));
         break;

@@ -36,12 +36,17 @@ class MetricMonitor {
   double best_;
 };
 
+// Keras' EarlyStopping, with one deliberate difference: with
+// restore_best_weights, the best weights are restored when training ends
+// even if it ran all its epochs (Keras restores them only when it stops
+// early, a well-known surprise).
 class EarlyStopping : public Callback {
  public:
   EarlyStopping(const EarlyStoppingDef& def, std::ostream* log);
   absl::Status OnTrainBegin(Model& model) override;
   absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
                           bool* stop) override;
+  absl::Status OnTrainEnd(Model& model) override;
   int stopped_epoch() const { return stopped_epoch_; }
   int best_epoch() const { return best_epoch_; }
 
@@ -52,6 +57,7 @@ class EarlyStopping : public Callback {
   std::ostream* log_;
   int wait_ = 0;
   int best_epoch_ = 0;
+  int last_epoch_ = 0;
   int stopped_epoch_ = 0;
   std::vector<Tensor> best_weights_;
 };

@@ -74,11 +74,11 @@ Arrays SliceRows(const Arrays& arrays, int64_t begin, int64_t end) {
   return out;
 }
 
-absl::StatusOr<std::pair<Arrays, Arrays>> SplitValidation(
-    const Arrays& arrays, double fraction) {
+absl::StatusOr<std::pair<Arrays, Arrays>> SplitValidation(const Arrays& arrays,
+                                                          double fraction) {
   if (fraction < 0 || fraction >= 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "validation_split must be in [0, 1), got ", fraction));
+    return absl::InvalidArgumentError(
+        absl::StrCat("validation_split must be in [0, 1), got ", fraction));
   }
   const int64_t n = arrays.size();
   // Keras: split_at = int(n * (1 - fraction)). The fraction arrives as a
@@ -87,16 +87,17 @@ absl::StatusOr<std::pair<Arrays, Arrays>> SplitValidation(
   const double exact = std::round(fraction * 1e6) / 1e6;
   const int64_t split = static_cast<int64_t>(n * (1.0 - exact) + 1e-9);
   if (fraction > 0 && (split == 0 || split == n)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "validation_split ", fraction, " of ", n,
-        " examples leaves no training or no validation examples"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("validation_split ", fraction, " of ", n,
+                     " examples leaves no training or no validation examples"));
   }
   return std::make_pair(SliceRows(arrays, 0, split),
                         SliceRows(arrays, split, n));
 }
 
-absl::StatusOr<std::unique_ptr<Model>> Model::Create(
-    const ModelFile& file, const OpRegistry& registry, uint64_t seed) {
+absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelFile& file,
+                                                     const OpRegistry& registry,
+                                                     uint64_t seed) {
   auto model = absl::WrapUnique(new Model());
   model->def_ = file.model;
   auto graph = Graph::Build(file.model.graph(), registry, file.source);
@@ -106,8 +107,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(
   if (auto s = ValidateModelBindings(file.model, **graph, filename); !s.ok()) {
     return s;
   }
-  auto executor = Executor::Create(
-      std::shared_ptr<const Graph>(*std::move(graph)), seed);
+  auto executor =
+      Executor::Create(std::shared_ptr<const Graph>(*std::move(graph)), seed);
   if (!executor.ok()) return executor.status();
   model->executor_ = *std::move(executor);
   if (auto s = model->executor_->InitializeParameters(); !s.ok()) return s;
@@ -172,12 +173,12 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
   const int64_t n = train.size();
   const int64_t steps = (n + options.batch_size - 1) / options.batch_size;
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    if (options.log) *options.log << "Epoch " << epoch << "/" << options.epochs
-                                  << "\n" << std::flush;
+    if (options.log)
+      *options.log << "Epoch " << epoch << "/" << options.epochs << "\n"
+                   << std::flush;
     std::vector<int64_t> order =
-        options.shuffle
-            ? data::ShuffledOrder(n, options.seed * 1000003 + epoch)
-            : Identity(n);
+        options.shuffle ? data::ShuffledOrder(n, options.seed * 1000003 + epoch)
+                        : Identity(n);
     ProgressBar bar(options.log, options.interactive, steps);
     std::vector<double> sums(metric_values_.size(), 0.0);
     const auto start = Clock::now();
@@ -186,9 +187,9 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
       const int64_t begin = step * options.batch_size;
       const int64_t end = std::min(n, begin + options.batch_size);
       if (auto s = RunBatch(train, order, begin, end, true, &sums); !s.ok()) {
-        return absl::Status(s.code(), absl::StrCat("epoch ", epoch, ", step ",
-                                                   step + 1, ": ",
-                                                   s.message()));
+        return absl::Status(
+            s.code(), absl::StrCat("epoch ", epoch, ", step ", step + 1, ": ",
+                                   s.message()));
       }
       seen = end;
       if (options.log) {
@@ -243,8 +244,7 @@ absl::StatusOr<Metrics> Model::Evaluate(const Arrays& data, int batch_size) {
   return MeanMetrics(metric_names_, sums, n);
 }
 
-absl::StatusOr<Tensor> Model::Predict(const Tensor& features,
-                                      int batch_size) {
+absl::StatusOr<Tensor> Model::Predict(const Tensor& features, int batch_size) {
   if (batch_size <= 0) {
     return absl::InvalidArgumentError("predict needs batch_size > 0");
   }

@@ -27,7 +27,9 @@ namespace loom {
 struct Arrays {
   Tensor features;
   Tensor labels;
-  int64_t size() const { return features.is_initialized() ? features.dim(0) : 0; }
+  int64_t size() const {
+    return features.is_initialized() ? features.dim(0) : 0;
+  }
 };
 
 // Rows [begin, end) of `arrays`, copied.
@@ -35,8 +37,8 @@ Arrays SliceRows(const Arrays& arrays, int64_t begin, int64_t end);
 
 // Keras' validation_split: the last `fraction` of the rows (before any
 // shuffling) become validation data. Returns {train, validation}.
-absl::StatusOr<std::pair<Arrays, Arrays>> SplitValidation(
-    const Arrays& arrays, double fraction);
+absl::StatusOr<std::pair<Arrays, Arrays>> SplitValidation(const Arrays& arrays,
+                                                          double fraction);
 
 using Metrics = std::vector<std::pair<std::string, double>>;
 
@@ -49,8 +51,8 @@ class Callback {
   virtual absl::Status OnTrainBegin(Model& model) { return absl::OkStatus(); }
   // `log` holds the epoch's metrics (loss, accuracy, val_loss, ...).
   // Set *stop to end training after this epoch.
-  virtual absl::Status OnEpochEnd(int epoch, const EpochLog& log,
-                                  Model& model, bool* stop) {
+  virtual absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
+                                  bool* stop) {
     return absl::OkStatus();
   }
   virtual absl::Status OnTrainEnd(Model& model) { return absl::OkStatus(); }
@@ -91,9 +93,7 @@ class Model {
   Executor& executor() { return *executor_; }
   Optimizer& optimizer() { return *optimizer_; }
   // Names of the reported metrics, loss first: {"loss", "accuracy"}.
-  const std::vector<std::string>& metric_names() const {
-    return metric_names_;
-  }
+  const std::vector<std::string>& metric_names() const { return metric_names_; }
 
  private:
   Model() = default;
@@ -106,9 +106,9 @@ class Model {
   ModelDef def_;
   std::unique_ptr<Executor> executor_;
   std::unique_ptr<Optimizer> optimizer_;
-  std::vector<std::string> metric_names_;  // Display names.
+  std::vector<std::string> metric_names_;   // Display names.
   std::vector<std::string> metric_values_;  // Graph values, loss first.
-  Arrays batch_;  // Reused batch buffers.
+  Arrays batch_;                            // Reused batch buffers.
 };
 
 }  // namespace loom

@@ -13,8 +13,8 @@ absl::Status SaveModel(Model& model, const data::Vocabulary& vocabulary,
   if (auto s = WriteModelFile(model.def(), dir + "/model.pbtxt"); !s.ok()) {
     return s;
   }
-  if (auto s = SaveCheckpoint(model.executor().parameters(),
-                              dir + "/weights.ckpt");
+  if (auto s =
+          SaveCheckpoint(model.executor().parameters(), dir + "/weights.ckpt");
       !s.ok()) {
     return s;
   }
@@ -52,10 +52,9 @@ Tensor EncodeTexts(const std::vector<std::string>& texts,
     return p == TextDatasetDef::POST ? data::Padding::kPost
                                      : data::Padding::kPre;
   };
-  std::vector<int32_t> ids =
-      data::PadSequences(sequences, dataset.max_len(),
-                         padding(dataset.padding()),
-                         padding(dataset.truncating()));
+  std::vector<int32_t> ids = data::PadSequences(sequences, dataset.max_len(),
+                                                padding(dataset.padding()),
+                                                padding(dataset.truncating()));
   return Tensor::FromVector(
       {static_cast<int64_t>(texts.size()), dataset.max_len()}, ids);
 }

@@ -24,8 +24,7 @@ namespace {
 
 Arrays ToArrays(const data::EncodedSplit& split) {
   Arrays arrays;
-  arrays.features =
-      Tensor::FromVector({split.n, split.max_len}, split.ids);
+  arrays.features = Tensor::FromVector({split.n, split.max_len}, split.ids);
   arrays.labels = Tensor::FromVector({split.n, 1}, split.labels);
   return arrays;
 }
@@ -58,8 +57,8 @@ double PeakMemoryMb() {
 
 absl::StatusOr<data::TextDataset> LoadData(const std::string& data_flag,
                                            const TextDatasetDef& def) {
-  std::string path = data_flag.empty() ? data::DefaultDataPath()
-                                       : UserPath(data_flag);
+  std::string path =
+      data_flag.empty() ? data::DefaultDataPath() : UserPath(data_flag);
   if (path.empty()) {
     return absl::NotFoundError(
         "no IMDb data: pass --data=PATH (the aclImdb .tar.gz or its "
@@ -205,11 +204,12 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
 
   out << "Loading data (" << def.dataset().name() << ", num_words "
       << def.dataset().num_words() << ", max_len " << def.dataset().max_len()
-      << ")\n" << std::flush;
+      << ")\n"
+      << std::flush;
   auto dataset = LoadData(options.data, def.dataset());
   if (!dataset.ok()) return dataset.status();
-  auto split = SplitValidation(ToArrays(dataset->train),
-                               training.validation_split());
+  auto split =
+      SplitValidation(ToArrays(dataset->train), training.validation_split());
   if (!split.ok()) return split.status();
   const Arrays test = ToArrays(dataset->test);
   out << "Train on " << split->first.size() << " examples, validate on "
@@ -236,8 +236,10 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   fit.seed = training.seed();
   fit.log = &out;
   fit.interactive = options.interactive;
+  (*model)->executor().set_profiling(options.profile);
   auto history = (*model)->Fit(split->first, split->second, fit, all);
   if (!history.ok()) return history.status();
+  if (options.profile) out << (*model)->executor().ProfileReport();
 
   auto metrics = (*model)->Evaluate(test, training.batch_size());
   if (!metrics.ok()) return metrics.status();
@@ -251,8 +253,8 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   if (auto s = WriteHistoryJson(*history, dir + "/history.json"); !s.ok()) {
     return s;
   }
-  if (auto s = WriteLearningCurveSvg(*history, title,
-                                     dir + "/learning_curve.svg");
+  if (auto s =
+          WriteLearningCurveSvg(*history, title, dir + "/learning_curve.svg");
       !s.ok()) {
     return s;
   }
@@ -282,8 +284,8 @@ absl::Status RunEvaluateJob(const EvaluateJobOptions& options,
   auto loaded = LoadModel(UserPath(options.model_dir), registry);
   if (!loaded.ok()) return loaded.status();
   const ModelDef& def = loaded->model->def();
-  std::string path = options.data.empty() ? data::DefaultDataPath()
-                                          : UserPath(options.data);
+  std::string path =
+      options.data.empty() ? data::DefaultDataPath() : UserPath(options.data);
   if (path.empty()) {
     return absl::NotFoundError("no IMDb data: pass --data=PATH");
   }
@@ -291,8 +293,9 @@ absl::Status RunEvaluateJob(const EvaluateJobOptions& options,
   if (!corpus.ok()) return corpus.status();
   auto test = data::EncodeTestSplit(*corpus, loaded->vocabulary, def.dataset());
   if (!test.ok()) return test.status();
-  const int batch = options.batch_size > 0 ? options.batch_size
-                                           : std::max(1, def.training().batch_size());
+  const int batch = options.batch_size > 0
+                        ? options.batch_size
+                        : std::max(1, def.training().batch_size());
   auto metrics = loaded->model->Evaluate(ToArrays(*test), batch);
   if (!metrics.ok()) return metrics.status();
   out << "Evaluated on " << test->n << " test reviews\n"

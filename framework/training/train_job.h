@@ -43,6 +43,8 @@ struct TrainJobOptions {
   ConfigOverrides overrides;
   // Progress: a redrawn bar (terminal) or one line per epoch.
   bool interactive = false;
+  // Print the time spent in each node at the end.
+  bool profile = false;
 };
 
 // Trains as the options say and writes into the output folder: config.pbtxt
@@ -71,8 +73,7 @@ struct PredictJobOptions {
 };
 
 // Prints "probability<TAB>label<TAB>text preview" for each review.
-absl::Status RunPredictJob(const PredictJobOptions& options,
-                           std::ostream& out);
+absl::Status RunPredictJob(const PredictJobOptions& options, std::ostream& out);
 
 // Sets the number of threads oneDNN's kernels use (0: all cores).
 void SetThreads(int threads);

@@ -136,12 +136,10 @@ TEST(AutogradTest, BackwardNeedsAComputedScalarLoss) {
     node { name: "h" op: "MatMul" input: "x" input: "w" }
     node { name: "loss" op: "MeanSquaredError" input: "h" input: "y" }
   )");
-  EXPECT_EQ(ex->Backward("loss").code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ex->Backward("loss").code(), absl::StatusCode::kFailedPrecondition);
   const std::vector<std::string> fetch = {"h"};
   ASSERT_TRUE(ex->Run(Feeds(2, 3), fetch, true).ok());
-  EXPECT_EQ(ex->Backward("loss").code(),
-            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ex->Backward("loss").code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(ex->Backward("h").message()),
               ::testing::HasSubstr("must be a float scalar"));
 }

@@ -33,8 +33,7 @@ std::string TestFile(const std::string& name) {
 std::string BuildError(const std::string& name) {
   auto file = ReadModelFile(TestFile(name));
   if (!file.ok()) return std::string(file.status().message());
-  auto graph =
-      Graph::Build(file->model.graph(), Registry(), file->source);
+  auto graph = Graph::Build(file->model.graph(), Registry(), file->source);
   if (graph.ok()) return "";
   return std::string(graph.status().message());
 }
@@ -49,8 +48,8 @@ TEST(GraphValidationTest, ValidModelBuilds) {
   EXPECT_EQ(out.info.shape, (Shape{-1, 1}));
   const Value& loss = (*graph)->values()[(*graph)->FindValue("loss")];
   EXPECT_TRUE(loss.info.shape.empty());
-  EXPECT_TRUE(ValidateModelBindings(file->model, **graph, "valid_mlp.pbtxt")
-                  .ok());
+  EXPECT_TRUE(
+      ValidateModelBindings(file->model, **graph, "valid_mlp.pbtxt").ok());
 }
 
 TEST(GraphValidationTest, UnknownOp) {

@@ -20,14 +20,15 @@ TEST(PluginTest, LoadsAndRunsAnOp) {
   const OpDef* square = registry.Find("Square");
   ASSERT_NE(square, nullptr);
   EXPECT_EQ(square->source, path);
-  auto out = RunOp(registry, {"Square", {}, {Tensor::FromVector(
-                                                 {3}, std::vector<float>{
-                                                          1, -2, 3})}});
+  auto out = RunOp(
+      registry,
+      {"Square", {}, {Tensor::FromVector({3}, std::vector<float>{1, -2, 3})}});
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_EQ((*out)[0].f32()[0], 1);
   EXPECT_EQ((*out)[0].f32()[1], 4);
   EXPECT_EQ((*out)[0].f32()[2], 9);
-  auto report = CheckGradients(registry, {"Square", {}, {RandomTensor({5}, 3)}});
+  auto report =
+      CheckGradients(registry, {"Square", {}, {RandomTensor({5}, 3)}});
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_TRUE(report->ok) << report->worst;
 }
@@ -46,9 +47,9 @@ TEST(PluginTest, WrongAbiVersionIsRefusedNamingBothVersions) {
   absl::Status s =
       LoadPlugin(std::string(kDir) + "libwrong_abi_plugin.so", &registry);
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_THAT(std::string(s.message()),
-              HasSubstr(absl::StrCat("ABI version ",
-                                     kLoomPluginAbiVersion + 41)));
+  EXPECT_THAT(
+      std::string(s.message()),
+      HasSubstr(absl::StrCat("ABI version ", kLoomPluginAbiVersion + 41)));
   EXPECT_THAT(std::string(s.message()),
               HasSubstr(absl::StrCat("this Loom has ABI version ",
                                      kLoomPluginAbiVersion)));

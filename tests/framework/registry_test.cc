@@ -87,24 +87,23 @@ TEST(AttrMapTest, FillsDefaultsAndChecksTypes) {
 
   given["count"].set_s("three");
   EXPECT_THAT(
-      std::string(AttrMap::Resolve(def.signature.attrs, given)
-                      .status()
-                      .message()),
+      std::string(
+          AttrMap::Resolve(def.signature.attrs, given).status().message()),
       HasSubstr("attribute 'count' must be int, got string"));
 
   google::protobuf::Map<std::string, AttrValue> missing;
-  EXPECT_THAT(std::string(AttrMap::Resolve(def.signature.attrs, missing)
-                              .status()
-                              .message()),
-              HasSubstr("missing required attribute 'scale'"));
+  EXPECT_THAT(
+      std::string(
+          AttrMap::Resolve(def.signature.attrs, missing).status().message()),
+      HasSubstr("missing required attribute 'scale'"));
 
   google::protobuf::Map<std::string, AttrValue> unknown;
   unknown["scale"].set_f(1);
   unknown["colour"].set_s("red");
-  EXPECT_THAT(std::string(AttrMap::Resolve(def.signature.attrs, unknown)
-                              .status()
-                              .message()),
-              HasSubstr("unknown attribute 'colour'"));
+  EXPECT_THAT(
+      std::string(
+          AttrMap::Resolve(def.signature.attrs, unknown).status().message()),
+      HasSubstr("unknown attribute 'colour'"));
 }
 
 }  // namespace

@@ -110,8 +110,8 @@ TEST(OptimizerTest, AdamMatchesKerasUpdate) {
     const double g = i == 0 ? 0.5 : -0.1;
     const double m = 0.1 * g, v = 0.001 * g * g;
     const double alpha = 1e-3 * std::sqrt(1 - 0.999) / (1 - 0.9);
-    const double expected = (i == 0 ? 1.0 : -2.0) - alpha * m /
-                                                        (std::sqrt(v) + 1e-7);
+    const double expected =
+        (i == 0 ? 1.0 : -2.0) - alpha * m / (std::sqrt(v) + 1e-7);
     EXPECT_NEAR(params[0].value.f32()[i], expected, 1e-7);
   }
   EXPECT_EQ((*adam)->iterations(), 1);

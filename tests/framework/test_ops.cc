@@ -34,11 +34,12 @@ OpDef IdentityOp(const char* name, int* backward_calls) {
   def.signature.inputs = {{"x"}};
   def.signature.outputs = {{"y"}};
   def.shape_fn = Identity;
-  def.kernels.push_back(
-      {"reference", [backward_calls](const KernelInitContext&)
-                        -> absl::StatusOr<std::unique_ptr<OpKernel>> {
-         return std::make_unique<IdentityKernel>(backward_calls);
-       }});
+  def.kernels.push_back({"reference",
+                         [backward_calls](const KernelInitContext&)
+                             -> absl::StatusOr<std::unique_ptr<OpKernel>> {
+                           return std::make_unique<IdentityKernel>(
+                               backward_calls);
+                         }});
   return def;
 }
 

@@ -8,9 +8,7 @@ namespace {
 
 class SquareKernel : public loom::OpKernel {
  public:
-  absl::Status Init(const loom::KernelInitContext&) {
-    return absl::OkStatus();
-  }
+  absl::Status Init(const loom::KernelInitContext&) { return absl::OkStatus(); }
   absl::Status Forward(loom::KernelContext& ctx) override {
     const loom::Tensor& x = *ctx.input(0);
     loom::Tensor& y = *ctx.output(0);
@@ -42,8 +40,7 @@ absl::Status RegisterSquare(loom::OpRegistry* registry) {
     ctx.set_output(0, *ctx.input(0));
     return absl::OkStatus();
   };
-  def.kernels.push_back(
-      {"reference", loom::MakeKernelFactory<SquareKernel>()});
+  def.kernels.push_back({"reference", loom::MakeKernelFactory<SquareKernel>()});
   return registry->Register(std::move(def));
 }
 
@@ -51,8 +48,8 @@ absl::Status RegisterSquare(loom::OpRegistry* registry) {
 
 #ifdef LOOM_TEST_WRONG_ABI
 // Claims an ABI version this Loom does not have.
-extern "C" __attribute__((visibility("default")))
-const loom::LoomPluginInfo* loom_plugin_entry() {
+extern "C" __attribute__((visibility("default"))) const loom::LoomPluginInfo*
+loom_plugin_entry() {
   static const loom::LoomPluginInfo info = {loom::kLoomPluginAbiVersion + 41,
                                             "square", &RegisterSquare};
   return &info;

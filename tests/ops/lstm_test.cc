@@ -290,6 +290,20 @@ TEST_P(LstmKernelsAgreeTest, GradientsOfBothKernelsAgree) {
   ASSERT_TRUE(out_stepwise.ok()) << out_stepwise.status();
   ExpectNear((*out_stepwise)[0], Reference(in, o), 2e-5, "stepwise forward");
 
+  // In inference, dropout attributes change nothing and both kernels agree.
+  {
+    Options inference = o;
+    inference.training = false;
+    inference.dropout = 0.3f;
+    inference.recurrent_dropout = 0.3f;
+    inference.kernel = "fused";
+    auto a = RunOp(BuiltinRegistry(), MakeCase(in, inference));
+    inference.kernel = "stepwise";
+    auto b = RunOp(BuiltinRegistry(), MakeCase(in, inference));
+    ASSERT_TRUE(a.ok() && b.ok());
+    ExpectTensorsNear((*a)[0], (*b)[0], 1e-5, "inference, fused vs stepwise");
+  }
+
   const std::vector<Tensor> weights = {
       RandomTensor((*out)[0].shape(), 99, -1.0f, 1.0f)};
   auto a = ComputeGradients(BuiltinRegistry(), fused, weights);

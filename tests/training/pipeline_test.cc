@@ -63,8 +63,7 @@ double TestAccuracy(const std::string& output) {
   double acc = -1;
   if (at != std::string::npos) {
     EXPECT_TRUE(absl::SimpleAtod(
-        output.substr(at + key.size(), output.find('\n', at) - at -
-                                           key.size()),
+        output.substr(at + key.size(), output.find('\n', at) - at - key.size()),
         &acc));
   }
   return acc;
@@ -139,8 +138,8 @@ TEST(PipelineTest, SavedModelEvaluatesAndPredictsLikeTheTrainedOne) {
   const std::vector<std::string> texts = {
       "the plot was good and the acting was great .",
       "the plot was not good , the acting was bad ."};
-  Tensor ids = EncodeTexts(texts, first->vocabulary,
-                           first->model->def().dataset());
+  Tensor ids =
+      EncodeTexts(texts, first->vocabulary, first->model->def().dataset());
   auto p1 = first->model->Predict(ids, 8);
   auto p2 = second->model->Predict(ids, 8);
   ASSERT_TRUE(p1.ok() && p2.ok());
