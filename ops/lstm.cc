@@ -568,6 +568,12 @@ void ZeroMemory(const memory& m) {
   std::memset(m.get_data_handle(), 0, m.get_desc().get_size());
 }
 
+// Where Backward writes gradients; nullptr for gradients not wanted.
+struct LstmGrads {
+  float* x = nullptr;
+  std::array<float*, 2> kernel{}, recurrent_kernel{}, bias{};
+};
+
 // ---------------------------------------------------------------------------
 // The fused kernel's engine: oneDNN's LSTM primitives on aligned copies.
 
@@ -581,16 +587,11 @@ class FusedLstm {
                        const dnnl::engine& engine, dnnl::stream& stream,
                        float* y);
 
-  // Gradients after Forward(training = true) at the same problem. Null
-  // pointers in `grads` are gradients not wanted. dy is [N, T, D*H] or
-  // [N, D*H].
-  struct Grads {
-    float* x = nullptr;
-    std::array<float*, 2> kernel{}, recurrent_kernel{}, bias{};
-  };
+  // Gradients after Forward(training = true) at the same problem. dy is
+  // [N, T, D*H] or [N, D*H].
   absl::Status Backward(const LstmProblem& p, const SequenceInfo& seq,
                         const DropoutMasks& masks, const float* dy,
-                        const Grads& grads, const dnnl::engine& engine,
+                        const LstmGrads& grads, const dnnl::engine& engine,
                         dnnl::stream& stream);
 
  private:
@@ -804,7 +805,8 @@ absl::Status FusedLstm::Forward(const LstmProblem& p, const SequenceInfo& seq,
 
 absl::Status FusedLstm::Backward(const LstmProblem& p, const SequenceInfo& seq,
                                  const DropoutMasks& masks, const float* dy,
-                                 const Grads& grads, const dnnl::engine& engine,
+                                 const LstmGrads& grads,
+                                 const dnnl::engine& engine,
                                  dnnl::stream& stream) {
   auto plan_or = GetPlan(p, /*training=*/true, engine);
   if (!plan_or.ok()) return plan_or.status();
@@ -934,8 +936,8 @@ class StepwiseLstm {
                        dnnl::stream& stream, float* y);
   absl::Status Backward(const LstmProblem& p, const SequenceInfo& seq,
                         const DropoutMasks& masks, const float* dy,
-                        const FusedLstm::Grads& grads,
-                        const dnnl::engine& engine, dnnl::stream& stream);
+                        const LstmGrads& grads, const dnnl::engine& engine,
+                        dnnl::stream& stream);
 
  private:
   // Saved by Forward, per direction, in processing-step order (step s is
@@ -1159,7 +1161,7 @@ absl::Status StepwiseLstm::Forward(const LstmProblem& p,
 absl::Status StepwiseLstm::Backward(const LstmProblem& p,
                                     const SequenceInfo& seq,
                                     const DropoutMasks& masks, const float* dy,
-                                    const FusedLstm::Grads& grads,
+                                    const LstmGrads& grads,
                                     const dnnl::engine& engine,
                                     dnnl::stream& stream) {
   const bool recurrent_dropout = !masks.recurrent[0].empty();
@@ -1335,7 +1337,7 @@ class LstmKernel : public OpKernel {
 
   absl::Status Backward(GradContext& ctx) override {
     const LstmProblem& p = problem_;
-    FusedLstm::Grads grads;
+    LstmGrads grads;
     auto grad = [&](int i) -> float* {
       Tensor* g = ctx.input_grad(i);
       if (g == nullptr) return nullptr;

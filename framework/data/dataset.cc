@@ -60,13 +60,14 @@ struct InternedReviews {
   std::vector<int32_t> to_id;   // Local index -> vocabulary id.
 };
 
-void Intern(const Review* reviews, size_t count, InternedReviews* out) {
+void Intern(const Review* reviews, size_t count, bool keep_punctuation,
+            InternedReviews* out) {
   std::string buffer;
   std::vector<std::string_view> tokens;
   out->offsets.reserve(count + 1);
   out->offsets.push_back(0);
   for (size_t i = 0; i < count; ++i) {
-    Tokenize(reviews[i].text, &buffer, &tokens);
+    Tokenize(reviews[i].text, &buffer, &tokens, keep_punctuation);
     for (std::string_view token : tokens) {
       auto it = out->index.find(AsAbsl(token));
       if (it == out->index.end()) {
@@ -200,13 +201,15 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
 
   // Work is split in two halves for the machines' 2 cores.
   // 1. Tokenize and count the training reviews, each half on one thread.
+  const bool keep_punctuation = def.keep_punctuation();
   const size_t half = corpus.train.size() / 2;
   InternedReviews parts[2];
   {
     std::thread second([&] {
-      Intern(corpus.train.data() + half, corpus.train.size() - half, &parts[1]);
+      Intern(corpus.train.data() + half, corpus.train.size() - half,
+             keep_punctuation, &parts[1]);
     });
-    Intern(corpus.train.data(), half, &parts[0]);
+    Intern(corpus.train.data(), half, keep_punctuation, &parts[0]);
     second.join();
   }
 
@@ -221,7 +224,7 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
       }
     }
     absl::StatusOr<Vocabulary> vocabulary =
-        Vocabulary::FromCounts(counts, def.num_words());
+        Vocabulary::FromCounts(counts, def.num_words(), keep_punctuation);
     if (!vocabulary.ok()) return vocabulary.status();
     dataset.vocabulary = *std::move(vocabulary);
   }
@@ -233,7 +236,8 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
   }
 
   // 3. Shuffle, limit, encode and pad. Training rows only need a table
-  // lookup per token; test rows are tokenized, half on each thread.
+  // lookup per token; test rows are tokenized (with the vocabulary's, i.e.
+  // def's, punctuation setting), half on each thread.
   const uint64_t seed = static_cast<uint64_t>(def.shuffle_seed());
   const auto limited = [](int64_t size, int32_t limit) {
     return limit > 0 ? std::min<int64_t>(size, limit) : size;
@@ -266,6 +270,17 @@ absl::StatusOr<EncodedSplit> EncodeTestSplit(const ImdbCorpus& corpus,
                                              const loom::TextDatasetDef& def) {
   absl::Status valid = ValidateTextDatasetDef(def);
   if (!valid.ok()) return valid;
+  if (vocabulary.keep_punctuation() != def.keep_punctuation()) {
+    const bool keep = vocabulary.keep_punctuation();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "EncodeTestSplit: TextDatasetDef.keep_punctuation is ",
+        keep ? "false" : "true", " but the vocabulary ",
+        keep ? "keeps punctuation (v1 vocabulary files always do)"
+             : "drops punctuation",
+        "; the model was trained with the vocabulary's setting, so set "
+        "keep_punctuation: ",
+        keep ? "true" : "false", " in the dataset definition"));
+  }
   const Padding padding = *ToPadding(def.padding(), "padding");
   const Padding truncating = *ToPadding(def.truncating(), "truncating");
   const int64_t size = static_cast<int64_t>(corpus.test.size());

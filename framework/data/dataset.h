@@ -33,7 +33,9 @@ struct TextDataset {
 absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def);
 
 // Builds the dataset:
-// 1. the vocabulary (def.num_words) from ALL training reviews, never test;
+// 1. the vocabulary (def.num_words, def.keep_punctuation) from ALL training
+//    reviews, never test; every review is tokenized with
+//    def.keep_punctuation (Tokenize);
 // 2. a seeded shuffle of each split (ShuffledOrder with def.shuffle_seed for
 //    train, TestShuffleSeed(def.shuffle_seed) for test);
 // 3. the first def.train_limit / def.test_limit reviews of the shuffled
@@ -45,8 +47,10 @@ absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def);
 absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
                                              const loom::TextDatasetDef& def);
 
-// The test split exactly as BuildTextDataset makes it (same shuffle, limit
-// and padding), encoded with a given vocabulary: a saved model's.
+// The test split exactly as BuildTextDataset makes it (same shuffle, limit,
+// tokenization and padding), encoded with a given vocabulary: a saved
+// model's. Fails with InvalidArgument if vocabulary.keep_punctuation() is not
+// def.keep_punctuation(), since the ids would not match the training data.
 absl::StatusOr<EncodedSplit> EncodeTestSplit(const ImdbCorpus& corpus,
                                              const Vocabulary& vocabulary,
                                              const loom::TextDatasetDef& def);

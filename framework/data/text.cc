@@ -63,7 +63,9 @@ absl::string_view AsAbsl(std::string_view s) {
 }
 
 constexpr absl::string_view kHeaderMagic = "loom-vocabulary";
-constexpr absl::string_view kHeaderVersion = "v1";
+constexpr absl::string_view kHeaderVersion = "v2";
+// v1 files have no punctuation field; their vocabularies kept punctuation.
+constexpr absl::string_view kLegacyHeaderVersion = "v1";
 
 absl::Status ErrnoError(absl::string_view what, const std::string& path) {
   const int err = errno;
@@ -110,11 +112,12 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
 }
 
 void CountTokens(const std::string_view* texts, size_t count,
+                 bool keep_punctuation,
                  absl::flat_hash_map<std::string, int64_t>* counts) {
   std::string buffer;
   std::vector<std::string_view> tokens;
   for (size_t i = 0; i < count; ++i) {
-    Tokenize(texts[i], &buffer, &tokens);
+    Tokenize(texts[i], &buffer, &tokens, keep_punctuation);
     for (std::string_view token : tokens) {
       auto it = counts->find(AsAbsl(token));
       if (it == counts->end()) {
@@ -126,10 +129,26 @@ void CountTokens(const std::string_view* texts, size_t count,
   }
 }
 
+// Empty if `word` is exactly one token as Tokenize(word, keep_punctuation)
+// makes it, else why not; `*buffer` and `*tokens` are scratch space.
+std::string NotASingleToken(const std::string& word, bool keep_punctuation,
+                            std::string* buffer,
+                            std::vector<std::string_view>* tokens) {
+  Tokenize(word, buffer, tokens, keep_punctuation);
+  if (tokens->size() == 1 && (*tokens)[0] == word) return "";
+  if (!keep_punctuation && !word.empty()) {
+    Tokenize(word, buffer, tokens, /*keep_punctuation=*/true);
+    if (tokens->size() == 1 && (*tokens)[0] == word) {
+      return "is punctuation, which this vocabulary does not keep";
+    }
+  }
+  return "is not a single token";
+}
+
 }  // namespace
 
 void Tokenize(std::string_view text, std::string* buffer,
-              std::vector<std::string_view>* tokens) {
+              std::vector<std::string_view>* tokens, bool keep_punctuation) {
   const CharTables& t = Tables();
   buffer->resize(text.size());
   char* p = buffer->data();
@@ -162,32 +181,31 @@ void Tokenize(std::string_view text, std::string* buffer,
       tokens->emplace_back(p + start, i - start);
     } else if (cls == kSpace) {
       ++i;
-    } else if (p[i] == '<') {
-      const size_t skip = LineBreakLength(p, n, i);
+    } else {  // Punctuation, or the start of a line break tag.
+      const size_t skip = p[i] == '<' ? LineBreakLength(p, n, i) : 0;
       if (skip > 0) {
         i += skip;
       } else {
-        tokens->emplace_back(p + i, 1);
+        if (keep_punctuation) tokens->emplace_back(p + i, 1);
         ++i;
       }
-    } else {
-      tokens->emplace_back(p + i, 1);
-      ++i;
     }
   }
 }
 
-std::vector<std::string> Tokenize(std::string_view text) {
+std::vector<std::string> Tokenize(std::string_view text,
+                                  bool keep_punctuation) {
   std::string buffer;
   std::vector<std::string_view> views;
-  Tokenize(text, &buffer, &views);
+  Tokenize(text, &buffer, &views, keep_punctuation);
   return std::vector<std::string>(views.begin(), views.end());
 }
 
 Vocabulary::Vocabulary() : num_words_(kFirstWordId) {}
 
 absl::StatusOr<Vocabulary> Vocabulary::Build(
-    const std::vector<std::string_view>& texts, int num_words) {
+    const std::vector<std::string_view>& texts, int num_words,
+    bool keep_punctuation) {
   if (num_words <= kFirstWordId) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Vocabulary::Build: num_words must be > 3, got ", num_words));
@@ -200,19 +218,21 @@ absl::StatusOr<Vocabulary> Vocabulary::Build(
   std::thread second;
   if (half < texts.size()) {
     second = std::thread([&] {
-      CountTokens(texts.data() + half, texts.size() - half, &second_counts);
+      CountTokens(texts.data() + half, texts.size() - half, keep_punctuation,
+                  &second_counts);
     });
   }
-  CountTokens(texts.data(), half, &counts);
+  CountTokens(texts.data(), half, keep_punctuation, &counts);
   if (second.joinable()) {
     second.join();
     for (const auto& [token, count] : second_counts) counts[token] += count;
   }
-  return FromCounts(counts, num_words);
+  return FromCounts(counts, num_words, keep_punctuation);
 }
 
 absl::StatusOr<Vocabulary> Vocabulary::FromCounts(
-    const absl::flat_hash_map<std::string, int64_t>& counts, int num_words) {
+    const absl::flat_hash_map<std::string, int64_t>& counts, int num_words,
+    bool keep_punctuation) {
   if (num_words <= kFirstWordId) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Vocabulary::FromCounts: num_words must be > 3, got ", num_words));
@@ -232,10 +252,21 @@ absl::StatusOr<Vocabulary> Vocabulary::FromCounts(
                     by_rank);
   Vocabulary vocabulary;
   vocabulary.num_words_ = num_words;
+  vocabulary.keep_punctuation_ = keep_punctuation;
   vocabulary.words_.reserve(keep);
   vocabulary.index_.reserve(keep);
+  std::string buffer;
+  std::vector<std::string_view> tokens;
   for (size_t i = 0; i < keep; ++i) {
-    vocabulary.words_.push_back(entries[i]->first);
+    const std::string& word = entries[i]->first;
+    const std::string problem =
+        NotASingleToken(word, keep_punctuation, &buffer, &tokens);
+    if (!problem.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("Vocabulary::FromCounts: word \"", absl::CEscape(word),
+                       "\" ", problem));
+    }
+    vocabulary.words_.push_back(word);
     vocabulary.index_.emplace(entries[i]->first,
                               static_cast<int32_t>(i) + kFirstWordId);
   }
@@ -243,7 +274,8 @@ absl::StatusOr<Vocabulary> Vocabulary::FromCounts(
 }
 
 absl::StatusOr<Vocabulary> Vocabulary::FromWords(std::vector<std::string> words,
-                                                 int num_words) {
+                                                 int num_words,
+                                                 bool keep_punctuation) {
   if (num_words <= kFirstWordId) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Vocabulary::FromWords: num_words must be > 3, got ", num_words));
@@ -255,16 +287,18 @@ absl::StatusOr<Vocabulary> Vocabulary::FromWords(std::vector<std::string> words,
   }
   Vocabulary vocabulary;
   vocabulary.num_words_ = num_words;
+  vocabulary.keep_punctuation_ = keep_punctuation;
   vocabulary.index_.reserve(words.size());
   std::string buffer;
   std::vector<std::string_view> tokens;
   for (size_t i = 0; i < words.size(); ++i) {
     const std::string& word = words[i];
-    Tokenize(word, &buffer, &tokens);
-    if (tokens.size() != 1 || tokens[0] != word) {
+    const std::string problem =
+        NotASingleToken(word, keep_punctuation, &buffer, &tokens);
+    if (!problem.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("Vocabulary::FromWords: word ", i + 1, " \"",
-                       absl::CEscape(word), "\" is not a single token"));
+                       absl::CEscape(word), "\" ", problem));
     }
     if (!vocabulary.index_.emplace(word, static_cast<int32_t>(i) + kFirstWordId)
              .second) {
@@ -308,7 +342,7 @@ std::vector<int32_t> Vocabulary::Encode(std::string_view text) const {
 void Vocabulary::EncodeTo(std::string_view text, std::string* buffer,
                           std::vector<std::string_view>* tokens,
                           std::vector<int32_t>* ids) const {
-  Tokenize(text, buffer, tokens);
+  Tokenize(text, buffer, tokens, keep_punctuation_);
   ids->reserve(ids->size() + tokens->size() + 1);
   ids->push_back(kStartId);
   for (std::string_view token : *tokens) ids->push_back(Id(token));
@@ -317,7 +351,8 @@ void Vocabulary::EncodeTo(std::string_view text, std::string* buffer,
 absl::Status Vocabulary::Save(const std::string& path) const {
   std::string content =
       absl::StrCat(kHeaderMagic, " ", kHeaderVersion, " num_words=", num_words_,
-                   " words=", words_.size(), "\n");
+                   " words=", words_.size(),
+                   " punctuation=", keep_punctuation_ ? 1 : 0, "\n");
   for (const std::string& word : words_) absl::StrAppend(&content, word, "\n");
 
   const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
@@ -369,20 +404,30 @@ absl::StatusOr<Vocabulary> Vocabulary::Load(const std::string& path) {
   body.remove_suffix(1);
   const std::vector<absl::string_view> lines = absl::StrSplit(body, '\n');
 
-  // Header: "loom-vocabulary v1 num_words=N words=W".
+  // Header: "loom-vocabulary v2 num_words=N words=W punctuation=0|1", or
+  // "loom-vocabulary v1 num_words=N words=W" (punctuation kept).
   std::vector<absl::string_view> fields = absl::StrSplit(lines[0], ' ');
-  int num_words = 0;
-  size_t num_listed = 0;
-  if (fields.size() != 4 || fields[0] != kHeaderMagic) {
+  if (fields.size() < 2 || fields[0] != kHeaderMagic) {
     return corrupt(absl::StrCat("bad header line \"", absl::CEscape(lines[0]),
                                 "\", expected \"", kHeaderMagic, " ",
-                                kHeaderVersion, " num_words=N words=W\""));
+                                kHeaderVersion,
+                                " num_words=N words=W punctuation=0|1\""));
   }
-  if (fields[1] != kHeaderVersion) {
+  const bool legacy = fields[1] == kLegacyHeaderVersion;
+  if (!legacy && fields[1] != kHeaderVersion) {
     return corrupt(absl::StrCat("unsupported version \"",
                                 absl::CEscape(fields[1]), "\", expected ",
-                                kHeaderVersion));
+                                kHeaderVersion, " or ", kLegacyHeaderVersion));
   }
+  const size_t expected_fields = legacy ? 4 : 5;
+  if (fields.size() != expected_fields) {
+    return corrupt(absl::StrCat("bad header line \"", absl::CEscape(lines[0]),
+                                "\", expected \"", kHeaderMagic, " ", fields[1],
+                                " num_words=N words=W",
+                                legacy ? "" : " punctuation=0|1", "\""));
+  }
+  int num_words = 0;
+  size_t num_listed = 0;
   if (!absl::ConsumePrefix(&fields[2], "num_words=") ||
       !absl::SimpleAtoi(fields[2], &num_words) || num_words <= kFirstWordId) {
     return corrupt(absl::StrCat("bad num_words field in header \"",
@@ -392,6 +437,16 @@ absl::StatusOr<Vocabulary> Vocabulary::Load(const std::string& path) {
       !absl::SimpleAtoi(fields[3], &num_listed)) {
     return corrupt(absl::StrCat("bad words field in header \"",
                                 absl::CEscape(lines[0]), "\""));
+  }
+  bool keep_punctuation = true;
+  if (!legacy) {
+    if (fields[4] == "punctuation=0") {
+      keep_punctuation = false;
+    } else if (fields[4] != "punctuation=1") {
+      return corrupt(absl::StrCat(
+          "bad punctuation field in header \"", absl::CEscape(lines[0]),
+          "\", expected punctuation=0 or punctuation=1"));
+    }
   }
   const size_t found = lines.size() - 1;
   if (found < num_listed) {
@@ -409,7 +464,7 @@ absl::StatusOr<Vocabulary> Vocabulary::Load(const std::string& path) {
     words.emplace_back(lines[i].data(), lines[i].size());
   }
   absl::StatusOr<Vocabulary> vocabulary =
-      FromWords(std::move(words), num_words);
+      FromWords(std::move(words), num_words, keep_punctuation);
   if (!vocabulary.ok()) return corrupt(vocabulary.status().message());
   return vocabulary;
 }

@@ -17,6 +17,7 @@ namespace loom {
 struct EpochLog {
   int epoch = 0;               // 1-based.
   double seconds = 0.0;        // Wall time of the epoch.
+  double train_seconds = 0.0;  // Of which training steps (no validation).
   double learning_rate = 0.0;  // At the end of the epoch.
   // In report order, e.g. {"loss", ..}, {"accuracy", ..}, {"val_loss", ..},
   // {"val_accuracy", ..}.

@@ -199,6 +199,7 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
     }
     EpochLog log;
     log.epoch = epoch;
+    log.train_seconds = SecondsSince(start);
     log.learning_rate = optimizer_->learning_rate();
     log.metrics = MeanMetrics(metric_names_, sums, seen);
     if (validation.size() > 0) {

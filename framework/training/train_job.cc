@@ -260,7 +260,9 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   }
   std::string results = absl::StrCat(TestLine(*metrics), "\n");
   for (const EpochLog& e : history->epochs) {
-    absl::StrAppendFormat(&results, "epoch %d: %.2f s\n", e.epoch, e.seconds);
+    absl::StrAppendFormat(&results,
+                          "epoch %d: %.2f s (training steps %.2f s)\n",
+                          e.epoch, e.seconds, e.train_seconds);
   }
   absl::StrAppendFormat(&results, "peak memory: %.0f MB\n", PeakMemoryMb());
   if (auto s = WriteFileAtomically(dir + "/results.txt", results); !s.ok()) {

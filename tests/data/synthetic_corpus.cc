@@ -109,9 +109,11 @@ std::string FillerSentence(Chooser& c) {
   }
 }
 
+// Tokens including punctuation, as the corpus has always been sized (so the
+// generated reviews do not depend on Tokenize's default).
 size_t CountTokens(const std::string& text, std::string* buffer,
                    std::vector<std::string_view>* tokens) {
-  Tokenize(text, buffer, tokens);
+  Tokenize(text, buffer, tokens, /*keep_punctuation=*/true);
   return tokens->size();
 }
 
