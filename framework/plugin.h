@@ -7,9 +7,12 @@
 //
 // The ABI version is kLoomPluginAbiVersion. Bump it whenever a type a plugin
 // sees changes layout or meaning: OpDef, OpSignature, AttrSpec, ArgSpec,
-// AttrMap, ShapeContext, KernelContext, GradContext, OpKernel's virtual
-// functions, Tensor, SparseRows, DnnlContext, OpRegistry, or the protobuf or
-// oneDNN major version Loom is built against.
+// AttrMap, ShapeContext, KernelContext, KernelInitContext, KernelDef and
+// KernelFactory, GradContext, OpKernel's virtual functions, ValueInfo,
+// Tensor, the DType and AttrType enums, SparseRows, DnnlContext, OpRegistry,
+// the AttrValue message (framework/proto/graph.proto), or the protobuf or
+// oneDNN major version Loom is built against. Adding a free function or a
+// new op changes nothing.
 #ifndef LOOM_FRAMEWORK_PLUGIN_H_
 #define LOOM_FRAMEWORK_PLUGIN_H_
 

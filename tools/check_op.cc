@@ -1,0 +1,394 @@
+// Runs one op (built-in or from --plugin) on random inputs of given shapes
+// and checks its gradient against central finite differences:
+//   bazel run //tools:check_op -- --op=Swish --input_shapes=3,4
+//     --attr=beta=0.5
+//     --plugin=bazel-bin/plugins/examples/swish/libloom_swish.so
+// Prints the output shapes and the gradient report; exits 0 if the check
+// passes, 1 otherwise (or on any error).
+#include <cmath>
+#include <cstdint>
+#include <iostream>
+#include <map>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "framework/registry.h"
+#include "framework/testing/op_testing.h"
+#include "framework/training/train_job.h"
+
+ABSL_FLAG(std::vector<std::string>, plugin, {},
+          "Op plugin shared objects to load, comma-separated.");
+ABSL_FLAG(std::string, op, "", "The op to check (required).");
+ABSL_FLAG(std::string, input_shapes, "",
+          "Shapes of the inputs, in order: dimensions separated by ',', "
+          "inputs by ';' (e.g. \"2,3;3,4\"). Trailing optional inputs may be "
+          "left out.");
+ABSL_FLAG(std::string, attr, "",
+          "Attributes as name=value, comma-separated (e.g. beta=0.5), typed "
+          "by the op's signature: int, float, string or bool.");
+ABSL_FLAG(std::string, int_inputs, "",
+          "Indices of inputs that are int32 (comma-separated); they get "
+          "random values in [0, --int_max) and no gradient.");
+ABSL_FLAG(int, int_max, 10, "Upper bound (exclusive) of int32 input values.");
+ABSL_FLAG(double, min_value, -1.0,
+          "Float inputs are uniform in "
+          "[--min_value, --max_value).");
+ABSL_FLAG(double, max_value, 1.0, "See --min_value.");
+ABSL_FLAG(uint64_t, seed, 1, "Seed of the random inputs.");
+ABSL_FLAG(bool, training, false, "Run the op in training mode.");
+ABSL_FLAG(double, epsilon, 1e-2, "Finite-difference step.");
+ABSL_FLAG(double, atol, 2e-3,
+          "An element passes if |analytic - numeric| <= atol + rtol * "
+          "|numeric|.");
+ABSL_FLAG(double, rtol, 2e-2, "See --atol.");
+ABSL_FLAG(int, max_checks, 48,
+          "Elements checked per input at most, spread evenly (0: all).");
+
+namespace loom {
+namespace {
+
+// Inputs larger than this are refused rather than risk exhausting memory.
+constexpr int64_t kMaxElements = int64_t{1} << 24;
+
+absl::StatusOr<std::vector<Shape>> ParseShapes(absl::string_view text) {
+  std::vector<Shape> shapes;
+  if (absl::StripAsciiWhitespace(text).empty()) return shapes;
+  int index = 0;
+  for (absl::string_view part : absl::StrSplit(text, ';')) {
+    part = absl::StripAsciiWhitespace(part);
+    auto bad = [&](const std::string& why) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--input_shapes: input ", index, " (\"", part, "\"): ", why));
+    };
+    if (part.empty()) return bad("no dimensions");
+    Shape shape;
+    int64_t elements = 1;
+    for (absl::string_view dim : absl::StrSplit(part, ',')) {
+      dim = absl::StripAsciiWhitespace(dim);
+      int64_t d;
+      if (!absl::SimpleAtoi(dim, &d)) {
+        return bad(absl::StrCat("'", dim, "' is not an integer dimension"));
+      }
+      if (d <= 0) {
+        return bad(absl::StrCat("dimensions must be positive, got ", d));
+      }
+      if (d > kMaxElements || elements * d > kMaxElements) {
+        return bad(absl::StrCat("more than ", kMaxElements, " elements"));
+      }
+      elements *= d;
+      shape.push_back(d);
+    }
+    shapes.push_back(shape);
+    ++index;
+  }
+  return shapes;
+}
+
+absl::StatusOr<absl::flat_hash_set<int>> ParseIntInputs(absl::string_view text,
+                                                        int num_inputs) {
+  absl::flat_hash_set<int> indices;
+  if (absl::StripAsciiWhitespace(text).empty()) return indices;
+  for (absl::string_view part : absl::StrSplit(text, ',')) {
+    part = absl::StripAsciiWhitespace(part);
+    int i;
+    if (!absl::SimpleAtoi(part, &i) || i < 0 || i >= num_inputs) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--int_inputs: '", part,
+                       "' is not the index of an input in --input_shapes (",
+                       num_inputs, " given, counted from 0)"));
+    }
+    indices.insert(i);
+  }
+  return indices;
+}
+
+absl::StatusOr<AttrValue> ParseAttrValue(const AttrSpec& spec,
+                                         absl::string_view text) {
+  auto bad = [&](const char* what) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--attr: attribute '", spec.name, "' is ", AttrTypeName(spec.type),
+        ", and '", text, "' is not ", what));
+  };
+  switch (spec.type) {
+    case AttrType::kInt: {
+      int64_t v;
+      if (!absl::SimpleAtoi(text, &v)) return bad("an integer");
+      return testing::IntValue(v);
+    }
+    case AttrType::kFloat: {
+      float v;
+      if (!absl::SimpleAtof(text, &v)) return bad("a number");
+      return testing::FloatValue(v);
+    }
+    case AttrType::kString:
+      if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
+        text = text.substr(1, text.size() - 2);
+      }
+      return testing::StringValue(std::string(text));
+    case AttrType::kBool: {
+      bool v;
+      if (!absl::SimpleAtob(text, &v)) return bad("true or false");
+      return testing::BoolValue(v);
+    }
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--attr: attribute '", spec.name, "' is ", AttrTypeName(spec.type),
+          "; check_op sets only int, float, string and bool attributes"));
+  }
+}
+
+absl::StatusOr<std::map<std::string, AttrValue>> ParseAttrs(
+    absl::string_view text, const OpSignature& sig) {
+  std::map<std::string, AttrValue> attrs;
+  if (absl::StripAsciiWhitespace(text).empty()) return attrs;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    item = absl::StripAsciiWhitespace(item);
+    const size_t eq = item.find('=');
+    if (eq == absl::string_view::npos || eq == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--attr: expected name=value, got '", item, "'"));
+    }
+    const std::string name(absl::StripAsciiWhitespace(item.substr(0, eq)));
+    const absl::string_view value =
+        absl::StripAsciiWhitespace(item.substr(eq + 1));
+    if (attrs.count(name) > 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--attr: attribute '", name, "' given twice"));
+    }
+    if (name[0] == '_') {  // For the runtime, e.g. _kernel=reference.
+      attrs[name] = testing::StringValue(std::string(value));
+      continue;
+    }
+    const AttrSpec* spec = nullptr;
+    std::vector<std::string> known;
+    for (const AttrSpec& a : sig.attrs) {
+      if (a.name == name) spec = &a;
+      known.push_back(a.name);
+    }
+    if (spec == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--attr: op ", sig.name, " has no attribute '", name, "' (it has: ",
+          known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
+    }
+    auto v = ParseAttrValue(*spec, value);
+    if (!v.ok()) return v.status();
+    attrs[name] = *std::move(v);
+  }
+  return attrs;
+}
+
+// Checks the number of shapes against the signature: every required input
+// needs one, and there may be no more than the op has inputs.
+absl::Status CheckInputCount(const OpSignature& sig, size_t given) {
+  std::vector<std::string> names;
+  size_t required = 0;
+  for (const ArgSpec& a : sig.inputs) {
+    names.push_back(a.optional ? a.name + "?" : a.name);
+    if (!a.optional) ++required;
+  }
+  if (given < required || given > sig.inputs.size()) {
+    const std::string wanted =
+        required == sig.inputs.size()
+            ? absl::StrCat(required)
+            : absl::StrCat(required, " to ", sig.inputs.size());
+    return absl::InvalidArgumentError(absl::StrCat(
+        "op ", sig.name, " takes ", wanted, " input(s) (",
+        absl::StrJoin(names, ", "), "), but --input_shapes gives ", given));
+  }
+  return absl::OkStatus();
+}
+
+// An attribute value as --attr takes it.
+std::string AttrText(const AttrValue& value) {
+  switch (value.value_case()) {
+    case AttrValue::kI:
+      return absl::StrCat(value.i());
+    case AttrValue::kF:
+      return absl::StrCat(value.f());
+    case AttrValue::kS:
+      return absl::StrCat("\"", value.s(), "\"");
+    case AttrValue::kB:
+      return value.b() ? "true" : "false";
+    default:
+      return value.ShortDebugString();
+  }
+}
+
+Tensor RandomInts(const Shape& shape, uint64_t seed, int high) {
+  Tensor t(DType::kInt32, shape);
+  std::mt19937_64 rng(seed);
+  std::uniform_int_distribution<int32_t> dist(0, high - 1);
+  for (int64_t i = 0; i < t.num_elements(); ++i) t.i32()[i] = dist(rng);
+  return t;
+}
+
+absl::Status CheckOptions() {
+  if (absl::GetFlag(FLAGS_op).empty()) {
+    return absl::InvalidArgumentError("--op is required; see --help");
+  }
+  if (!(absl::GetFlag(FLAGS_epsilon) > 0)) {
+    return absl::InvalidArgumentError("--epsilon must be positive");
+  }
+  if (!(absl::GetFlag(FLAGS_atol) >= 0) || !(absl::GetFlag(FLAGS_rtol) >= 0)) {
+    return absl::InvalidArgumentError("--atol and --rtol must be >= 0");
+  }
+  if (absl::GetFlag(FLAGS_max_checks) < 0) {
+    return absl::InvalidArgumentError("--max_checks must be >= 0");
+  }
+  if (!(absl::GetFlag(FLAGS_min_value) < absl::GetFlag(FLAGS_max_value)) ||
+      !std::isfinite(absl::GetFlag(FLAGS_min_value)) ||
+      !std::isfinite(absl::GetFlag(FLAGS_max_value))) {
+    return absl::InvalidArgumentError(
+        "--min_value must be less than --max_value, both finite");
+  }
+  if (absl::GetFlag(FLAGS_int_max) <= 0) {
+    return absl::InvalidArgumentError("--int_max must be positive");
+  }
+  return absl::OkStatus();
+}
+
+// Builds the test case from the flags, runs the op, prints what it did and
+// checks the gradient. Returns whether the check passed.
+absl::StatusOr<bool> CheckOp() {
+  if (auto s = CheckOptions(); !s.ok()) return s;
+  OpRegistry registry;
+  if (auto s = PrepareRegistry(absl::GetFlag(FLAGS_plugin), &registry);
+      !s.ok()) {
+    return s;
+  }
+  const std::string op = absl::GetFlag(FLAGS_op);
+  const OpDef* def = registry.Find(op);
+  if (def == nullptr) {
+    return absl::NotFoundError(absl::StrCat(
+        "no op named '", op, "'",
+        absl::GetFlag(FLAGS_plugin).empty()
+            ? "; if a plugin provides it, load it with --plugin=PATH"
+            : "",
+        " (bazel run //tools:ops lists the registered ops)"));
+  }
+  const OpSignature& sig = def->signature;
+
+  auto shapes = ParseShapes(absl::GetFlag(FLAGS_input_shapes));
+  if (!shapes.ok()) return shapes.status();
+  if (auto s = CheckInputCount(sig, shapes->size()); !s.ok()) return s;
+  auto int_inputs = ParseIntInputs(absl::GetFlag(FLAGS_int_inputs),
+                                   static_cast<int>(shapes->size()));
+  if (!int_inputs.ok()) return int_inputs.status();
+  auto attrs = ParseAttrs(absl::GetFlag(FLAGS_attr), sig);
+  if (!attrs.ok()) return attrs.status();
+
+  testing::OpTestCase test;
+  test.op = op;
+  test.attrs = *std::move(attrs);
+  test.training = absl::GetFlag(FLAGS_training);
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  bool any_float = false;
+  for (size_t i = 0; i < shapes->size(); ++i) {
+    if (int_inputs->contains(static_cast<int>(i))) {
+      test.inputs.push_back(
+          RandomInts((*shapes)[i], seed + i, absl::GetFlag(FLAGS_int_max)));
+    } else {
+      test.inputs.push_back(testing::RandomTensor(
+          (*shapes)[i], seed + i,
+          static_cast<float>(absl::GetFlag(FLAGS_min_value)),
+          static_cast<float>(absl::GetFlag(FLAGS_max_value))));
+      any_float = true;
+    }
+  }
+
+  std::cout << DescribeOp(*def);
+  if (!test.attrs.empty()) {
+    std::vector<std::string> given;
+    for (const auto& [name, value] : test.attrs) {
+      given.push_back(absl::StrCat(name, "=", AttrText(value)));
+    }
+    std::cout << "attrs: " << absl::StrJoin(given, ", ") << "\n";
+  }
+  for (size_t i = 0; i < test.inputs.size(); ++i) {
+    const Tensor& t = *test.inputs[i];
+    std::cout << "input " << i << " (" << sig.inputs[i].name
+              << "): " << DTypeName(t.dtype()) << " "
+              << ShapeToString(t.shape()) << "\n";
+  }
+  auto outputs = testing::RunOp(registry, test);
+  if (!outputs.ok()) return outputs.status();
+  for (size_t k = 0; k < outputs->size(); ++k) {
+    const Tensor& t = (*outputs)[k];
+    std::cout << "output " << k << " ("
+              << (k < sig.outputs.size() ? sig.outputs[k].name : "?")
+              << "): " << DTypeName(t.dtype()) << " "
+              << ShapeToString(t.shape()) << "\n";
+  }
+
+  if (!def->differentiable) {
+    std::cout << "op " << op << " is not differentiable: no gradient to "
+              << "check\nPASSED (forward only)\n";
+    return true;
+  }
+  if (!any_float) {
+    std::cout << "no float inputs: no gradient to check\n"
+              << "PASSED (forward only)\n";
+    return true;
+  }
+  testing::GradientCheckOptions options;
+  options.epsilon = absl::GetFlag(FLAGS_epsilon);
+  options.atol = absl::GetFlag(FLAGS_atol);
+  options.rtol = absl::GetFlag(FLAGS_rtol);
+  options.max_checks_per_input = absl::GetFlag(FLAGS_max_checks);
+  auto report = testing::CheckGradients(registry, test, options);
+  if (!report.ok()) {
+    return absl::Status(
+        report.status().code(),
+        absl::StrCat("gradient check: ", report.status().message()));
+  }
+  std::cout << "gradient check (epsilon " << options.epsilon << ", atol "
+            << options.atol << ", rtol " << options.rtol
+            << "): " << report->checked << " elements checked\n"
+            << "  max abs error: " << report->max_abs_error << "\n";
+  if (!report->worst.empty()) {
+    std::cout << "  worst: " << report->worst << "\n";
+  }
+  if (report->ok) {
+    std::cout << "PASSED\n";
+  } else {
+    std::cout << "FAILED: some elements differ by more than atol + rtol * "
+                 "|numeric|\n";
+  }
+  return report->ok;
+}
+
+}  // namespace
+}  // namespace loom
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "Runs one op on random inputs and checks its gradient.\n"
+      "  bazel run //tools:check_op -- --op=Swish --input_shapes=3,4 "
+      "--attr=beta=0.5 --plugin=PATH");
+  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  if (rest.size() > 1) {
+    std::cerr << "check_op: unexpected argument '" << rest[1]
+              << "'; see --help\n";
+    return 1;
+  }
+  absl::StatusOr<bool> passed = loom::CheckOp();
+  if (!passed.ok()) {
+    std::cerr << "check_op: " << passed.status().message() << "\n";
+    return 1;
+  }
+  return *passed ? 0 : 1;
+}
