@@ -42,7 +42,7 @@ TrainJobOptions SmallRun(const std::string& model, const std::string& out) {
   options.graph = "models/" + model + ".pbtxt";
   options.data = CorpusDir();
   options.output_dir = TmpDir() + "/" + out;
-  options.threads = 2;
+  options.threads = 1;
   ConfigOverrides& o = options.overrides;
   o.max_len = 40;
   o.num_words = 400;
