@@ -25,7 +25,12 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 [[ -f "$peer" ]] || { echo "benchmark_peer: no peer script at $peer" >&2; exit 1; }
-python3 -c "import torch" 2>/dev/null ||
+# Debian's PyTorch lives in the system Python, which may not be first on PATH.
+py=""
+for candidate in python3 /usr/bin/python3; do
+  if "$candidate" -c "import torch" 2>/dev/null; then py="$candidate"; break; fi
+done
+[[ -n "$py" ]] ||
   { echo "benchmark_peer: PyTorch missing: run tools/setup.sh --with-peer" >&2; exit 1; }
 
 cache="${LOOM_CACHE_DIR:-$HOME/.cache/loom}"
@@ -50,7 +55,7 @@ epoch_flag=()
 [[ "$epochs" -gt 0 ]] && epoch_flag=(--epochs "$epochs")
 
 echo "== PyTorch peer ($model, $threads threads)"
-python3 "$peer" --data "$folder" --model "$model" --threads "$threads" \
+"$py" "$peer" --data "$folder" --model "$model" --threads "$threads" \
   "${epoch_flag[@]}" | tee "$work/peer.log"
 echo "== Loom ($model, $threads threads)"
 loom_epochs=()
@@ -59,7 +64,7 @@ bazel-bin/tools/train --graph="models/$model.pbtxt" --data="$folder" \
   --threads="$threads" --output_dir="$work/loom" --progress=lines \
   "${loom_epochs[@]}" | tee "$work/loom.log"
 
-python3 - "$work" <<'PY'
+"$py" - "$work" <<'PY'
 import json, re, statistics, sys
 work = sys.argv[1]
 peer = json.loads(open(f"{work}/peer.log").read().strip().splitlines()[-1])
