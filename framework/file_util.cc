@@ -60,6 +60,17 @@ absl::Status WriteFileAtomically(const std::string& path,
     return absl::DataLossError(
         absl::StrCat("cannot rename ", tmp, " to ", path, ": ", why));
   }
+  // Make the rename itself durable (best effort: some file systems refuse
+  // to sync directories).
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    fsync(dir_fd);
+    close(dir_fd);
+  }
   return absl::OkStatus();
 }
 

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "framework/file_util.h"
 
 namespace loom::data {
 namespace {
@@ -66,50 +67,6 @@ constexpr absl::string_view kHeaderMagic = "loom-vocabulary";
 constexpr absl::string_view kHeaderVersion = "v2";
 // v1 files have no punctuation field; their vocabularies kept punctuation.
 constexpr absl::string_view kLegacyHeaderVersion = "v1";
-
-absl::Status ErrnoError(absl::string_view what, const std::string& path) {
-  const int err = errno;
-  return absl::InternalError(
-      absl::StrCat(what, " ", path, ": ", std::strerror(err)));
-}
-
-absl::Status WriteAll(int fd, std::string_view data, const std::string& path) {
-  while (!data.empty()) {
-    const ssize_t written = ::write(fd, data.data(), data.size());
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("cannot write", path);
-    }
-    data.remove_prefix(static_cast<size_t>(written));
-  }
-  return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    const int err = errno;
-    const std::string message =
-        absl::StrCat("cannot open ", path, ": ", std::strerror(err));
-    return err == ENOENT ? absl::NotFoundError(message)
-                         : absl::InternalError(message);
-  }
-  std::string content;
-  char chunk[1 << 16];
-  while (true) {
-    const ssize_t got = ::read(fd, chunk, sizeof(chunk));
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      absl::Status status = ErrnoError("cannot read", path);
-      ::close(fd);
-      return status;
-    }
-    if (got == 0) break;
-    content.append(chunk, static_cast<size_t>(got));
-  }
-  ::close(fd);
-  return content;
-}
 
 void CountTokens(const std::string_view* texts, size_t count,
                  bool keep_punctuation,
@@ -355,38 +312,11 @@ absl::Status Vocabulary::Save(const std::string& path) const {
                    " punctuation=", keep_punctuation_ ? 1 : 0, "\n");
   for (const std::string& word : words_) absl::StrAppend(&content, word, "\n");
 
-  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
-  const int fd =
-      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("cannot create", tmp);
-  absl::Status status = WriteAll(fd, content, tmp);
-  if (status.ok() && ::fsync(fd) != 0) status = ErrnoError("cannot sync", tmp);
-  if (::close(fd) != 0 && status.ok()) status = ErrnoError("cannot close", tmp);
-  if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int err = errno;
-    status = absl::InternalError(absl::StrCat("cannot rename ", tmp, " to ",
-                                              path, ": ", std::strerror(err)));
-  }
-  if (!status.ok()) {
-    ::unlink(tmp.c_str());
-    return status;
-  }
-  // Make the rename itself durable (best effort: some file systems refuse to
-  // sync directories).
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "."
-                          : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
-  const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    ::fsync(dir_fd);
-    ::close(dir_fd);
-  }
-  return absl::OkStatus();
+  return WriteFileAtomically(path, content);
 }
 
 absl::StatusOr<Vocabulary> Vocabulary::Load(const std::string& path) {
-  absl::StatusOr<std::string> content = ReadWholeFile(path);
+  absl::StatusOr<std::string> content = ReadFile(path);
   if (!content.ok()) {
     return absl::Status(
         content.status().code(),
