@@ -1,12 +1,8 @@
 #include "framework/data/text.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cstring>
 #include <thread>
 #include <utility>
