@@ -526,7 +526,9 @@ TEST(LstmDropoutTest, RecurrentDropoutMatchesReferenceWithSameMasks) {
     const Recovered r = RecoverMasks(in, o, (*out)[0]);
     EXPECT_NEAR(r.input_dropped, 0.3, 0.12) << direction;
     EXPECT_NEAR(r.recurrent_dropped, 0.4, 0.12) << direction;
-    if (Bidirectional(direction)) EXPECT_TRUE(r.directions_differ);
+    if (Bidirectional(direction)) {
+      EXPECT_TRUE(r.directions_differ);
+    }
     // And the gradient with these (fixed) masks is right.
     const LstmInputs small = MakeInputs(3, 5, 4, 3, 9);
     auto report = CheckGradients(BuiltinRegistry(), MakeCase(small, o));
