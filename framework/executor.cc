@@ -24,14 +24,6 @@ uint64_t NodeSeed(uint64_t seed, const std::string& name) {
   return h;
 }
 
-bool ShapeFits(const Shape& declared, const Shape& actual) {
-  if (declared.size() != actual.size()) return false;
-  for (size_t i = 0; i < declared.size(); ++i) {
-    if (!DimsCompatible(declared[i], actual[i])) return false;
-  }
-  return true;
-}
-
 void AddInto(const Tensor& src, Tensor* dst) {
   float* d = dst->f32();
   const float* s = src.f32();
@@ -194,7 +186,7 @@ absl::Status Executor::Run(const FeedMap& feeds,
     }
     const Tensor& t = it->second;
     if (t.dtype() != value.info.dtype ||
-        !ShapeFits(value.info.shape, t.shape())) {
+        !ShapesCompatible(value.info.shape, t.shape())) {
       return absl::InvalidArgumentError(absl::StrCat(
           "graph input '", value.name, "' expects ",
           DTypeName(value.info.dtype), ShapeToString(value.info.shape),

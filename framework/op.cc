@@ -242,6 +242,14 @@ absl::Status ShapeContext::ExpectDType(int input, DType dtype) const {
 
 bool DimsCompatible(int64_t a, int64_t b) { return a < 0 || b < 0 || a == b; }
 
+bool ShapesCompatible(const Shape& a, const Shape& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (!DimsCompatible(a[i], b[i])) return false;
+  }
+  return true;
+}
+
 DnnlContext::DnnlContext()
     : engine(dnnl::engine::kind::cpu, 0), stream(engine) {}
 

@@ -150,6 +150,8 @@ using ShapeFn = std::function<absl::Status(ShapeContext&)>;
 
 // Two dimensions agree if equal or either is unknown.
 bool DimsCompatible(int64_t a, int64_t b);
+// Two shapes agree if they have the same rank and every dimension agrees.
+bool ShapesCompatible(const Shape& a, const Shape& b);
 
 // ---------------------------------------------------------------------------
 // Kernels.

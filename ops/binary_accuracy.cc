@@ -65,11 +65,7 @@ absl::Status BinaryAccuracyShape(ShapeContext& ctx) {
   }
   const Shape& p = ctx.input(0)->shape;
   const Shape& y = ctx.input(1)->shape;
-  bool same = p.size() == y.size();
-  for (size_t i = 0; same && i < p.size(); ++i) {
-    same = DimsCompatible(p[i], y[i]);
-  }
-  if (!same) {
+  if (!ShapesCompatible(p, y)) {
     return absl::InvalidArgumentError(
         absl::StrCat("prediction ", ShapeToString(p), " and labels ",
                      ShapeToString(y), " must have the same shape"));

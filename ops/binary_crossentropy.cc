@@ -131,11 +131,7 @@ absl::Status BinaryCrossentropyShape(ShapeContext& ctx) {
     return absl::InvalidArgumentError(absl::StrCat(
         "prediction must be [N, 1] or [N], got ", ShapeToString(p)));
   }
-  bool same = p.size() == y.size();
-  for (size_t i = 0; same && i < p.size(); ++i) {
-    same = DimsCompatible(p[i], y[i]);
-  }
-  if (!same) {
+  if (!ShapesCompatible(p, y)) {
     return absl::InvalidArgumentError(
         absl::StrCat("prediction ", ShapeToString(p), " and labels ",
                      ShapeToString(y), " must have the same shape"));

@@ -56,9 +56,7 @@ class MseKernel : public OpKernel {
 absl::Status MseShape(ShapeContext& ctx) {
   const Shape& p = ctx.input(0)->shape;
   const Shape& t = ctx.input(1)->shape;
-  bool ok = p.size() == t.size();
-  for (size_t i = 0; ok && i < p.size(); ++i) ok = DimsCompatible(p[i], t[i]);
-  if (!ok) {
+  if (!ShapesCompatible(p, t)) {
     return absl::InvalidArgumentError(
         absl::StrCat("prediction ", ShapeToString(p), " and target ",
                      ShapeToString(t), " have different shapes"));
