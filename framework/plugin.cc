@@ -2,6 +2,10 @@
 
 #include <dlfcn.h>
 
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 
 namespace loom {
@@ -18,12 +22,25 @@ absl::Status RegisterPlugin(const LoomPluginInfo& info,
     return absl::InvalidArgumentError(
         absl::StrCat("plugin ", source, " has no registration function"));
   }
+  absl::flat_hash_set<std::string> before;
+  for (const OpDef* def : registry->List()) before.insert(def->signature.name);
   registry->set_current_source(source);
   absl::Status status = info.register_ops(registry);
   registry->set_current_source("builtin");
   if (!status.ok()) {
+    // All or nothing: remove the ops this plugin registered before failing.
+    std::vector<std::string> added;
+    for (const OpDef* def : registry->List()) {
+      if (!before.contains(def->signature.name)) {
+        added.push_back(def->signature.name);
+      }
+    }
+    for (const std::string& name : added) registry->Remove(name);
     return absl::Status(
-        status.code(), absl::StrCat("plugin ", source, ": ", status.message()));
+        status.code(),
+        absl::StrCat(
+            "plugin ", source, ": ", status.message(),
+            added.empty() ? "" : " (none of its ops were registered)"));
   }
   return absl::OkStatus();
 }
@@ -52,10 +69,8 @@ absl::Status LoadPlugin(const std::string& path, OpRegistry* registry) {
         absl::StrCat("plugin ", path, ": loom_plugin_entry returned null"));
   }
   absl::Status status = RegisterPlugin(*info, path, registry);
-  if (!status.ok() && info->abi_version != kLoomPluginAbiVersion) {
-    // Nothing of it was registered; it is safe to unload.
-    dlclose(handle);
-  }
+  // A failed plugin left nothing registered: it is safe to unload.
+  if (!status.ok()) dlclose(handle);
   return status;
 }
 

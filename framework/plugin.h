@@ -36,13 +36,16 @@ struct LoomPluginInfo {
 };
 
 // Registers the ops of `info` (built-in or loaded), attributing them to
-// `source`; checks the ABI version first.
+// `source`; checks the ABI version first. All or nothing: if the plugin's
+// registration function fails, the ops it registered before failing are
+// removed again.
 absl::Status RegisterPlugin(const LoomPluginInfo& info,
                             const std::string& source, OpRegistry* registry);
 
 // dlopen()s `path`, finds `loom_plugin_entry`, checks the ABI version and
-// registers the plugin's ops. The shared object stays loaded for the life
-// of the process (kernels it created may still be alive).
+// registers the plugin's ops (all or none). A plugin that registered
+// stays loaded for the life of the process (kernels it created may still be
+// alive); one that failed is unloaded.
 absl::Status LoadPlugin(const std::string& path, OpRegistry* registry);
 
 }  // namespace loom

@@ -13,6 +13,8 @@
 
 namespace loom {
 
+struct LoomPluginInfo;  // plugin.h
+
 class OpRegistry {
  public:
   OpRegistry() = default;
@@ -36,6 +38,13 @@ class OpRegistry {
   }
 
  private:
+  // RegisterPlugin() takes back what a plugin registered before it failed,
+  // so that a plugin is registered entirely or not at all.
+  friend absl::Status RegisterPlugin(const LoomPluginInfo& info,
+                                     const std::string& source,
+                                     OpRegistry* registry);
+  void Remove(const std::string& name) { ops_.erase(name); }
+
   absl::flat_hash_map<std::string, std::unique_ptr<OpDef>> ops_;
   std::string current_source_ = "builtin";
 };

@@ -56,6 +56,39 @@ TEST(PluginTest, WrongAbiVersionIsRefusedNamingBothVersions) {
   EXPECT_EQ(registry.Find("Square"), nullptr);
 }
 
+TEST(PluginTest, PluginThatFailsHalfwayRegistersNothing) {
+  OpRegistry registry;
+  const std::string path = std::string(kDir) + "libfails_halfway_plugin.so";
+  absl::Status s = LoadPlugin(path, &registry);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr(path));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("cannot register op 'Broken'"));
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("none of its ops were registered"));
+  // Square, registered before the failure, was taken back...
+  EXPECT_EQ(registry.Find("Square"), nullptr);
+  EXPECT_EQ(registry.Find("Broken"), nullptr);
+  // ...so a working plugin with the same op still loads.
+  EXPECT_TRUE(
+      LoadPlugin(std::string(kDir) + "libtest_plugin.so", &registry).ok());
+  EXPECT_NE(registry.Find("Square"), nullptr);
+}
+
+TEST(PluginTest, FailedLoadKeepsOpsRegisteredBefore) {
+  OpRegistry registry;
+  ASSERT_TRUE(
+      LoadPlugin(std::string(kDir) + "libtest_plugin.so", &registry).ok());
+  // The second plugin fails at its first op (Square again): the first
+  // plugin's Square must survive.
+  absl::Status s =
+      LoadPlugin(std::string(kDir) + "libfails_halfway_plugin.so", &registry);
+  EXPECT_EQ(s.code(), absl::StatusCode::kAlreadyExists);
+  const OpDef* square = registry.Find("Square");
+  ASSERT_NE(square, nullptr);
+  EXPECT_EQ(square->source, std::string(kDir) + "libtest_plugin.so");
+}
+
 TEST(PluginTest, SharedObjectWithoutEntryPointIsRefused) {
   OpRegistry registry;
   absl::Status s =

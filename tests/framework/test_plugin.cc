@@ -1,4 +1,5 @@
-// A plugin built as a shared object for plugin_test: one op, "Square".
+// A plugin built as a shared object for plugin_test: one op, "Square"; the
+// variants (defines) misbehave in one way each.
 #include <memory>
 
 #include "framework/op.h"
@@ -44,6 +45,18 @@ class SquareKernel : public loom::OpKernel {
   return registry->Register(std::move(def));
 }
 
+// Registers Square, then an op without a kernel, which the registry refuses.
+[[maybe_unused]] absl::Status RegisterSquareThenABrokenOp(
+    loom::OpRegistry* registry) {
+  absl::Status status = RegisterSquare(registry);
+  if (!status.ok()) return status;
+  loom::OpDef broken;
+  broken.signature.name = "Broken";
+  broken.signature.outputs = {{"y"}};
+  broken.shape_fn = [](loom::ShapeContext&) { return absl::OkStatus(); };
+  return registry->Register(std::move(broken));
+}
+
 }  // namespace
 
 #ifdef LOOM_TEST_WRONG_ABI
@@ -59,6 +72,8 @@ loom_plugin_entry() {
 extern "C" __attribute__((visibility("default"))) int not_a_loom_plugin() {
   return 42;
 }
+#elif defined(LOOM_TEST_FAILS_HALFWAY)
+LOOM_PLUGIN("half", RegisterSquareThenABrokenOp)
 #else
 LOOM_PLUGIN("square", RegisterSquare)
 #endif
