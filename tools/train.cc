@@ -40,6 +40,12 @@ ABSL_FLAG(std::optional<int>, test_limit, std::nullopt,
           "Override how many test reviews are used (0: all).");
 ABSL_FLAG(std::optional<int>, patience, std::nullopt,
           "Override EarlyStopping's patience.");
+ABSL_FLAG(std::vector<std::string>, set, {},
+          "Override any other setting of the .pbtxt's dataset or training "
+          "part by its path, comma-separated path=value pairs, e.g. "
+          "--set=dataset.keep_punctuation=true,training.callback[0]."
+          "early_stopping.min_delta=0.001 (see "
+          "framework/training/config_set.h).");
 ABSL_FLAG(bool, profile, false,
           "Print the time spent in each node after training.");
 ABSL_FLAG(std::string, progress, "auto",
@@ -72,6 +78,7 @@ int main(int argc, char** argv) {
   o.train_limit = absl::GetFlag(FLAGS_train_limit);
   o.test_limit = absl::GetFlag(FLAGS_test_limit);
   o.patience = absl::GetFlag(FLAGS_patience);
+  o.set = absl::GetFlag(FLAGS_set);
   const std::string progress = absl::GetFlag(FLAGS_progress);
   if (progress != "auto" && progress != "bar" && progress != "lines") {
     std::cerr << "train: --progress must be auto, bar or lines, got '"

@@ -14,6 +14,7 @@
 #include "framework/model_io.h"
 #include "framework/plugin.h"
 #include "framework/training/callbacks.h"
+#include "framework/training/config_set.h"
 #include "framework/training/history.h"
 #include "framework/training/model.h"
 #include "framework/training/saved_model.h"
@@ -112,6 +113,9 @@ absl::Status PrepareRegistry(const std::vector<std::string>& plugins,
 }
 
 absl::Status ApplyOverrides(const ConfigOverrides& o, ModelDef* def) {
+  for (const std::string& assignment : o.set) {
+    if (auto s = SetConfigValue(assignment, def); !s.ok()) return s;
+  }
   TrainingDef* t = def->mutable_training();
   TextDatasetDef* d = def->mutable_dataset();
   auto positive = [](const char* flag, int64_t v) -> absl::Status {
@@ -261,8 +265,8 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   std::string results = absl::StrCat(TestLine(*metrics), "\n");
   for (const EpochLog& e : history->epochs) {
     absl::StrAppendFormat(&results,
-                          "epoch %d: %.2f s (training steps %.2f s)\n",
-                          e.epoch, e.seconds, e.train_seconds);
+                          "epoch %d: %.2f s (training steps %.2f s)\n", e.epoch,
+                          e.seconds, e.train_seconds);
   }
   absl::StrAppendFormat(&results, "peak memory: %.0f MB\n", PeakMemoryMb());
   if (auto s = WriteFileAtomically(dir + "/results.txt", results); !s.ok()) {

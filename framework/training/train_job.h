@@ -27,9 +27,13 @@ struct ConfigOverrides {
   std::optional<int> train_limit;
   std::optional<int> test_limit;
   std::optional<int> patience;  // Of every EarlyStopping callback.
+  // "path=value" assignments for any other setting (config_set.h), applied
+  // before the fields above.
+  std::vector<std::string> set;
 };
 
-// Applies and checks the overrides: bad values are errors naming the flag.
+// Applies and checks the overrides: bad values are errors naming the flag
+// (or the --set assignment).
 // The graph follows max_len and num_words: the features input's length and
 // the rows of every table an Embedding node reads.
 absl::Status ApplyOverrides(const ConfigOverrides& overrides, ModelDef* def);
