@@ -54,6 +54,9 @@ class MseKernel : public OpKernel {
 };
 
 absl::Status MseShape(ShapeContext& ctx) {
+  for (int i = 0; i < 2; ++i) {
+    if (auto s = ctx.ExpectDType(i, DType::kFloat32); !s.ok()) return s;
+  }
   const Shape& p = ctx.input(0)->shape;
   const Shape& t = ctx.input(1)->shape;
   if (!ShapesCompatible(p, t)) {
