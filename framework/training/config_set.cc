@@ -51,7 +51,7 @@ absl::Status SplitIndex(absl::string_view part, std::string* name, int* index) {
 absl::Status SetScalar(Message* msg, const FieldDescriptor* f,
                        const std::string& value) {
   const Reflection* r = msg->GetReflection();
-  auto bad = [&](const char* type) {
+  auto bad = [&](absl::string_view type) {
     return absl::InvalidArgumentError(absl::StrCat(
         "field '", f->name(), "' takes ", type, ", got '", value, "'"));
   };
@@ -108,7 +108,7 @@ absl::Status SetScalar(Message* msg, const FieldDescriptor* f,
         for (int i = 0; i < f->enum_type()->value_count(); ++i) {
           names.push_back(std::string(f->enum_type()->value(i)->name()));
         }
-        return bad(absl::StrCat("one of ", absl::StrJoin(names, ", ")).c_str());
+        return bad(absl::StrCat("one of ", absl::StrJoin(names, ", ")));
       }
       r->SetEnum(msg, f, v);
       break;

@@ -62,6 +62,24 @@ std::vector<int32_t> ExpectedRows(const std::vector<Review>& reviews,
   return PadSequences(sequences, max_len, padding, truncating);
 }
 
+// Expects both splits of `data`, built from `corpus` with shuffle seed
+// `seed`, max_len 16 and pre padding/truncating, to hold the reviews in
+// their seeded shuffle order, encoded with data's own vocabulary.
+void ExpectShuffledEncodedRows(const ImdbCorpus& corpus,
+                               const TextDataset& data, int64_t seed) {
+  const int64_t n_train = static_cast<int64_t>(corpus.train.size());
+  const int64_t n_test = static_cast<int64_t>(corpus.test.size());
+  const std::vector<int64_t> train_order = ShuffledOrder(n_train, seed);
+  const std::vector<int64_t> test_order =
+      ShuffledOrder(n_test, TestShuffleSeed(seed));
+  EXPECT_EQ(data.train.ids,
+            ExpectedRows(corpus.train, train_order, n_train, data.vocabulary,
+                         16, Padding::kPre, Padding::kPre));
+  EXPECT_EQ(data.test.ids,
+            ExpectedRows(corpus.test, test_order, n_test, data.vocabulary, 16,
+                         Padding::kPre, Padding::kPre));
+}
+
 TEST(ShuffledOrderTest, IsASeededPermutation) {
   // Golden values, checked against an independent Python implementation of
   // MT19937-64 (a standardized engine) + this Fisher-Yates with rejection
@@ -213,15 +231,10 @@ TEST(BuildTextDatasetTest, RowsAreTheShuffledPaddedEncodings) {
   EXPECT_EQ(data->vocabulary.size(), 30);
   EXPECT_EQ(data->train.n, 80);
   EXPECT_EQ(data->test.n, 60);
+  ASSERT_EQ(corpus.train.size(), 80u);
+  ASSERT_EQ(corpus.test.size(), 60u);
+  ExpectShuffledEncodedRows(corpus, *data, 123);
   const std::vector<int64_t> train_order = ShuffledOrder(80, 123);
-  const std::vector<int64_t> test_order =
-      ShuffledOrder(60, TestShuffleSeed(123));
-  EXPECT_EQ(data->train.ids,
-            ExpectedRows(corpus.train, train_order, 80, data->vocabulary, 16,
-                         Padding::kPre, Padding::kPre));
-  EXPECT_EQ(data->test.ids,
-            ExpectedRows(corpus.test, test_order, 60, data->vocabulary, 16,
-                         Padding::kPre, Padding::kPre));
   for (int i = 0; i < 80; ++i) {
     EXPECT_EQ(data->train.labels[i], corpus.train[train_order[i]].label);
   }
@@ -378,16 +391,8 @@ TEST(BuildTextDatasetTest, PunctuationSettingOnTheSyntheticCorpus) {
   EXPECT_EQ(keep->vocabulary.words(), first_27);
 
   // Rows are each vocabulary's encodings, which differ.
-  const std::vector<int64_t> train_order = ShuffledOrder(80, 123);
-  const std::vector<int64_t> test_order =
-      ShuffledOrder(60, TestShuffleSeed(123));
   for (const TextDataset* data : {&*drop, &*keep}) {
-    EXPECT_EQ(data->train.ids,
-              ExpectedRows(corpus.train, train_order, 80, data->vocabulary, 16,
-                           Padding::kPre, Padding::kPre));
-    EXPECT_EQ(data->test.ids,
-              ExpectedRows(corpus.test, test_order, 60, data->vocabulary, 16,
-                           Padding::kPre, Padding::kPre));
+    ExpectShuffledEncodedRows(corpus, *data, 123);
   }
   EXPECT_NE(drop->train.ids, keep->train.ids);
   EXPECT_NE(drop->test.ids, keep->test.ids);
