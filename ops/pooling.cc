@@ -2,11 +2,16 @@
 // time (Keras' layers of the same names, channels_last).
 //
 // GlobalMaxPooling1D
-//   input  x: float [N, T, C], T >= 1
-//   output y: float [N, C]; y[n, c] = max_t x[n, t, c]
-//   Every step counts, masked or not, as in Keras (a masked LSTM's padded
-//   outputs are zeros and still take part). The gradient goes to the first
-//   step holding the maximum.
+//   input  x:    float [N, T, C], T >= 1
+//   input  mask: float [N, T] (optional), nonzero for valid steps
+//   output y:    float [N, C]; y[n, c] = max_t x[n, t, c] over every step,
+//                or with a mask over the valid steps only
+//   Without a mask every step counts, as in Keras, whose layer drops the
+//   mask (a masked LSTM's padded outputs are zeros and still take part, so
+//   the maximum is never below 0 for a padded sequence). With one, padding
+//   takes no part, as a masked_fill(-inf) before max does in PyTorch; a
+//   sequence with no valid step gives 0. The gradient goes to the first
+//   step holding the maximum; the mask has none.
 //
 // GlobalAveragePooling1D
 //   input  x:    float [N, T, C]
@@ -37,18 +42,31 @@ absl::Status CheckSequence(const Tensor& x) {
   return absl::OkStatus();
 }
 
+// `mask`, when given, is [N, T] for x [N, T, C].
+absl::Status CheckMask(const Tensor& x, const Tensor* mask) {
+  const Shape expected = {x.dim(0), x.dim(1)};
+  if (mask != nullptr && mask->shape() != expected) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mask must be [N, T] = ", ShapeToString(expected), " for x ",
+        ShapeToString(x.shape()), ", got ", ShapeToString(mask->shape())));
+  }
+  return absl::OkStatus();
+}
+
 class GlobalMaxPooling1DKernel : public OpKernel {
  public:
   absl::Status Init(const KernelInitContext&) { return absl::OkStatus(); }
 
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& x = *ctx.input(0);
+    const Tensor* mask = ctx.input(1);
     if (auto s = CheckSequence(x); !s.ok()) return s;
     const int64_t n = x.dim(0), t = x.dim(1), c = x.dim(2);
     if (t == 0) {
       return absl::InvalidArgumentError(
           "cannot take the maximum over 0 time steps");
     }
+    if (auto s = CheckMask(x, mask); !s.ok()) return s;
     Tensor& y = *ctx.output(0);
     y.Resize(DType::kFloat32, {n, c});
     argmax_.Resize(DType::kInt32, {n, c});
@@ -57,13 +75,24 @@ class GlobalMaxPooling1DKernel : public OpKernel {
     int32_t* arg = argmax_.i32();
     for (int64_t b = 0; b < n; ++b) {
       const float* seq = px + b * t * c;
+      const float* valid = mask != nullptr ? mask->f32() + b * t : nullptr;
       float* best = py + b * c;
       int32_t* where = arg + b * c;
-      for (int64_t k = 0; k < c; ++k) {
-        best[k] = seq[k];
-        where[k] = 0;
+      int64_t first = 0;  // The first step that takes part.
+      while (valid != nullptr && first < t && valid[first] == 0.0f) ++first;
+      if (first == t) {  // No valid step: 0, and no gradient.
+        for (int64_t k = 0; k < c; ++k) {
+          best[k] = 0;
+          where[k] = -1;
+        }
+        continue;
       }
-      for (int64_t s = 1; s < t; ++s) {
+      for (int64_t k = 0; k < c; ++k) {
+        best[k] = seq[first * c + k];
+        where[k] = static_cast<int32_t>(first);
+      }
+      for (int64_t s = first + 1; s < t; ++s) {
+        if (valid != nullptr && valid[s] == 0.0f) continue;
         const float* step = seq + s * c;
         for (int64_t k = 0; k < c; ++k) {
           if (step[k] > best[k]) {  // Strict: ties keep the first step.
@@ -77,26 +106,31 @@ class GlobalMaxPooling1DKernel : public OpKernel {
   }
 
   absl::Status Backward(GradContext& ctx) override {
+    const Tensor& x = *ctx.input(0);
+    const int64_t n = x.dim(0), t = x.dim(1), c = x.dim(2);
+    // The maximum is piecewise constant in a 0/1 mask.
+    if (Tensor* dmask = ctx.input_grad(1)) {
+      dmask->ResizeZeroed(DType::kFloat32, {n, t});
+    }
     Tensor* dx = ctx.input_grad(0);
     if (dx == nullptr) return absl::OkStatus();
-    const Tensor& x = *ctx.input(0);
     dx->ResizeZeroed(DType::kFloat32, x.shape());
     const Tensor* dy = ctx.output_grad(0);
     if (dy == nullptr) return absl::OkStatus();
-    const int64_t n = x.dim(0), t = x.dim(1), c = x.dim(2);
     const float* g = dy->f32();
     const int32_t* arg = argmax_.i32();
     float* d = dx->f32();
     for (int64_t b = 0; b < n; ++b) {
       for (int64_t k = 0; k < c; ++k) {
-        d[(b * t + arg[b * c + k]) * c + k] = g[b * c + k];
+        const int32_t s = arg[b * c + k];
+        if (s >= 0) d[(b * t + s) * c + k] = g[b * c + k];
       }
     }
     return absl::OkStatus();
   }
 
  private:
-  Tensor argmax_;  // [N, C]: the step each maximum came from.
+  Tensor argmax_;  // [N, C]: the step each maximum came from, or -1.
 };
 
 class GlobalAveragePooling1DKernel : public OpKernel {
@@ -107,12 +141,8 @@ class GlobalAveragePooling1DKernel : public OpKernel {
     const Tensor& x = *ctx.input(0);
     const Tensor* mask = ctx.input(1);
     if (auto s = CheckSequence(x); !s.ok()) return s;
+    if (auto s = CheckMask(x, mask); !s.ok()) return s;
     const int64_t n = x.dim(0), t = x.dim(1), c = x.dim(2);
-    if (mask != nullptr && mask->shape() != Shape{n, t}) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "mask must be [N, T] = ", ShapeToString({n, t}), " for x ",
-          ShapeToString(x.shape()), ", got ", ShapeToString(mask->shape())));
-    }
     // inv_count_[n] = 1 / (number, or total weight, of valid steps).
     inv_count_.Resize(DType::kFloat32, {n});
     for (int64_t b = 0; b < n; ++b) {
@@ -215,8 +245,12 @@ std::vector<OpDef> PoolingOps() {
   std::vector<OpDef> defs;
   OpDef max;
   max.signature.name = "GlobalMaxPooling1D";
-  max.signature.doc = "Maximum over time of [N, T, C]; ignores masks.";
-  max.signature.inputs = {{"x", "float [N, T, C]"}};
+  max.signature.doc =
+      "Maximum over time of [N, T, C], over the valid steps when a mask is "
+      "given.";
+  max.signature.inputs = {
+      {"x", "float [N, T, C]"},
+      {"mask", "float [N, T]: nonzero valid, 0 padding", /*optional=*/true}};
   max.signature.outputs = {{"y", "float [N, C]"}};
   max.shape_fn = PoolingShape;
   max.kernels.push_back(

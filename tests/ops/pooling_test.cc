@@ -31,24 +31,88 @@ Tensor DistinctSequence(int64_t n, int64_t t, int64_t c, uint64_t seed) {
   return x;
 }
 
+// A [N, T] mask of 0/1 with the given number of valid (trailing) steps per
+// sequence, as pre-padding leaves them.
+Tensor TrailingMask(int64_t t, const std::vector<int>& valid) {
+  const int64_t n = valid.size();
+  Tensor mask(DType::kFloat32, {n, t});
+  for (int64_t b = 0; b < n; ++b) {
+    for (int64_t s = t - valid[b]; s < t; ++s) mask.f32()[b * t + s] = 1;
+  }
+  return mask;
+}
+
 TEST(GlobalMaxPooling1DTest, ForwardMatchesReference) {
   for (const Shape& shape : {Shape{1, 1, 1}, Shape{2, 5, 3}, Shape{4, 9, 7}}) {
     Tensor x = RandomTensor(shape, 5);
-    auto out = RunOp(BuiltinRegistry(), {"GlobalMaxPooling1D", {}, {x}});
-    ASSERT_TRUE(out.ok()) << out.status();
-    const Tensor& y = (*out)[0];
     const int64_t n = shape[0], t = shape[1], c = shape[2];
-    ASSERT_EQ(y.shape(), (Shape{n, c}));
-    for (int64_t b = 0; b < n; ++b) {
-      for (int64_t k = 0; k < c; ++k) {
-        float best = -1e30f;
-        for (int64_t s = 0; s < t; ++s) {
-          best = std::max(best, x.f32()[(b * t + s) * c + k]);
+    std::vector<int> valid;
+    for (int64_t b = 0; b < n; ++b) valid.push_back(1 + (b * 3) % t);
+    Tensor mask = TrailingMask(t, valid);
+    for (bool masked : {false, true}) {
+      OpTestCase test{"GlobalMaxPooling1D", {}, {x}};
+      if (masked) test.inputs.push_back(mask);
+      test.differentiable = {true, false};
+      auto out = RunOp(BuiltinRegistry(), test);
+      ASSERT_TRUE(out.ok()) << out.status();
+      const Tensor& y = (*out)[0];
+      ASSERT_EQ(y.shape(), (Shape{n, c}));
+      for (int64_t b = 0; b < n; ++b) {
+        for (int64_t k = 0; k < c; ++k) {
+          float best = -1e30f;
+          for (int64_t s = 0; s < t; ++s) {
+            if (masked && mask.f32()[b * t + s] == 0) continue;
+            best = std::max(best, x.f32()[(b * t + s) * c + k]);
+          }
+          EXPECT_EQ(y.f32()[b * c + k], best)
+              << "masked " << masked << " at " << b << ", " << k;
         }
-        EXPECT_EQ(y.f32()[b * c + k], best) << b << ", " << k;
       }
     }
   }
+}
+
+TEST(GlobalMaxPooling1DTest, MaskLeavesPaddingOut) {
+  // A pre-padded sequence whose padded outputs are zeros, as a masked
+  // LSTM's: without the mask the zeros win over the negative channel.
+  Tensor x = Tensor::FromVector(
+      {2, 3, 2}, std::vector<float>{0, 0, -2, 3, -1, 1, 4, -5, 2, -6, 1, -7});
+  Tensor mask =
+      Tensor::FromVector({2, 3}, std::vector<float>{0, 1, 1, 1, 1, 1});
+  OpTestCase masked{"GlobalMaxPooling1D", {}, {x, mask}};
+  masked.differentiable = {true, false};
+  auto out = RunOp(BuiltinRegistry(), masked);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_THAT((*out)[0].flat(), ::testing::ElementsAre(-1, 3, 4, -5));
+  auto plain = RunOp(BuiltinRegistry(), {"GlobalMaxPooling1D", {}, {x}});
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  EXPECT_THAT((*plain)[0].flat(), ::testing::ElementsAre(0, 3, 4, -5));
+
+  // The gradient reaches only the valid step holding each maximum.
+  auto grads = ComputeGradients(
+      BuiltinRegistry(), masked,
+      {Tensor::FromVector({2, 2}, std::vector<float>{1, 2, 3, 4})});
+  ASSERT_TRUE(grads.ok()) << grads.status();
+  EXPECT_THAT((*grads)[0].flat(),
+              ::testing::ElementsAre(0, 0, 0, 2, 1, 0, 3, 4, 0, 0, 0, 0));
+}
+
+TEST(GlobalMaxPooling1DTest, FullyMaskedSequenceGivesZero) {
+  Tensor x = RandomTensor({2, 3, 2}, 1, 1.0f, 2.0f);
+  Tensor mask =
+      Tensor::FromVector({2, 3}, std::vector<float>{0, 0, 0, 1, 1, 1});
+  OpTestCase test{"GlobalMaxPooling1D", {}, {x, mask}};
+  test.differentiable = {true, false};
+  auto out = RunOp(BuiltinRegistry(), test);
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ((*out)[0].f32()[0], 0.0f);
+  EXPECT_EQ((*out)[0].f32()[1], 0.0f);
+  EXPECT_GE((*out)[0].f32()[2], 1.0f);
+  auto grads = ComputeGradients(
+      BuiltinRegistry(), test,
+      {Tensor::FromVector({2, 2}, std::vector<float>{1, 1, 1, 1})});
+  ASSERT_TRUE(grads.ok()) << grads.status();
+  for (int i = 0; i < 6; ++i) EXPECT_EQ((*grads)[0].f32()[i], 0.0f) << i;
 }
 
 TEST(GlobalMaxPooling1DTest, GradientGoesToFirstMaximum) {
@@ -68,12 +132,16 @@ TEST(GlobalMaxPooling1DTest, GradientGoesToFirstMaximum) {
 TEST(GlobalMaxPooling1DTest, GradientMatchesFiniteDifferences) {
   GradientCheckOptions options;
   options.max_checks_per_input = 0;
-  auto report = CheckGradients(
-      BuiltinRegistry(),
-      {"GlobalMaxPooling1D", {}, {DistinctSequence(2, 6, 3, 4)}}, options);
-  ASSERT_TRUE(report.ok()) << report.status();
-  EXPECT_TRUE(report->ok) << report->worst;
-  EXPECT_EQ(report->checked, 36);
+  const Tensor x = DistinctSequence(2, 6, 3, 4);
+  OpTestCase masked{"GlobalMaxPooling1D", {}, {x, TrailingMask(6, {2, 5})}};
+  masked.differentiable = {true, false};
+  for (const OpTestCase& test :
+       {OpTestCase{"GlobalMaxPooling1D", {}, {x}}, masked}) {
+    auto report = CheckGradients(BuiltinRegistry(), test, options);
+    ASSERT_TRUE(report.ok()) << report.status();
+    EXPECT_TRUE(report->ok) << report->worst;
+    EXPECT_EQ(report->checked, 36);
+  }
 }
 
 TEST(GlobalMaxPooling1DTest, NeedsRankThree) {
@@ -81,17 +149,6 @@ TEST(GlobalMaxPooling1DTest, NeedsRankThree) {
                    {"GlobalMaxPooling1D", {}, {RandomTensor({3, 4}, 1)}});
   ASSERT_FALSE(out.ok());
   EXPECT_THAT(out.status().message(), HasSubstr("x must be [N, T, C]"));
-}
-
-// A [N, T] mask of 0/1 with the given number of valid (trailing) steps per
-// sequence, as pre-padding leaves them.
-Tensor TrailingMask(int64_t t, const std::vector<int>& valid) {
-  const int64_t n = valid.size();
-  Tensor mask(DType::kFloat32, {n, t});
-  for (int64_t b = 0; b < n; ++b) {
-    for (int64_t s = t - valid[b]; s < t; ++s) mask.f32()[b * t + s] = 1;
-  }
-  return mask;
 }
 
 TEST(GlobalAveragePooling1DTest, ForwardMatchesReference) {
@@ -186,14 +243,15 @@ TEST(GlobalAveragePooling1DTest, GradientMatchesFiniteDifferences) {
   }
 }
 
-TEST(GlobalAveragePooling1DTest, MaskShapeMustMatch) {
-  OpTestCase test{"GlobalAveragePooling1D",
-                  {},
-                  {RandomTensor({2, 3, 4}, 1), RandomTensor({2, 4}, 2)}};
-  test.differentiable = {true, false};
-  auto out = RunOp(BuiltinRegistry(), test);
-  ASSERT_FALSE(out.ok());
-  EXPECT_THAT(out.status().message(), HasSubstr("mask must be [N, T]"));
+TEST(PoolingTest, MaskShapeMustMatch) {
+  for (const char* op : {"GlobalMaxPooling1D", "GlobalAveragePooling1D"}) {
+    OpTestCase test{
+        op, {}, {RandomTensor({2, 3, 4}, 1), RandomTensor({2, 4}, 2)}};
+    test.differentiable = {true, false};
+    auto out = RunOp(BuiltinRegistry(), test);
+    ASSERT_FALSE(out.ok()) << op;
+    EXPECT_THAT(out.status().message(), HasSubstr("mask must be [N, T]")) << op;
+  }
 }
 
 }  // namespace
