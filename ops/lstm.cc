@@ -58,12 +58,17 @@
 //     arithmetic in one vectorized pass, with per-step masking (so any mask
 //     works); backward through time with one matmul per step, and the
 //     weight gradients as one large matmul each at the end.
-// Both kernels keep their primitives and buffers per shape, so steps at a
-// shape seen before allocate no buffers.
+// Both kernels keep their primitives per shape (the kMaxPlans most recently
+// used shapes), and their buffers in one arena per engine, sized for the
+// largest problem seen and shared by every shape's plan (Backward always
+// follows the kernel's latest Forward, so no two plans need their buffers
+// at once; see FusedLstm::arena_). Steps at a shape no larger than one seen
+// before allocate no buffers.
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <random>
@@ -568,6 +573,88 @@ void ZeroMemory(const memory& m) {
   std::memset(m.get_data_handle(), 0, m.get_desc().get_size());
 }
 
+// ---------------------------------------------------------------------------
+// Buffer memory shared by the plans of one engine.
+
+constexpr size_t kBufferAlignment = 64;
+
+size_t AlignUp(size_t bytes) {
+  return (bytes + kBufferAlignment - 1) / kBufferAlignment * kBufferAlignment;
+}
+
+// Offsets of buffers within one block, each kBufferAlignment-aligned.
+class BufferLayout {
+ public:
+  size_t Add(size_t bytes) {
+    const size_t offset = size_;
+    size_ += AlignUp(bytes);
+    return offset;
+  }
+  size_t AddFloats(int64_t count) { return Add(count * sizeof(float)); }
+  size_t size() const { return size_; }
+
+ private:
+  size_t size_ = 0;
+};
+
+// One kBufferAlignment-aligned block, grown (never shrunk) to the largest
+// size asked for, so an engine holds the buffers of its largest problem
+// rather than the sum over every shape it has seen. Growing discards the
+// contents; with `zeroed`, the block is all zeros after growing (for
+// buffers nothing writes to).
+class Arena {
+ public:
+  explicit Arena(bool zeroed = false) : zeroed_(zeroed) {}
+
+  // The block, at least `bytes` long; the same block, contents kept, as long
+  // as no larger size was asked for since. nullptr if allocation failed.
+  char* Reserve(size_t bytes) {
+    if (bytes <= size_ && data_ != nullptr) return data_.get();
+    data_.reset();  // Not needed any more: keep the peak down.
+    size_ = 0;
+    const size_t size = AlignUp(std::max<size_t>(bytes, 1));
+    data_.reset(static_cast<char*>(std::aligned_alloc(kBufferAlignment, size)));
+    if (data_ == nullptr) return nullptr;
+    size_ = size;
+    if (zeroed_) std::memset(data_.get(), 0, size_);
+    return data_.get();
+  }
+
+ private:
+  struct Free {
+    void operator()(char* p) const { std::free(p); }
+  };
+  const bool zeroed_;
+  std::unique_ptr<char, Free> data_;
+  size_t size_ = 0;
+};
+
+absl::Status OutOfMemory(size_t bytes) {
+  return absl::ResourceExhaustedError(
+      absl::StrCat("LSTM: cannot allocate ", bytes, " bytes of buffers"));
+}
+
+// Plans are cached per shape, least recently used first out beyond this
+// many per engine; a training run sees about 6 shapes (full and last partial
+// batch of training, validation and test), so the rest are rebuilt (their
+// primitives only: buffers live in the arenas) at most a few times per
+// epoch.
+constexpr size_t kMaxPlans = 4;
+
+// Removes the least recently used entry of `plans` (values are
+// unique_ptrs to something with a `last_use` stamp) if it is full, to make
+// room for one more. Called before inserting a new plan only, so the plan
+// in use is never the one removed.
+template <typename Map>
+void EvictIfFull(Map& plans) {
+  if (plans.size() < kMaxPlans) return;
+  auto oldest = plans.begin();
+  for (auto it = plans.begin(); it != plans.end(); ++it) {
+    if (it->second->last_use < oldest->second->last_use) oldest = it;
+  }
+  plans.erase(oldest);
+}
+
 // Where Backward writes gradients; nullptr for gradients not wanted.
 struct LstmGrads {
   float* x = nullptr;
@@ -587,15 +674,16 @@ class FusedLstm {
                        const dnnl::engine& engine, dnnl::stream& stream,
                        float* y);
 
-  // Gradients after Forward(training = true) at the same problem. dy is
-  // [N, T, D*H] or [N, D*H].
+  // Gradients after Forward(training = true) at the same problem, with no
+  // other call of this object in between (see arena_). dy is [N, T, D*H] or
+  // [N, D*H].
   absl::Status Backward(const LstmProblem& p, const SequenceInfo& seq,
                         const DropoutMasks& masks, const float* dy,
                         const LstmGrads& grads, const dnnl::engine& engine,
                         dnnl::stream& stream);
 
  private:
-  // Buffers of one direction, owned by oneDNN memories.
+  // Buffers of one direction: unbound memories, pointed into arena_.
   struct DirectionBuffers {
     memory src, dst, workspace;                  // tnc activations, workspace
     memory weights_layer, weights_iter;          // forward primitive's layouts
@@ -620,101 +708,154 @@ class FusedLstm {
     // Keras ones (then it writes straight into the gradient tensors).
     bool plain_diff_weights_layer = false, plain_diff_weights_iter = false;
     std::array<DirectionBuffers, 2> dirs;
+    // Where each buffer above lives in arena_ (zero_state: in zeros_), the
+    // bytes the plan needs there, and the blocks its memories point into
+    // now (nullptr: not bound yet).
+    std::vector<std::pair<memory*, size_t>> slices;
+    size_t bytes = 0;
+    size_t zero_bytes = 0;
+    const char* bound = nullptr;
+    const char* bound_zeros = nullptr;
+    uint64_t last_use = 0;
   };
 
+  // The plan of problem p, its buffers bound to the arenas (grown if need
+  // be). The plan and its buffers stay valid until the next call.
   absl::StatusOr<Plan*> GetPlan(const LstmProblem& p, bool training,
                                 const dnnl::engine& engine);
 
-  // (N, T, training) -> plan.
+  // (N, T, training) -> plan, at most kMaxPlans of them.
   absl::flat_hash_map<std::array<int64_t, 3>, std::unique_ptr<Plan>> plans_;
+  uint64_t clock_ = 0;
+  // The buffers of every plan, one plan at a time: each call binds its
+  // plan's memories here, so a call may overwrite whatever an earlier call
+  // at another shape left. That is safe because the only state that must
+  // outlive a call, a training forward's activations and workspace, is
+  // read only by the Backward that follows it, and LstmKernel makes no
+  // other call of this object in between (Backward always follows the
+  // kernel's latest Forward; after an inference Forward it re-runs the
+  // training one first). The training plan reserves its backward buffers
+  // too, so Backward never grows (and so clears) the arena.
+  Arena arena_;
+  Arena zeros_{/*zeroed=*/true};  // Read-only zeros (initial states).
 };
 
 absl::StatusOr<FusedLstm::Plan*> FusedLstm::GetPlan(
     const LstmProblem& p, bool training, const dnnl::engine& engine) {
   const std::array<int64_t, 3> key = {p.batch, p.steps, training ? 1 : 0};
-  if (auto it = plans_.find(key); it != plans_.end()) return it->second.get();
-  auto plan = std::make_unique<Plan>();
-  absl::Status status = DnnlCall("LSTM setup", [&] {
-    using Tag = memory::format_tag;
-    const auto f32 = memory::data_type::f32;
-    const int64_t n = p.batch, t = p.steps, c = p.channels, h = p.units;
-    const memory::desc src({t, n, c}, f32, Tag::tnc);
-    const memory::desc dst({t, n, h}, f32, Tag::tnc);
-    const memory::desc any_layer({1, 1, c, 4, h}, f32, Tag::any);
-    const memory::desc any_iter({1, 1, h, 4, h}, f32, Tag::any);
-    const memory::desc user_layer({1, 1, c, 4, h}, f32, Tag::ldigo);
-    const memory::desc user_iter({1, 1, h, 4, h}, f32, Tag::ldigo);
-    const memory::desc bias({1, 1, 4, h}, f32, Tag::ldgo);
-    const memory::desc state({1, 1, n, h}, f32, Tag::ldnc);
-    const memory::desc none;
-    const auto prop = training ? dnnl::prop_kind::forward_training
-                               : dnnl::prop_kind::forward_inference;
-    const auto dir = dnnl::rnn_direction::unidirectional_left2right;
-    const dnnl::lstm_forward::primitive_desc fwd_pd(
-        dnnl::lstm_forward::desc(prop, dir, src, state, state, any_layer,
-                                 any_iter, bias, dst, none, none),
-        engine);
-    plan->forward = dnnl::lstm_forward(fwd_pd);
-    plan->zero_state = memory(state, engine);
-    ZeroMemory(plan->zero_state);
-    plan->user_kernel = Unbound(user_layer, engine);
-    plan->user_recurrent = Unbound(user_iter, engine);
-    plan->user_bias = Unbound(bias, engine);
-    auto make_reorder = [&](const memory::desc& from, const memory::desc& to) {
-      return dnnl::reorder(
-          dnnl::reorder::primitive_desc(engine, from, engine, to));
-    };
-    plan->to_weights_layer =
-        make_reorder(user_layer, fwd_pd.weights_layer_desc());
-    plan->to_weights_iter = make_reorder(user_iter, fwd_pd.weights_iter_desc());
-    dnnl::lstm_backward::primitive_desc bwd_pd;
-    if (training) {
-      bwd_pd = dnnl::lstm_backward::primitive_desc(
-          dnnl::lstm_backward::desc(dnnl::prop_kind::backward, dir, src, state,
-                                    state, any_layer, any_iter, bias, dst, none,
-                                    none, src, state, state, any_layer,
-                                    any_iter, bias, dst, none, none),
-          engine, fwd_pd);
-      plan->backward = dnnl::lstm_backward(bwd_pd);
-      plan->to_bwd_weights_layer =
-          make_reorder(user_layer, bwd_pd.weights_layer_desc());
-      plan->to_bwd_weights_iter =
-          make_reorder(user_iter, bwd_pd.weights_iter_desc());
-      plan->plain_diff_weights_layer =
-          bwd_pd.diff_weights_layer_desc() == user_layer;
-      plan->plain_diff_weights_iter =
-          bwd_pd.diff_weights_iter_desc() == user_iter;
-      plan->from_diff_weights_layer =
-          make_reorder(bwd_pd.diff_weights_layer_desc(), user_layer);
-      plan->from_diff_weights_iter =
-          make_reorder(bwd_pd.diff_weights_iter_desc(), user_iter);
-      plan->user_diff_kernel = Unbound(user_layer, engine);
-      plan->user_diff_recurrent = Unbound(user_iter, engine);
-      plan->user_diff_bias = Unbound(bias, engine);
-      plan->diff_state_h = memory(state, engine);
-      plan->diff_state_c = memory(state, engine);
+  Plan* plan = nullptr;
+  if (auto it = plans_.find(key); it != plans_.end()) {
+    plan = it->second.get();
+  } else {
+    auto created = std::make_unique<Plan>();
+    absl::Status status = DnnlCall("LSTM setup", [&] {
+      using Tag = memory::format_tag;
+      const auto f32 = memory::data_type::f32;
+      const int64_t n = p.batch, t = p.steps, c = p.channels, h = p.units;
+      const memory::desc src({t, n, c}, f32, Tag::tnc);
+      const memory::desc dst({t, n, h}, f32, Tag::tnc);
+      const memory::desc any_layer({1, 1, c, 4, h}, f32, Tag::any);
+      const memory::desc any_iter({1, 1, h, 4, h}, f32, Tag::any);
+      const memory::desc user_layer({1, 1, c, 4, h}, f32, Tag::ldigo);
+      const memory::desc user_iter({1, 1, h, 4, h}, f32, Tag::ldigo);
+      const memory::desc bias({1, 1, 4, h}, f32, Tag::ldgo);
+      const memory::desc state({1, 1, n, h}, f32, Tag::ldnc);
+      const memory::desc none;
+      const auto prop = training ? dnnl::prop_kind::forward_training
+                                 : dnnl::prop_kind::forward_inference;
+      const auto dir = dnnl::rnn_direction::unidirectional_left2right;
+      BufferLayout layout;
+      // An unbound memory for a buffer of the arena.
+      auto slice = [&](memory* m, const memory::desc& desc) {
+        *m = Unbound(desc, engine);
+        created->slices.emplace_back(m, layout.Add(desc.get_size()));
+      };
+      const dnnl::lstm_forward::primitive_desc fwd_pd(
+          dnnl::lstm_forward::desc(prop, dir, src, state, state, any_layer,
+                                   any_iter, bias, dst, none, none),
+          engine);
+      created->forward = dnnl::lstm_forward(fwd_pd);
+      created->zero_state = Unbound(state, engine);
+      created->zero_bytes = state.get_size();
+      created->user_kernel = Unbound(user_layer, engine);
+      created->user_recurrent = Unbound(user_iter, engine);
+      created->user_bias = Unbound(bias, engine);
+      auto make_reorder = [&](const memory::desc& from,
+                              const memory::desc& to) {
+        return dnnl::reorder(
+            dnnl::reorder::primitive_desc(engine, from, engine, to));
+      };
+      created->to_weights_layer =
+          make_reorder(user_layer, fwd_pd.weights_layer_desc());
+      created->to_weights_iter =
+          make_reorder(user_iter, fwd_pd.weights_iter_desc());
+      dnnl::lstm_backward::primitive_desc bwd_pd;
+      if (training) {
+        bwd_pd = dnnl::lstm_backward::primitive_desc(
+            dnnl::lstm_backward::desc(
+                dnnl::prop_kind::backward, dir, src, state, state, any_layer,
+                any_iter, bias, dst, none, none, src, state, state, any_layer,
+                any_iter, bias, dst, none, none),
+            engine, fwd_pd);
+        created->backward = dnnl::lstm_backward(bwd_pd);
+        created->to_bwd_weights_layer =
+            make_reorder(user_layer, bwd_pd.weights_layer_desc());
+        created->to_bwd_weights_iter =
+            make_reorder(user_iter, bwd_pd.weights_iter_desc());
+        created->plain_diff_weights_layer =
+            bwd_pd.diff_weights_layer_desc() == user_layer;
+        created->plain_diff_weights_iter =
+            bwd_pd.diff_weights_iter_desc() == user_iter;
+        created->from_diff_weights_layer =
+            make_reorder(bwd_pd.diff_weights_layer_desc(), user_layer);
+        created->from_diff_weights_iter =
+            make_reorder(bwd_pd.diff_weights_iter_desc(), user_iter);
+        created->user_diff_kernel = Unbound(user_layer, engine);
+        created->user_diff_recurrent = Unbound(user_iter, engine);
+        created->user_diff_bias = Unbound(bias, engine);
+        slice(&created->diff_state_h, state);
+        slice(&created->diff_state_c, state);
+      }
+      for (int k = 0; k < p.num_directions; ++k) {
+        DirectionBuffers& d = created->dirs[k];
+        slice(&d.src, fwd_pd.src_layer_desc());
+        slice(&d.dst, fwd_pd.dst_layer_desc());
+        slice(&d.weights_layer, fwd_pd.weights_layer_desc());
+        slice(&d.weights_iter, fwd_pd.weights_iter_desc());
+        if (!training) continue;
+        slice(&d.workspace, fwd_pd.workspace_desc());
+        slice(&d.bwd_weights_layer, bwd_pd.weights_layer_desc());
+        slice(&d.bwd_weights_iter, bwd_pd.weights_iter_desc());
+        slice(&d.diff_src, bwd_pd.diff_src_layer_desc());
+        slice(&d.diff_dst, bwd_pd.diff_dst_layer_desc());
+        slice(&d.diff_weights_layer, bwd_pd.diff_weights_layer_desc());
+        slice(&d.diff_weights_iter, bwd_pd.diff_weights_iter_desc());
+        slice(&d.diff_bias, bwd_pd.diff_bias_desc());
+      }
+      created->bytes = layout.size();
+    });
+    if (!status.ok()) return status;
+    EvictIfFull(plans_);
+    plan = created.get();
+    plans_[key] = std::move(created);
+  }
+  plan->last_use = ++clock_;
+
+  char* base = arena_.Reserve(plan->bytes);
+  if (base == nullptr) return OutOfMemory(plan->bytes);
+  char* zeros = zeros_.Reserve(plan->zero_bytes);
+  if (zeros == nullptr) return OutOfMemory(plan->zero_bytes);
+  if (base == plan->bound && zeros == plan->bound_zeros) return plan;
+  absl::Status status = DnnlCall("LSTM buffer binding", [&] {
+    if (base != plan->bound) {
+      for (auto& [m, offset] : plan->slices) m->set_data_handle(base + offset);
     }
-    for (int k = 0; k < p.num_directions; ++k) {
-      DirectionBuffers& d = plan->dirs[k];
-      d.src = memory(fwd_pd.src_layer_desc(), engine);
-      d.dst = memory(fwd_pd.dst_layer_desc(), engine);
-      d.weights_layer = memory(fwd_pd.weights_layer_desc(), engine);
-      d.weights_iter = memory(fwd_pd.weights_iter_desc(), engine);
-      if (!training) continue;
-      d.workspace = memory(fwd_pd.workspace_desc(), engine);
-      d.bwd_weights_layer = memory(bwd_pd.weights_layer_desc(), engine);
-      d.bwd_weights_iter = memory(bwd_pd.weights_iter_desc(), engine);
-      d.diff_src = memory(bwd_pd.diff_src_layer_desc(), engine);
-      d.diff_dst = memory(bwd_pd.diff_dst_layer_desc(), engine);
-      d.diff_weights_layer = memory(bwd_pd.diff_weights_layer_desc(), engine);
-      d.diff_weights_iter = memory(bwd_pd.diff_weights_iter_desc(), engine);
-      d.diff_bias = memory(bwd_pd.diff_bias_desc(), engine);
-    }
+    if (zeros != plan->bound_zeros) plan->zero_state.set_data_handle(zeros);
   });
   if (!status.ok()) return status;
-  Plan* result = plan.get();
-  plans_[key] = std::move(plan);
-  return result;
+  plan->bound = base;
+  plan->bound_zeros = zeros;
+  return plan;
 }
 
 absl::Status FusedLstm::Forward(const LstmProblem& p, const SequenceInfo& seq,
@@ -934,6 +1075,8 @@ class StepwiseLstm {
   absl::Status Forward(const LstmProblem& p, const SequenceInfo& seq,
                        const DropoutMasks& masks, const dnnl::engine& engine,
                        dnnl::stream& stream, float* y);
+  // Gradients after Forward() at the same problem and masks, with no other
+  // call of this object in between (see arena_).
   absl::Status Backward(const LstmProblem& p, const SequenceInfo& seq,
                         const DropoutMasks& masks, const float* dy,
                         const LstmGrads& grads, const dnnl::engine& engine,
@@ -943,11 +1086,19 @@ class StepwiseLstm {
   // Saved by Forward, per direction, in processing-step order (step s is
   // time s forward, time T-1-s in reverse): rows [s * N + n].
   struct DirectionBuffers {
-    Tensor xs;     // [T*N, C] inputs after dropout.
-    Tensor gates;  // [T*N, 4H] activations; Backward turns them into dz.
-    Tensor cs;     // [T*N, H] cell state after each step.
-    Tensor hs;     // [(T+1)*N, H] hidden state before step s (block s).
-    Tensor hd;     // [T*N, H] hs * recurrent mask (recurrent dropout only).
+    float* xs;     // [T*N, C] inputs after dropout.
+    float* gates;  // [T*N, 4H] activations; Backward turns them into dz.
+    float* cs;     // [T*N, H] cell state after each step.
+    float* hs;     // [(T+1)*N, H] hidden state before step s (block s).
+    float* hd;     // [T*N, H] hs * recurrent mask (recurrent dropout only).
+  };
+  // One call's buffers, in arena_ (zeros: in zeros_).
+  struct Buffers {
+    std::array<DirectionBuffers, 2> dirs;
+    float* dxs;              // [T*N, C]
+    float *dh, *dc, *carry;  // [N, H]
+    float* db;               // [4H]
+    const float* zeros;      // [N, H]
   };
   struct Plan {
     dnnl::matmul project;                // xs * W + b -> gates
@@ -962,26 +1113,45 @@ class StepwiseLstm {
     memory step_dz, recurrent_kernel_t, step_dh;
     memory kernel_t, all_dx;
     memory all_x_t, d_kernel, all_h_t, d_recurrent_kernel;
-    std::array<DirectionBuffers, 2> dirs;
-    Tensor dxs;                   // [T*N, C]
-    Tensor dh, dc, carry, zeros;  // [N, H]
-    Tensor db;                    // [4H]
+    // Byte offsets of Buffers in arena_; the hd buffers come last, so
+    // `bytes` covers the rest and `bytes_with_hd` everything.
+    struct DirectionOffsets {
+      size_t xs, gates, cs, hs, hd;
+    };
+    std::array<DirectionOffsets, 2> dirs{};
+    size_t dxs = 0, dh = 0, dc = 0, carry = 0, db = 0;
+    size_t bytes = 0, bytes_with_hd = 0, zero_bytes = 0;
+    uint64_t last_use = 0;
   };
 
+  // The plan of problem p and this call's buffers (arena_ grown if need
+  // be), valid until the next call.
   absl::StatusOr<Plan*> GetPlan(const LstmProblem& p, bool recurrent_dropout,
-                                const dnnl::engine& engine);
+                                const dnnl::engine& engine, Buffers* buffers);
 
+  // (N, T) -> plan, at most kMaxPlans of them.
   absl::flat_hash_map<std::array<int64_t, 2>, std::unique_ptr<Plan>> plans_;
+  uint64_t clock_ = 0;
+  // The buffers of every plan, one plan at a time (as FusedLstm::arena_):
+  // what Forward saves is read only by the Backward that follows it, and
+  // LstmKernel makes no other call of this object in between. Backward asks
+  // for the same bytes as its Forward, so it never grows (and so clears)
+  // the arena.
+  Arena arena_;
+  Arena zeros_{/*zeroed=*/true};  // Read-only zeros (the initial c).
 };
 
 absl::StatusOr<StepwiseLstm::Plan*> StepwiseLstm::GetPlan(
-    const LstmProblem& p, bool recurrent_dropout, const dnnl::engine& engine) {
+    const LstmProblem& p, bool recurrent_dropout, const dnnl::engine& engine,
+    Buffers* buffers) {
   const std::array<int64_t, 2> key = {p.batch, p.steps};
-  auto it = plans_.find(key);
-  if (it == plans_.end()) {
-    auto plan = std::make_unique<Plan>();
-    const int64_t n = p.batch, t = p.steps, c = p.channels, h = p.units;
-    const int64_t rows = t * n;
+  const int64_t n = p.batch, t = p.steps, c = p.channels, h = p.units;
+  const int64_t rows = t * n;
+  Plan* plan = nullptr;
+  if (auto it = plans_.find(key); it != plans_.end()) {
+    plan = it->second.get();
+  } else {
+    auto created = std::make_unique<Plan>();
     absl::Status status = DnnlCall("LSTM stepwise setup", [&] {
       auto make = [&](const memory::desc& a, const memory::desc& b,
                       const memory::desc& bias, const memory::desc& out,
@@ -1007,54 +1177,74 @@ absl::StatusOr<StepwiseLstm::Plan*> StepwiseLstm::GetPlan(
       const memory::desc w_t = MatrixDesc(4 * h, c, /*transposed=*/true);
       const memory::desc x_all_t = MatrixDesc(c, rows, /*transposed=*/true);
       const memory::desc h_all_t = MatrixDesc(h, rows, /*transposed=*/true);
-      plan->project = make(x_all, w, b_row, g_all);
-      plan->recurrent = make(h_step, u, none, g_step, /*accumulate=*/true);
-      plan->recurrent_grad = make(g_step, u_t, none, h_step);
-      plan->input_grad = make(g_all, w_t, none, x_all);
-      plan->kernel_grad = make(x_all_t, g_all, none, w);
-      plan->recurrent_kernel_grad = make(h_all_t, g_all, none, u);
-      plan->all_x = Unbound(x_all, engine);
-      plan->kernel = Unbound(w, engine);
-      plan->bias_row = Unbound(b_row, engine);
-      plan->all_gates = Unbound(g_all, engine);
-      plan->step_h = Unbound(h_step, engine);
-      plan->recurrent_kernel = Unbound(u, engine);
-      plan->step_gates = Unbound(g_step, engine);
-      plan->step_dz = Unbound(g_step, engine);
-      plan->recurrent_kernel_t = Unbound(u_t, engine);
-      plan->step_dh = Unbound(h_step, engine);
-      plan->kernel_t = Unbound(w_t, engine);
-      plan->all_dx = Unbound(x_all, engine);
-      plan->all_x_t = Unbound(x_all_t, engine);
-      plan->d_kernel = Unbound(w, engine);
-      plan->all_h_t = Unbound(h_all_t, engine);
-      plan->d_recurrent_kernel = Unbound(u, engine);
+      created->project = make(x_all, w, b_row, g_all);
+      created->recurrent = make(h_step, u, none, g_step, /*accumulate=*/true);
+      created->recurrent_grad = make(g_step, u_t, none, h_step);
+      created->input_grad = make(g_all, w_t, none, x_all);
+      created->kernel_grad = make(x_all_t, g_all, none, w);
+      created->recurrent_kernel_grad = make(h_all_t, g_all, none, u);
+      created->all_x = Unbound(x_all, engine);
+      created->kernel = Unbound(w, engine);
+      created->bias_row = Unbound(b_row, engine);
+      created->all_gates = Unbound(g_all, engine);
+      created->step_h = Unbound(h_step, engine);
+      created->recurrent_kernel = Unbound(u, engine);
+      created->step_gates = Unbound(g_step, engine);
+      created->step_dz = Unbound(g_step, engine);
+      created->recurrent_kernel_t = Unbound(u_t, engine);
+      created->step_dh = Unbound(h_step, engine);
+      created->kernel_t = Unbound(w_t, engine);
+      created->all_dx = Unbound(x_all, engine);
+      created->all_x_t = Unbound(x_all_t, engine);
+      created->d_kernel = Unbound(w, engine);
+      created->all_h_t = Unbound(h_all_t, engine);
+      created->d_recurrent_kernel = Unbound(u, engine);
     });
     if (!status.ok()) return status;
+    BufferLayout layout;
     for (int k = 0; k < p.num_directions; ++k) {
-      DirectionBuffers& d = plan->dirs[k];
-      d.xs = Tensor(DType::kFloat32, {rows, c});
-      d.gates = Tensor(DType::kFloat32, {rows, 4 * h});
-      d.cs = Tensor(DType::kFloat32, {rows, h});
-      d.hs = Tensor(DType::kFloat32, {rows + n, h});
+      Plan::DirectionOffsets& d = created->dirs[k];
+      d.xs = layout.AddFloats(rows * c);
+      d.gates = layout.AddFloats(rows * 4 * h);
+      d.cs = layout.AddFloats(rows * h);
+      d.hs = layout.AddFloats((rows + n) * h);
     }
-    plan->dxs = Tensor(DType::kFloat32, {rows, c});
-    plan->dh = Tensor(DType::kFloat32, {n, h});
-    plan->dc = Tensor(DType::kFloat32, {n, h});
-    plan->carry = Tensor(DType::kFloat32, {n, h});
-    plan->zeros = Tensor(DType::kFloat32, {n, h});
-    plan->db = Tensor(DType::kFloat32, {4 * h});
-    it = plans_.emplace(key, std::move(plan)).first;
-  }
-  Plan* plan = it->second.get();
-  if (recurrent_dropout) {
+    created->dxs = layout.AddFloats(rows * c);
+    created->dh = layout.AddFloats(n * h);
+    created->dc = layout.AddFloats(n * h);
+    created->carry = layout.AddFloats(n * h);
+    created->db = layout.AddFloats(4 * h);
+    created->bytes = layout.size();
     for (int k = 0; k < p.num_directions; ++k) {
-      if (!plan->dirs[k].hd.is_initialized()) {
-        plan->dirs[k].hd =
-            Tensor(DType::kFloat32, {p.steps * p.batch, p.units});
-      }
+      created->dirs[k].hd = layout.AddFloats(rows * h);
     }
+    created->bytes_with_hd = layout.size();
+    created->zero_bytes = n * h * sizeof(float);
+    EvictIfFull(plans_);
+    plan = created.get();
+    plans_[key] = std::move(created);
   }
+  plan->last_use = ++clock_;
+
+  const size_t bytes = recurrent_dropout ? plan->bytes_with_hd : plan->bytes;
+  char* base = arena_.Reserve(bytes);
+  if (base == nullptr) return OutOfMemory(bytes);
+  const char* zeros = zeros_.Reserve(plan->zero_bytes);
+  if (zeros == nullptr) return OutOfMemory(plan->zero_bytes);
+  auto at = [base](size_t offset) {
+    return reinterpret_cast<float*>(base + offset);
+  };
+  for (int k = 0; k < p.num_directions; ++k) {
+    const Plan::DirectionOffsets& o = plan->dirs[k];
+    buffers->dirs[k] = {at(o.xs), at(o.gates), at(o.cs), at(o.hs),
+                        recurrent_dropout ? at(o.hd) : nullptr};
+  }
+  buffers->dxs = at(plan->dxs);
+  buffers->dh = at(plan->dh);
+  buffers->dc = at(plan->dc);
+  buffers->carry = at(plan->carry);
+  buffers->db = at(plan->db);
+  buffers->zeros = reinterpret_cast<const float*>(zeros);
   return plan;
 }
 
@@ -1064,7 +1254,8 @@ absl::Status StepwiseLstm::Forward(const LstmProblem& p,
                                    const dnnl::engine& engine,
                                    dnnl::stream& stream, float* y) {
   const bool recurrent_dropout = !masks.recurrent[0].empty();
-  auto plan_or = GetPlan(p, recurrent_dropout, engine);
+  Buffers buffers;
+  auto plan_or = GetPlan(p, recurrent_dropout, engine, &buffers);
   if (!plan_or.ok()) return plan_or.status();
   Plan& plan = **plan_or;
   const int64_t n_rows = p.batch, steps = p.steps, c = p.channels, h = p.units,
@@ -1072,7 +1263,7 @@ absl::Status StepwiseLstm::Forward(const LstmProblem& p,
   const int64_t block = n_rows * h;  // One step of h or c.
 
   for (int k = 0; k < p.num_directions; ++k) {
-    DirectionBuffers& d = plan.dirs[k];
+    const DirectionBuffers& d = buffers.dirs[k];
     auto time_of = [&](int64_t s) { return k == 0 ? s : steps - 1 - s; };
     // xs[s, n, :] = x[n, time(s), :] * dropout.
     const float* drop = MaskOrNull(masks.input[k]);
@@ -1080,14 +1271,14 @@ absl::Status StepwiseLstm::Forward(const LstmProblem& p,
       const float* scale = drop != nullptr ? drop + n * c : nullptr;
       for (int64_t s = 0; s < steps; ++s) {
         CopyRow(p.x + (n * steps + time_of(s)) * c, scale, c, false,
-                d.xs.f32() + (s * n_rows + n) * c);
+                d.xs + (s * n_rows + n) * c);
       }
     }
     absl::Status status = DnnlCall("LSTM input projection", [&] {
-      Bind(plan.all_x, d.xs.f32());
+      Bind(plan.all_x, d.xs);
       Bind(plan.kernel, p.kernel[k]);
       Bind(plan.bias_row, p.bias[k]);
-      Bind(plan.all_gates, d.gates.f32());
+      Bind(plan.all_gates, d.gates);
       plan.project.execute(stream, {{DNNL_ARG_SRC, plan.all_x},
                                     {DNNL_ARG_WEIGHTS, plan.kernel},
                                     {DNNL_ARG_BIAS, plan.bias_row},
@@ -1096,23 +1287,22 @@ absl::Status StepwiseLstm::Forward(const LstmProblem& p,
     });
     if (!status.ok()) return status;
 
-    std::memset(d.hs.f32(), 0, block * sizeof(float));
+    std::memset(d.hs, 0, block * sizeof(float));
     const float* rmask = MaskOrNull(masks.recurrent[k]);
     Bind(plan.recurrent_kernel, p.recurrent_kernel[k]);
     const int64_t off = p.output_offset(k);
     const bool acc = p.accumulates(k);
     for (int64_t s = 0; s < steps; ++s) {
       const int64_t t = time_of(s);
-      const float* h_prev = d.hs.f32() + s * block;
-      const float* c_prev =
-          s > 0 ? d.cs.f32() + (s - 1) * block : plan.zeros.f32();
-      float* gates = d.gates.f32() + s * n_rows * 4 * h;
-      float* c_out = d.cs.f32() + s * block;
-      float* h_out = d.hs.f32() + (s + 1) * block;
+      const float* h_prev = d.hs + s * block;
+      const float* c_prev = s > 0 ? d.cs + (s - 1) * block : buffers.zeros;
+      float* gates = d.gates + s * n_rows * 4 * h;
+      float* c_out = d.cs + s * block;
+      float* h_out = d.hs + (s + 1) * block;
       if (s > 0) {  // h_{-1} = 0 adds nothing.
         const float* h_in = h_prev;
         if (rmask != nullptr) {
-          float* hd = d.hd.f32() + s * block;
+          float* hd = d.hd + s * block;
           MulAdd(h_prev, rmask, nullptr, block, hd);
           h_in = hd;
         }
@@ -1127,7 +1317,7 @@ absl::Status StepwiseLstm::Forward(const LstmProblem& p,
         });
         if (!status.ok()) return status;
       } else if (rmask != nullptr) {
-        std::memset(d.hd.f32(), 0, block * sizeof(float));
+        std::memset(d.hd, 0, block * sizeof(float));
       }
       for (int64_t n = 0; n < n_rows; ++n) {
         const bool valid = seq.valid(n, t);
@@ -1149,7 +1339,7 @@ absl::Status StepwiseLstm::Forward(const LstmProblem& p,
       }
     }
     if (!p.return_sequences) {
-      const float* last = d.hs.f32() + steps * block;
+      const float* last = d.hs + steps * block;
       for (int64_t n = 0; n < n_rows; ++n) {
         CopyRow(last + n * h, nullptr, h, acc, y + n * width + off);
       }
@@ -1165,7 +1355,8 @@ absl::Status StepwiseLstm::Backward(const LstmProblem& p,
                                     const dnnl::engine& engine,
                                     dnnl::stream& stream) {
   const bool recurrent_dropout = !masks.recurrent[0].empty();
-  auto plan_or = GetPlan(p, recurrent_dropout, engine);
+  Buffers buffers;
+  auto plan_or = GetPlan(p, recurrent_dropout, engine, &buffers);
   if (!plan_or.ok()) return plan_or.status();
   Plan& plan = **plan_or;
   const int64_t n_rows = p.batch, steps = p.steps, c = p.channels, h = p.units,
@@ -1173,14 +1364,14 @@ absl::Status StepwiseLstm::Backward(const LstmProblem& p,
   const int64_t block = n_rows * h;
 
   for (int k = 0; k < p.num_directions; ++k) {
-    DirectionBuffers& d = plan.dirs[k];
+    const DirectionBuffers& d = buffers.dirs[k];
     auto time_of = [&](int64_t s) { return k == 0 ? s : steps - 1 - s; };
     const int64_t off = p.output_offset(k);
     const float* rmask = MaskOrNull(masks.recurrent[k]);
-    float* dh = plan.dh.f32();
-    float* dc = plan.dc.f32();
-    float* carry = plan.carry.f32();
-    float* db = plan.db.f32();
+    float* dh = buffers.dh;
+    float* dc = buffers.dc;
+    float* carry = buffers.carry;
+    float* db = buffers.db;
     std::memset(dc, 0, block * sizeof(float));
     std::memset(db, 0, 4 * h * sizeof(float));
     if (p.return_sequences) {
@@ -1194,10 +1385,9 @@ absl::Status StepwiseLstm::Backward(const LstmProblem& p,
     Bind(plan.step_dh, dh);
     for (int64_t s = steps - 1; s >= 0; --s) {
       const int64_t t = time_of(s);
-      float* gates = d.gates.f32() + s * n_rows * 4 * h;  // Becomes dz.
-      const float* c_now = d.cs.f32() + s * block;
-      const float* c_prev =
-          s > 0 ? d.cs.f32() + (s - 1) * block : plan.zeros.f32();
+      float* gates = d.gates + s * n_rows * 4 * h;  // Becomes dz.
+      const float* c_now = d.cs + s * block;
+      const float* c_prev = s > 0 ? d.cs + (s - 1) * block : buffers.zeros;
       bool any_masked = false;
       for (int64_t n = 0; n < n_rows; ++n) {
         if (seq.valid(n, t)) {
@@ -1233,11 +1423,11 @@ absl::Status StepwiseLstm::Backward(const LstmProblem& p,
 
     // Weight gradients over all steps at once.
     absl::Status status = DnnlCall("LSTM weight gradients", [&] {
-      Bind(plan.all_gates, d.gates.f32());
+      Bind(plan.all_gates, d.gates);
       if (grads.recurrent_kernel[k] != nullptr) {
         // Step 0's input state is zero, so starting at block 0 of hs (or
         // hd, whose block 0 is zeroed) is exact.
-        Bind(plan.all_h_t, recurrent_dropout ? d.hd.f32() : d.hs.f32());
+        Bind(plan.all_h_t, recurrent_dropout ? d.hd : d.hs);
         Bind(plan.d_recurrent_kernel, grads.recurrent_kernel[k]);
         plan.recurrent_kernel_grad.execute(
             stream, {{DNNL_ARG_SRC, plan.all_h_t},
@@ -1245,7 +1435,7 @@ absl::Status StepwiseLstm::Backward(const LstmProblem& p,
                      {DNNL_ARG_DST, plan.d_recurrent_kernel}});
       }
       if (grads.kernel[k] != nullptr) {
-        Bind(plan.all_x_t, d.xs.f32());
+        Bind(plan.all_x_t, d.xs);
         Bind(plan.d_kernel, grads.kernel[k]);
         plan.kernel_grad.execute(stream, {{DNNL_ARG_SRC, plan.all_x_t},
                                           {DNNL_ARG_WEIGHTS, plan.all_gates},
@@ -1253,7 +1443,7 @@ absl::Status StepwiseLstm::Backward(const LstmProblem& p,
       }
       if (grads.x != nullptr) {
         Bind(plan.kernel_t, p.kernel[k]);
-        Bind(plan.all_dx, plan.dxs.f32());
+        Bind(plan.all_dx, buffers.dxs);
         plan.input_grad.execute(stream, {{DNNL_ARG_SRC, plan.all_gates},
                                          {DNNL_ARG_WEIGHTS, plan.kernel_t},
                                          {DNNL_ARG_DST, plan.all_dx}});
@@ -1269,7 +1459,7 @@ absl::Status StepwiseLstm::Backward(const LstmProblem& p,
       for (int64_t n = 0; n < n_rows; ++n) {
         const float* scale = drop != nullptr ? drop + n * c : nullptr;
         for (int64_t s = 0; s < steps; ++s) {
-          CopyRow(plan.dxs.f32() + (s * n_rows + n) * c, scale, c, k > 0,
+          CopyRow(buffers.dxs + (s * n_rows + n) * c, scale, c, k > 0,
                   grads.x + (n * steps + time_of(s)) * c);
         }
       }

@@ -5,11 +5,15 @@
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "framework/op.h"
+#include "framework/registry.h"
 #include "framework/testing/op_testing.h"
 #include "gtest/gtest.h"
 
@@ -369,6 +373,300 @@ TEST(LstmTest, ShapesChangeBetweenRuns) {
       ASSERT_TRUE(out.ok()) << out.status();
       ExpectNear((*out)[0], Reference(*in, o), 2e-5, kernel);
     }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// One kernel instance at changing shapes. The kernels share their buffers
+// between the shapes they have seen, so these run one instance through
+// interleaved shapes, training and inference, and compare every output and
+// gradient with a fresh instance's at that step.
+
+// Drives one LSTM kernel instance as the executor does, feeding any batch
+// size (op_testing's graphs fix the input shapes) and asking for the
+// gradient of every float input but the mask.
+class LstmDriver {
+ public:
+  static std::unique_ptr<LstmDriver> Create(const Options& o, int64_t units) {
+    auto driver = std::unique_ptr<LstmDriver>(new LstmDriver());
+    const OpDef* def = BuiltinRegistry().Find("LSTM");
+    if (def == nullptr) return nullptr;
+    NodeDef node;
+    auto& given = *node.mutable_attr();
+    given["units"] = IntValue(units);
+    given["direction"] = StringValue(o.direction);
+    given["return_sequences"] = BoolValue(o.return_sequences);
+    given["dropout"] = FloatValue(o.dropout);
+    given["recurrent_dropout"] = FloatValue(o.recurrent_dropout);
+    auto attrs = AttrMap::Resolve(def->signature.attrs, given);
+    if (!attrs.ok()) return nullptr;
+    driver->attrs_ = *std::move(attrs);
+    for (const KernelDef& k : def->kernels) {
+      if (k.name != o.kernel) continue;
+      const std::string name = "lstm";
+      const std::vector<const ValueInfo*> infos;
+      auto kernel = k.create(KernelInitContext{name, driver->attrs_, infos});
+      if (!kernel.ok()) return nullptr;
+      driver->kernel_ = *std::move(kernel);
+    }
+    if (driver->kernel_ == nullptr) return nullptr;
+    driver->bidirectional_ = Bidirectional(o.direction);
+    driver->masked_ = o.masked;
+    return driver;
+  }
+
+  // Runs forward on `in` (kept until the next Forward) with the generator
+  // seeded as for every run, so dropout masks depend only on the shape.
+  absl::StatusOr<Tensor> Forward(const LstmInputs& in, bool training) {
+    in_ = in;
+    inputs_ = {&in_.x, &in_.kernel[0], &in_.recurrent[0], &in_.bias[0],
+               masked_ ? &in_.mask : nullptr};
+    if (bidirectional_) {
+      inputs_.insert(inputs_.end(),
+                     {&in_.kernel[1], &in_.recurrent[1], &in_.bias[1]});
+    }
+    rng_.seed(1234);
+    ctx_ = std::make_unique<KernelContext>(
+        attrs_, &dnnl_, inputs_, std::vector<Tensor*>{&y_}, training, &rng_);
+    if (absl::Status s = kernel_->Forward(*ctx_); !s.ok()) return s;
+    return y_.Clone();
+  }
+
+  // Gradients of <dy, y> for the last Forward, one per input (empty for the
+  // mask and absent inputs).
+  absl::StatusOr<std::vector<Tensor>> Backward(const Tensor& dy) {
+    std::vector<Tensor> grads(inputs_.size());
+    std::vector<Tensor*> wanted(inputs_.size(), nullptr);
+    for (size_t i = 0; i < inputs_.size(); ++i) {
+      if (inputs_[i] != nullptr && i != 4) wanted[i] = &grads[i];
+    }
+    GradContext ctx(ctx_.get(), {&dy}, wanted,
+                    std::vector<SparseRows*>(inputs_.size(), nullptr));
+    if (absl::Status s = kernel_->Backward(ctx); !s.ok()) return s;
+    for (Tensor& g : grads) {
+      if (g.is_initialized()) g = g.Clone();
+    }
+    return grads;
+  }
+
+ private:
+  LstmDriver() = default;
+
+  AttrMap attrs_;
+  std::unique_ptr<OpKernel> kernel_;
+  DnnlContext dnnl_;
+  std::mt19937_64 rng_;
+  bool bidirectional_ = false, masked_ = false;
+  LstmInputs in_{};
+  std::vector<const Tensor*> inputs_;
+  std::unique_ptr<KernelContext> ctx_;
+  Tensor y_;
+};
+
+// Fails on any difference, NaN included.
+void ExpectSame(const Tensor& got, const Tensor& want,
+                const std::string& what) {
+  ASSERT_EQ(got.shape(), want.shape()) << what;
+  int bad = 0;
+  for (int64_t i = 0; i < got.num_elements() && bad < 5; ++i) {
+    if (!(got.f32()[i] == want.f32()[i])) {
+      ++bad;
+      ADD_FAILURE() << what << ": element " << i << " is " << got.f32()[i]
+                    << ", expected " << want.f32()[i];
+    }
+  }
+}
+
+double SumAbs(const Tensor& t) {
+  double sum = 0;
+  for (int64_t i = 0; i < t.num_elements(); ++i) sum += std::abs(t.f32()[i]);
+  return sum;
+}
+
+struct DriverStep {
+  int64_t batch;
+  bool training;
+  bool backward;
+};
+
+// Output and gradients of one step.
+struct StepResult {
+  Tensor y;
+  std::vector<Tensor> grads;
+};
+
+absl::StatusOr<StepResult> RunStep(LstmDriver& driver, const LstmInputs& in,
+                                   const DriverStep& step) {
+  StepResult r;
+  auto y = driver.Forward(in, step.training);
+  if (!y.ok()) return y.status();
+  r.y = *std::move(y);
+  if (step.backward) {
+    const Tensor dy = RandomTensor(r.y.shape(), 77 + in.n, -1.0f, 1.0f);
+    auto grads = driver.Backward(dy);
+    if (!grads.ok()) return grads.status();
+    r.grads = *std::move(grads);
+  }
+  return r;
+}
+
+// Runs `steps` on one instance and each step on a fresh one; they must
+// agree exactly. Without dropout, outputs are also checked against the
+// reference, and the fresh instance's gradients against the executor's.
+void ExpectInterleavedMatchesFresh(const Options& o,
+                                   const std::vector<DriverStep>& steps,
+                                   bool gaps = false) {
+  const int64_t t = 6, c = 5, h = 11;
+  auto shared = LstmDriver::Create(o, h);
+  ASSERT_NE(shared, nullptr);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const DriverStep& step = steps[i];
+    const std::string what =
+        o.kernel + " " + o.direction + " step " + std::to_string(i) +
+        " (batch " + std::to_string(step.batch) +
+        (step.training ? ", training" : ", inference") + ")";
+    // Inputs depend on the batch size only, so repeated shapes repeat them.
+    const LstmInputs in =
+        MakeInputs(step.batch, t, c, h, 40 + step.batch, gaps);
+    auto got = RunStep(*shared, in, step);
+    ASSERT_TRUE(got.ok()) << what << ": " << got.status();
+    auto fresh_driver = LstmDriver::Create(o, h);
+    ASSERT_NE(fresh_driver, nullptr);
+    auto want = RunStep(*fresh_driver, in, step);
+    ASSERT_TRUE(want.ok()) << what << ": " << want.status();
+
+    ExpectSame(got->y, want->y, what + ", output");
+    EXPECT_GT(SumAbs(want->y), 1e-3) << what;
+    const bool dropout =
+        step.training && (o.dropout > 0 || o.recurrent_dropout > 0);
+    if (!dropout) {
+      Options ref = o;
+      ref.masked = true;
+      const std::vector<double> expected = Reference(in, ref);
+      ASSERT_EQ(want->y.num_elements(), static_cast<int64_t>(expected.size()));
+      for (int64_t e = 0; e < want->y.num_elements(); ++e) {
+        ASSERT_TRUE(std::abs(want->y.f32()[e] - expected[e]) <= 2e-5)
+            << what << ": element " << e << " is " << want->y.f32()[e]
+            << ", reference " << expected[e];
+      }
+    }
+    if (!step.backward) continue;
+    ASSERT_EQ(got->grads.size(), want->grads.size());
+    for (size_t g = 0; g < want->grads.size(); ++g) {
+      if (!want->grads[g].is_initialized()) continue;
+      ExpectSame(got->grads[g], want->grads[g],
+                 what + ", gradient of input " + std::to_string(g));
+      EXPECT_GT(SumAbs(want->grads[g]), 1e-4) << what << " input " << g;
+    }
+    if (dropout) continue;
+    // The fresh instance against the executor's gradient, which runs the
+    // kernel's own forward first (a training one when step.training).
+    Options run = o;
+    run.masked = true;
+    run.training = step.training;
+    const Tensor dy = RandomTensor(want->y.shape(), 77 + in.n, -1.0f, 1.0f);
+    auto executor_grads =
+        ComputeGradients(BuiltinRegistry(), MakeCase(in, run), {dy});
+    ASSERT_TRUE(executor_grads.ok()) << executor_grads.status();
+    for (size_t g = 0; g < want->grads.size(); ++g) {
+      if (!want->grads[g].is_initialized()) continue;
+      ASSERT_TRUE((*executor_grads)[g].is_initialized()) << g;
+      const Tensor& a = want->grads[g];
+      const Tensor& b = (*executor_grads)[g];
+      ASSERT_EQ(a.shape(), b.shape());
+      for (int64_t e = 0; e < a.num_elements(); ++e) {
+        ASSERT_TRUE(std::abs(a.f32()[e] - b.f32()[e]) <= 1e-6)
+            << what << ": input " << g << " element " << e << ": " << a.f32()[e]
+            << " vs the executor's " << b.f32()[e];
+      }
+    }
+  }
+}
+
+// Small, larger (the buffers grow), an inference forward alone, an
+// inference forward followed by Backward (which re-runs a training forward
+// at that shape), then the earlier shapes again.
+const std::vector<DriverStep> kInterleaved = {
+    {3, true, true},  {8, true, true},   {5, false, false}, {5, false, true},
+    {3, true, true},  {8, false, false}, {8, true, true},   {2, false, false},
+    {3, false, true}, {8, true, true},
+};
+
+using InterleavedConfig = std::tuple<std::string, std::string, bool>;
+class LstmInterleavedTest : public ::testing::TestWithParam<InterleavedConfig> {
+};
+
+TEST_P(LstmInterleavedTest, MatchesFreshKernelAtEveryStep) {
+  Options o;
+  o.kernel = std::get<0>(GetParam());
+  o.direction = std::get<1>(GetParam());
+  o.return_sequences = std::get<2>(GetParam());
+  o.masked = true;
+  ExpectInterleavedMatchesFresh(o, kInterleaved);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, LstmInterleavedTest,
+    ::testing::Combine(::testing::Values("fused", "stepwise"),
+                       ::testing::Values("bidirectional_concat",
+                                         "bidirectional_sum"),
+                       ::testing::Bool()),
+    [](const ::testing::TestParamInfo<InterleavedConfig>& info) {
+      return std::get<0>(info.param) + "_" + std::get<1>(info.param) +
+             (std::get<2>(info.param) ? "_Sequences" : "_Last");
+    });
+
+// With dropout: input dropout keeps the fused kernel on oneDNN's LSTM;
+// recurrent dropout sends its training runs to the stepwise engine (with
+// its extra buffers) while inference stays fused.
+TEST(LstmSharedBuffersTest, DropoutMatchesFreshKernelAtEveryStep) {
+  for (const char* kernel : {"fused", "stepwise"}) {
+    for (float recurrent : {0.0f, 0.3f}) {
+      SCOPED_TRACE(std::string(kernel) + " recurrent_dropout " +
+                   std::to_string(recurrent));
+      Options o;
+      o.kernel = kernel;
+      o.direction = "bidirectional_concat";
+      o.return_sequences = true;
+      o.masked = true;
+      o.dropout = 0.3f;
+      o.recurrent_dropout = recurrent;
+      ExpectInterleavedMatchesFresh(o, kInterleaved);
+    }
+  }
+}
+
+// Masks with holes send the fused kernel's runs to its stepwise engine.
+TEST(LstmSharedBuffersTest, NonContiguousMaskMatchesFreshKernel) {
+  for (const char* kernel : {"fused", "stepwise"}) {
+    Options o;
+    o.kernel = kernel;
+    o.direction = "bidirectional_concat";
+    o.return_sequences = true;
+    o.masked = true;
+    ExpectInterleavedMatchesFresh(o, kInterleaved, /*gaps=*/true);
+  }
+}
+
+// More distinct shapes than a kernel keeps plans for: the evicted ones are
+// rebuilt, and every step is still right, including the one right after
+// Backward's re-run training forward evicted something.
+TEST(LstmSharedBuffersTest, ManyBatchSizes) {
+  std::vector<DriverStep> steps;
+  for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 9}) {
+    steps.push_back({n, true, true});
+    steps.push_back({n, false, false});
+  }
+  for (int64_t n : {2, 9, 1, 7, 3, 6, 4, 5}) {
+    steps.push_back({n, n % 2 == 0, true});
+  }
+  for (const char* kernel : {"fused", "stepwise"}) {
+    Options o;
+    o.kernel = kernel;
+    o.direction = "bidirectional_concat";
+    o.return_sequences = true;
+    o.masked = true;
+    ExpectInterleavedMatchesFresh(o, steps);
   }
 }
 
