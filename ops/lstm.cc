@@ -1613,6 +1613,11 @@ class LstmKernel : public OpKernel {
   DropoutMasks masks_;
   Path path_ = Path::kEmpty;
   bool last_training_ = false;
+  // Each engine keeps its buffers in one arena shared by all shapes, so
+  // what a Forward saves survives only until the engine's next call. Keep
+  // it so: Backward runs the engine of the latest Forward, and calls nothing
+  // of that engine before its Backward but (after an inference forward) the
+  // training Forward at the same problem.
   FusedLstm fused_;
   StepwiseLstm stepwise_;
 };
