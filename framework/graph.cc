@@ -195,27 +195,43 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
     const auto& sig = node.op->signature;
     const std::string where =
         absl::StrCat(node.location, "node '", nd.name(), "' (", nd.op(), "): ");
-    size_t required = 0;
-    for (const ArgSpec& a : sig.inputs) required += a.optional ? 0 : 1;
-    if (static_cast<size_t>(nd.input_size()) < required ||
-        static_cast<size_t>(nd.input_size()) > sig.inputs.size()) {
-      std::vector<std::string> names;
-      for (const ArgSpec& a : sig.inputs) {
-        names.push_back(a.optional ? a.name + "?" : a.name);
-      }
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, "takes inputs (", absl::StrJoin(names, ", "),
-                       ") but got ", nd.input_size()));
+    // Inputs are positional. A variadic input (always the last, in a
+    // signature without optional inputs) takes every input past the fixed
+    // ones.
+    const int given = nd.input_size();
+    const bool variadic = HasVariadicInput(sig);
+    const int fixed = static_cast<int>(sig.inputs.size()) - (variadic ? 1 : 0);
+    const int min_inputs = MinNodeInputs(sig);
+    const int max_inputs = MaxNodeInputs(sig);
+    if (variadic && given >= fixed && given < min_inputs) {
+      const ArgSpec& list = sig.inputs.back();
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, "input '", list.name, "' needs at least ", list.min_count,
+          list.min_count == 1 ? " tensor" : " tensors", ", got ",
+          given - fixed));
     }
-    node.inputs.assign(sig.inputs.size(), -1);
-    for (int k = 0; k < nd.input_size(); ++k) {
+    if (given < min_inputs || (max_inputs >= 0 && given > max_inputs)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, "takes inputs (", ArgListText(sig.inputs), ")",
+          variadic ? absl::StrCat(", at least ", min_inputs, " in all") : "",
+          " but got ", given));
+    }
+    node.inputs.assign(variadic ? given : sig.inputs.size(), -1);
+    for (int k = 0; k < given; ++k) {
       const std::string& ref = nd.input(k);
+      const ArgSpec& spec = sig.inputs[SignatureInputIndex(sig, k)];
+      const std::string input_name = NodeInputName(sig, k);
       if (ref.empty()) {
         // "" leaves an optional input out while naming later ones.
-        if (!sig.inputs[k].optional) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(where, "input '", sig.inputs[k].name,
-                           "' is required but given as \"\""));
+        if (spec.variadic) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, "input '", input_name,
+              "' is given as \"\", but the tensors of variadic input '",
+              spec.name, "' cannot be left out"));
+        }
+        if (!spec.optional) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, "input '", input_name, "' is required but given as \"\""));
         }
         continue;
       }
@@ -229,12 +245,12 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
         auto it = node_by_name.find(parsed->first);
         if (it != node_by_name.end()) {
           return absl::InvalidArgumentError(
-              absl::StrCat(where, "input '", sig.inputs[k].name, "' reads '",
-                           ref, "', but node '", parsed->first, "' has only ",
+              absl::StrCat(where, "input '", input_name, "' reads '", ref,
+                           "', but node '", parsed->first, "' has only ",
                            nodes[it->second].outputs.size(), " output(s)"));
         }
         return absl::InvalidArgumentError(
-            absl::StrCat(where, "input '", sig.inputs[k].name, "' reads '", ref,
+            absl::StrCat(where, "input '", input_name, "' reads '", ref,
                          "', which is no node, parameter or graph input"));
       }
       node.inputs[k] = v;

@@ -43,7 +43,9 @@ struct Node {
   std::string name;
   const OpDef* op = nullptr;
   AttrMap attrs;
-  std::vector<int> inputs;   // Value indices; -1 for an absent optional.
+  // Value indices, one per signature input (-1 for an absent optional),
+  // or with a variadic input one per input the node gives.
+  std::vector<int> inputs;
   std::vector<int> outputs;  // Value indices.
   const KernelDef* kernel = nullptr;
   std::string location;  // "file:line: " or "" for messages.

@@ -28,6 +28,48 @@ const char* AttrTypeName(AttrType type) {
   return "unknown";
 }
 
+bool HasVariadicInput(const OpSignature& sig) {
+  return !sig.inputs.empty() && sig.inputs.back().variadic;
+}
+
+int MinNodeInputs(const OpSignature& sig) {
+  int count = 0;
+  for (const ArgSpec& a : sig.inputs) {
+    if (a.variadic) {
+      count += a.min_count;
+    } else if (!a.optional) {
+      ++count;
+    }
+  }
+  return count;
+}
+
+int MaxNodeInputs(const OpSignature& sig) {
+  return HasVariadicInput(sig) ? -1 : static_cast<int>(sig.inputs.size());
+}
+
+int SignatureInputIndex(const OpSignature& sig, int i) {
+  const int fixed =
+      static_cast<int>(sig.inputs.size()) - (HasVariadicInput(sig) ? 1 : 0);
+  return i < fixed ? i : fixed;
+}
+
+std::string NodeInputName(const OpSignature& sig, int i) {
+  const int k = SignatureInputIndex(sig, i);
+  if (k >= static_cast<int>(sig.inputs.size())) return absl::StrCat("#", i);
+  const ArgSpec& a = sig.inputs[k];
+  return a.variadic ? absl::StrCat(a.name, "_", i - k) : a.name;
+}
+
+std::string ArgListText(const std::vector<ArgSpec>& args) {
+  std::string out;
+  for (const ArgSpec& a : args) {
+    absl::StrAppend(&out, out.empty() ? "" : ", ", a.name,
+                    a.variadic ? "..." : (a.optional ? "?" : ""));
+  }
+  return out;
+}
+
 AttrSpec IntAttr(std::string name, std::optional<int64_t> def,
                  std::string doc) {
   AttrSpec spec{std::move(name), AttrType::kInt, std::nullopt, std::move(doc)};

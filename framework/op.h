@@ -57,6 +57,20 @@ struct ArgSpec {
   // Optional inputs may be left out (or given as "" in a NodeDef, to name
   // a later one); only trailing inputs can be optional.
   bool optional = false;
+  // A variadic input is a list of tensors: a node gives it any number
+  // >= min_count of times, as its last inputs (by position, like every
+  // input). Its elements are named "<name>_0", "<name>_1", ... in
+  // messages. Rules, checked by OpRegistry::Register():
+  //   - only the last input may be variadic, and no output;
+  //   - a signature with a variadic input has no optional inputs, and the
+  //     variadic input is not itself optional: with both, a node's input
+  //     count could not say which inputs it gave (min_count = 0 is the way
+  //     to let the whole list be left out);
+  //   - min_count >= 0;
+  //   - a variadic input cannot be listed in OpDef::sparse_grad_inputs.
+  bool variadic = false;
+  // For a variadic input, the fewest tensors a node may give it.
+  int min_count = 0;
 };
 
 struct OpSignature {
@@ -66,6 +80,25 @@ struct OpSignature {
   std::vector<ArgSpec> outputs;
   std::vector<AttrSpec> attrs;
 };
+
+// Free helpers on signatures (they assume a signature the registry has
+// accepted).
+//
+// Whether the last input is variadic.
+bool HasVariadicInput(const OpSignature& sig);
+// How many inputs a node of this op may list: at least MinNodeInputs(), at
+// most MaxNodeInputs(), which is -1 (no limit) with a variadic input.
+// Optional inputs count toward the maximum only.
+int MinNodeInputs(const OpSignature& sig);
+int MaxNodeInputs(const OpSignature& sig);
+// The name of a node's input `i` in messages: the signature's input name,
+// or "<name>_<k>" for element k of a variadic input.
+std::string NodeInputName(const OpSignature& sig, int i);
+// The index in sig.inputs of the ArgSpec a node's input `i` belongs to.
+int SignatureInputIndex(const OpSignature& sig, int i);
+// An argument list for messages and docs: "x, mask?" (optional inputs
+// carry '?') and "values..." for a variadic input.
+std::string ArgListText(const std::vector<ArgSpec>& args);
 
 // Helpers to write defaults in signatures: IntAttr("units", 0), ...
 AttrSpec IntAttr(std::string name, std::optional<int64_t> def = std::nullopt,
@@ -127,6 +160,9 @@ class ShapeContext {
 
   const std::string& node_name() const { return node_name_; }
   const AttrMap& attrs() const { return attrs_; }
+  // The node's input count: without a variadic input, the signature's
+  // (optional inputs left out count, as nullptr); with one, the inputs
+  // before it plus as many as the node gave the variadic input.
   int num_inputs() const { return static_cast<int>(inputs_.size()); }
   // nullptr for an optional input that was left out.
   const ValueInfo* input(int i) const {
@@ -177,6 +213,8 @@ class KernelContext {
         rng_(rng) {}
 
   const AttrMap& attrs() const { return attrs_; }
+  // As ShapeContext::num_inputs(): includes every element of a variadic
+  // input.
   int num_inputs() const { return static_cast<int>(inputs_.size()); }
   // nullptr for an optional input that was left out.
   const Tensor* input(int i) const {
@@ -223,6 +261,9 @@ class GradContext {
 
   KernelContext& forward() { return *forward_; }
   const AttrMap& attrs() const { return forward_->attrs(); }
+  // The forward inputs, every element of a variadic input included; input
+  // gradients are indexed the same way.
+  int num_inputs() const { return forward_->num_inputs(); }
   const Tensor* input(int i) const { return forward_->input(i); }
   const Tensor* output(int i) const { return forward_->output(i); }
   bool training() const { return forward_->training(); }
@@ -266,6 +307,7 @@ class OpKernel {
 struct KernelInitContext {
   const std::string& node_name;
   const AttrMap& attrs;
+  // One per node input, as ShapeContext::num_inputs() counts them.
   const std::vector<const ValueInfo*>& inputs;
 };
 
@@ -287,7 +329,8 @@ struct OpDef {
   // whose loss depends on a parameter through such an op is rejected.
   bool differentiable = true;
   // Inputs whose gradient the kernel writes as SparseRows when the input is
-  // a parameter (Embedding's table).
+  // a parameter (Embedding's table). Indices into signature.inputs; not a
+  // variadic input.
   std::vector<int> sparse_grad_inputs;
   // Outputs through which no gradient flows (Embedding's mask): values
   // computed from them do not count as depending on parameters, so their

@@ -24,7 +24,8 @@
 
 namespace loom {
 
-inline constexpr int kLoomPluginAbiVersion = 1;
+// 2: ArgSpec gained `variadic` and `min_count` (variadic inputs).
+inline constexpr int kLoomPluginAbiVersion = 2;
 
 // Registers a plugin's ops into the registry it is given.
 using RegisterOpsFn = absl::Status (*)(OpRegistry* registry);

@@ -47,13 +47,57 @@ absl::Status OpRegistry::Register(OpDef def) {
     if (!k.create) return error(absl::StrCat("kernel '", k.name, "' is empty"));
   }
   if (def.signature.outputs.empty()) return error("no outputs");
+  const std::vector<ArgSpec>& inputs = def.signature.inputs;
   bool seen_optional = false;
-  for (const ArgSpec& in : def.signature.inputs) {
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const ArgSpec& in = inputs[i];
+    if (!in.variadic && in.min_count != 0) {
+      return error(absl::StrCat("input '", in.name, "' has min_count ",
+                                in.min_count, " but is not variadic"));
+    }
+    if (in.variadic) {
+      if (i + 1 != inputs.size()) {
+        return error(absl::StrCat("variadic input '", in.name,
+                                  "' is not the last input; only the last "
+                                  "input may be variadic"));
+      }
+      if (in.optional) {
+        return error(
+            absl::StrCat("variadic input '", in.name,
+                         "' is also optional; give it min_count = 0 instead"));
+      }
+      if (in.min_count < 0) {
+        return error(absl::StrCat("variadic input '", in.name,
+                                  "' has min_count ", in.min_count,
+                                  "; it must be >= 0"));
+      }
+      if (seen_optional) {
+        // (a, b?, values...): a node with two inputs could be giving b or
+        // values_0. Inputs are positional, so this is refused outright.
+        std::string optional_name;
+        for (const ArgSpec& a : inputs) {
+          if (a.optional && optional_name.empty()) optional_name = a.name;
+        }
+        return error(absl::StrCat(
+            "variadic input '", in.name, "' follows optional input '",
+            optional_name,
+            "'; a signature with a variadic input may have no optional "
+            "inputs, since the input count would not say which were given"));
+      }
+      continue;
+    }
     if (seen_optional && !in.optional) {
       return error(absl::StrCat("required input '", in.name,
                                 "' follows an optional one"));
     }
     seen_optional |= in.optional;
+  }
+  for (const ArgSpec& out : def.signature.outputs) {
+    if (out.variadic || out.optional) {
+      return error(absl::StrCat("output '", out.name, "' is ",
+                                out.variadic ? "variadic" : "optional",
+                                "; only inputs can be"));
+    }
   }
   for (size_t i = 0; i < def.signature.attrs.size(); ++i) {
     const AttrSpec& a = def.signature.attrs[i];
@@ -70,6 +114,12 @@ absl::Status OpRegistry::Register(OpDef def) {
   for (int i : def.sparse_grad_inputs) {
     if (i < 0 || i >= static_cast<int>(def.signature.inputs.size())) {
       return error(absl::StrCat("sparse gradient input ", i, " out of range"));
+    }
+    if (def.signature.inputs[i].variadic) {
+      return error(absl::StrCat("sparse gradient input ", i, " ('",
+                                def.signature.inputs[i].name,
+                                "') is variadic; sparse gradients are "
+                                "supported for fixed inputs only"));
     }
   }
   if (auto it = ops_.find(name); it != ops_.end()) {
@@ -98,14 +148,8 @@ std::vector<const OpDef*> OpRegistry::List() const {
 
 std::string DescribeOp(const OpDef& def) {
   const OpSignature& sig = def.signature;
-  auto args = [](const std::vector<ArgSpec>& list) {
-    std::vector<std::string> names;
-    for (const ArgSpec& a : list)
-      names.push_back(a.optional ? a.name + "?" : a.name);
-    return absl::StrJoin(names, ", ");
-  };
-  std::string out = absl::StrCat(sig.name, "(", args(sig.inputs), ") -> (",
-                                 args(sig.outputs), ")");
+  std::string out = absl::StrCat(sig.name, "(", ArgListText(sig.inputs),
+                                 ") -> (", ArgListText(sig.outputs), ")");
   std::vector<std::string> kernels;
   for (const KernelDef& k : def.kernels) kernels.push_back(k.name);
   absl::StrAppend(&out, "    [", def.source,
@@ -113,8 +157,16 @@ std::string DescribeOp(const OpDef& def) {
                   def.differentiable ? "" : "; no gradient", "]\n");
   if (!sig.doc.empty()) absl::StrAppend(&out, "  ", sig.doc, "\n");
   for (const ArgSpec& a : sig.inputs) {
-    absl::StrAppend(&out, "  input  ", a.name, a.optional ? " (optional)" : "",
-                    a.doc.empty() ? "" : ": ", a.doc, "\n");
+    std::string kind;
+    if (a.variadic) {
+      kind =
+          absl::StrCat(" (variadic: ", a.min_count, " or more tensors, named ",
+                       a.name, "_0, ", a.name, "_1, ...)");
+    } else if (a.optional) {
+      kind = " (optional)";
+    }
+    absl::StrAppend(&out, "  input  ", a.name, kind, a.doc.empty() ? "" : ": ",
+                    a.doc, "\n");
   }
   for (const ArgSpec& a : sig.outputs) {
     absl::StrAppend(&out, "  output ", a.name, a.doc.empty() ? "" : ": ", a.doc,

@@ -22,7 +22,9 @@ class OpRegistry {
   OpRegistry& operator=(const OpRegistry&) = delete;
 
   // Checks the definition (a name, a shape function, at least one kernel,
-  // defaults of the declared types, optional inputs last) and adds it.
+  // defaults of the declared types, optional inputs last, at most one
+  // variadic input, last and with no optional inputs in the signature: see
+  // ArgSpec::variadic) and adds it.
   // A name that is already registered is refused, naming both sources.
   absl::Status Register(OpDef def);
 

@@ -1,18 +1,17 @@
 // Concatenate: joins float tensors of one rank along an axis (Keras'
-// layers.Concatenate).
+// layers.Concatenate, TF's ConcatV2, torch.cat).
 //
-//   input  values_0, values_1:   float [d_0, ..., d_{r-1}], rank r >= 1
-//   input  values_2 .. values_7: float, same rank (optional)
+//   input  values: variadic, 2 or more float [d_0, ..., d_{r-1}], rank
+//                  r >= 1, all of one rank; in messages the k-th is values_k
 //   output y: float; the inputs' shape, except that dim `axis` is the sum
 //             of the inputs' dims `axis`
 //   attr   axis: int = -1; the dim to join along, in [-r, r); a negative
 //                axis counts from the end (-1 is the last dim)
 //
-// Signatures have no variadic inputs, so the op takes 2 to 8 values: two
-// required inputs and six optional ones. The values given must come first
-// and in order: leaving out values_k ("" in a NodeDef) while giving a later
-// one is an error, not a gap that is skipped. To join more than 8 values,
-// chain Concatenate nodes.
+// A node lists its values in order, as many as it likes (at least two):
+//   node { name: "pools" op: "Concatenate" input: "max_pool"
+//          input: "average_pool" }
+// None may be left out ("" is refused when the graph is loaded).
 //
 // Every dim but `axis` must agree across the inputs; when loading a graph a
 // dim known only at run time (-1, such as the batch dim) agrees with
@@ -36,8 +35,7 @@
 namespace loom {
 namespace {
 
-constexpr int kMaxValues = 8;
-constexpr int kRequiredValues = 2;
+constexpr int kMinValues = 2;
 
 std::string ValueName(int i) { return absl::StrCat("values_", i); }
 
@@ -55,26 +53,23 @@ absl::StatusOr<int> ResolveAxis(int64_t axis, int rank) {
   return static_cast<int>(axis < 0 ? axis + rank : axis);
 }
 
-// Checks the values' shapes (shapes[i] is values_i's, nullptr when left
-// out) against each other and returns the output's shape and, in *axis_out,
-// the resolved axis. Dims of -1 are unknown: they agree with any dim, and an
-// unknown dim along the axis makes the output's unknown. Used both when
-// loading a graph and, on the actual shapes, at run time.
+// Checks the values' shapes (shapes[i] is values_i's) against each other
+// and returns the output's shape and, in *axis_out, the resolved axis. Dims
+// of -1 are unknown: they agree with any dim, and an unknown dim along the
+// axis makes the output's unknown. Used both when loading a graph and, on
+// the actual shapes, at run time.
 absl::StatusOr<Shape> ConcatenatedShape(const std::vector<const Shape*>& shapes,
                                         int64_t axis_attr, int* axis_out) {
-  const int size = static_cast<int>(shapes.size());
-  int count = 0;
-  while (count < size && shapes[count] != nullptr) ++count;
-  for (int i = count + 1; i < size; ++i) {
-    if (shapes[i] != nullptr) {
+  const int count = static_cast<int>(shapes.size());
+  for (int i = 0; i < count; ++i) {
+    if (shapes[i] == nullptr) {  // The graph refuses this; stay safe.
       return absl::InvalidArgumentError(
-          absl::StrCat(ValueName(i), " is given but ", ValueName(count),
-                       " is left out; give the values in order, without gaps"));
+          absl::StrCat(ValueName(i), " is missing"));
     }
   }
-  if (count < kRequiredValues) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "needs at least ", kRequiredValues, " values, got ", count));
+  if (count < kMinValues) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("needs at least ", kMinValues, " values, got ", count));
   }
   const Shape& first = *shapes[0];
   const int rank = static_cast<int>(first.size());
@@ -153,7 +148,7 @@ class ConcatenateKernel : public OpKernel {
     const int64_t y_chunk = (*y_shape)[axis] * inner;
     float* py = y.f32();
     int64_t offset = 0;  // Of this input's chunk within a y chunk.
-    for (int i = 0; i < ctx.num_inputs() && ctx.input(i) != nullptr; ++i) {
+    for (int i = 0; i < ctx.num_inputs(); ++i) {
       const Tensor& x = *ctx.input(i);
       const int64_t chunk = x.dim(axis) * inner;
       const float* px = x.f32();
@@ -166,7 +161,6 @@ class ConcatenateKernel : public OpKernel {
   }
 
   absl::Status Backward(GradContext& ctx) override {
-    KernelContext& fwd = ctx.forward();
     const Tensor* dy = ctx.output_grad(0);
     const Tensor& y = *ctx.output(0);
     const int axis =
@@ -175,7 +169,7 @@ class ConcatenateKernel : public OpKernel {
     const int64_t inner = DimProduct(y.shape(), axis + 1, y.rank());
     const int64_t y_chunk = y.dim(axis) * inner;
     int64_t offset = 0;
-    for (int i = 0; i < fwd.num_inputs() && ctx.input(i) != nullptr; ++i) {
+    for (int i = 0; i < ctx.num_inputs(); ++i) {
       const Tensor& x = *ctx.input(i);
       const int64_t chunk = x.dim(axis) * inner;
       if (Tensor* dx = ctx.input_grad(i)) {
@@ -220,13 +214,12 @@ std::vector<OpDef> ConcatenateOps() {
   OpDef def;
   def.signature.name = "Concatenate";
   def.signature.doc =
-      "Joins 2 to 8 float tensors of one rank along `axis`; every other dim "
-      "must agree.";
-  for (int i = 0; i < kMaxValues; ++i) {
-    def.signature.inputs.push_back(
-        {ValueName(i), i < kRequiredValues ? "float" : "float (optional)",
-         /*optional=*/i >= kRequiredValues});
-  }
+      "Joins 2 or more float tensors of one rank along `axis`; every other "
+      "dim must agree.";
+  ArgSpec values{"values", "float; 2 or more, all of one rank"};
+  values.variadic = true;
+  values.min_count = kMinValues;
+  def.signature.inputs = {values};
   def.signature.outputs = {{"y", "float; the values joined along axis"}};
   def.signature.attrs = {IntAttr(
       "axis", -1, "the dim to join along; negative counts from the end")};

@@ -36,7 +36,8 @@ ABSL_FLAG(std::string, op, "", "The op to check (required).");
 ABSL_FLAG(std::string, input_shapes, "",
           "Shapes of the inputs, in order: dimensions separated by ',', "
           "inputs by ';' (e.g. \"2,3;3,4\"). Trailing optional inputs may be "
-          "left out.");
+          "left out; a variadic last input takes every shape past the fixed "
+          "inputs (e.g. --op=Concatenate --input_shapes=\"2,3;2,1;2,4\").");
 ABSL_FLAG(std::string, attr, "",
           "Attributes as name=value, comma-separated (e.g. beta=0.5), typed "
           "by the op's signature: int, float, string or bool.");
@@ -192,22 +193,24 @@ absl::StatusOr<std::map<std::string, AttrValue>> ParseAttrs(
 }
 
 // Checks the number of shapes against the signature: every required input
-// needs one, and there may be no more than the op has inputs.
+// needs one, a variadic input at least its min_count, and there may be no
+// more than the op has inputs (no limit with a variadic input).
 absl::Status CheckInputCount(const OpSignature& sig, size_t given) {
-  std::vector<std::string> names;
-  size_t required = 0;
-  for (const ArgSpec& a : sig.inputs) {
-    names.push_back(a.optional ? a.name + "?" : a.name);
-    if (!a.optional) ++required;
-  }
-  if (given < required || given > sig.inputs.size()) {
-    const std::string wanted =
-        required == sig.inputs.size()
-            ? absl::StrCat(required)
-            : absl::StrCat(required, " to ", sig.inputs.size());
+  const int min_inputs = MinNodeInputs(sig);
+  const int max_inputs = MaxNodeInputs(sig);
+  if (static_cast<int>(given) < min_inputs ||
+      (max_inputs >= 0 && static_cast<int>(given) > max_inputs)) {
+    std::string wanted;
+    if (max_inputs < 0) {
+      wanted = absl::StrCat(min_inputs, " or more");
+    } else if (min_inputs == max_inputs) {
+      wanted = absl::StrCat(min_inputs);
+    } else {
+      wanted = absl::StrCat(min_inputs, " to ", max_inputs);
+    }
     return absl::InvalidArgumentError(absl::StrCat(
         "op ", sig.name, " takes ", wanted, " input(s) (",
-        absl::StrJoin(names, ", "), "), but --input_shapes gives ", given));
+        ArgListText(sig.inputs), "), but --input_shapes gives ", given));
   }
   return absl::OkStatus();
 }
@@ -320,7 +323,8 @@ absl::StatusOr<bool> CheckOp() {
   }
   for (size_t i = 0; i < test.inputs.size(); ++i) {
     const Tensor& t = *test.inputs[i];
-    std::cout << "input " << i << " (" << sig.inputs[i].name
+    std::cout << "input " << i << " ("
+              << NodeInputName(sig, static_cast<int>(i))
               << "): " << DTypeName(t.dtype()) << " "
               << ShapeToString(t.shape()) << "\n";
   }

@@ -23,7 +23,10 @@ namespace loom::testing {
 struct OpTestCase {
   std::string op;
   std::map<std::string, AttrValue> attrs;
-  // std::nullopt leaves an optional input out (anywhere in the list).
+  // One per node input, in order. std::nullopt leaves an optional input
+  // out (anywhere in the list). For an op with a variadic last input, give
+  // one tensor per element after the fixed inputs, as many as the case
+  // needs (e.g. 11 values for Concatenate); its elements cannot be left out.
   std::vector<std::optional<Tensor>> inputs;
   // Per input; when empty, every float input is differentiable.
   std::vector<bool> differentiable;

@@ -116,6 +116,45 @@ TEST(GraphValidationTest, MissingFile) {
   EXPECT_THAT(e, HasSubstr("no_such_file.pbtxt"));
 }
 
+TEST(GraphValidationTest, TooFewValuesForAVariadicInput) {
+  std::string e = BuildError("concat_too_few.pbtxt");
+  EXPECT_THAT(e, HasSubstr("concat_too_few.pbtxt:4: node 'pools' "
+                           "(Concatenate): input 'values' needs at least 2 "
+                           "tensors, got 1"));
+}
+
+TEST(GraphValidationTest, ManyValuesForAVariadicInput) {
+  auto file = ReadModelFile(TestFile("concat_many.pbtxt"));
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  ASSERT_TRUE(graph.ok()) << graph.status();
+  ASSERT_EQ((*graph)->nodes().size(), 1u);
+  const Node& node = (*graph)->nodes()[0];
+  ASSERT_EQ(node.inputs.size(), 12u);
+  for (int i = 0; i < 12; ++i) {
+    EXPECT_EQ(node.inputs[i], (*graph)->FindValue("head_" + std::to_string(i)))
+        << i;
+  }
+  // Widths 1 + 2 + ... + 12 = 78.
+  const Value& out = (*graph)->values()[(*graph)->FindValue("heads")];
+  EXPECT_EQ(out.info.shape, (Shape{-1, 3, 78}));
+}
+
+TEST(GraphValidationTest, VariadicValuesCannotBeLeftOut) {
+  std::string e = BuildError("concat_left_out.pbtxt");
+  EXPECT_THAT(e, HasSubstr("concat_left_out.pbtxt:4: node 'joined' "
+                           "(Concatenate): input 'values_1' is given as \"\", "
+                           "but the tensors of variadic input 'values' cannot "
+                           "be left out"));
+}
+
+TEST(GraphValidationTest, BadVariadicValueIsNamedByPosition) {
+  std::string e = BuildError("concat_bad_element.pbtxt");
+  EXPECT_THAT(e, HasSubstr("concat_bad_element.pbtxt:3: node 'joined' "
+                           "(Concatenate): input 'values_5' reads 'nowhere', "
+                           "which is no node"));
+}
+
 TEST(GraphValidationTest, ModelBindingsMustExist) {
   auto file = ReadModelFile(TestFile("valid_mlp.pbtxt"));
   ASSERT_TRUE(file.ok());

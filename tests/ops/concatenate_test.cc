@@ -146,6 +146,62 @@ TEST(ConcatenateTest, EightInputs) {
   ExpectMatchesReference(shapes, 1);
 }
 
+// The old signature stopped at 8 values; the variadic one has no cap.
+TEST(ConcatenateTest, ElevenInputs) {
+  std::vector<Shape> shapes;
+  for (int64_t i = 0; i < 11; ++i) shapes.push_back({2, 3, i % 4 + 1});
+  ExpectMatchesReference(shapes, -1);
+  shapes.clear();
+  for (int64_t i = 0; i < 11; ++i) shapes.push_back({i % 3 + 1, 2});
+  ExpectMatchesReference(shapes, 0);
+}
+
+TEST(ConcatenateTest, ElevenInputsHandComputed) {
+  // Input i is a [1, 1] holding 10 * i: y is [0, 10, ..., 100].
+  std::vector<Tensor> xs;
+  for (int i = 0; i < 11; ++i) {
+    xs.push_back(Tensor::FromVector({1, 1}, std::vector<float>{10.0f * i}));
+  }
+  auto out = RunOp(BuiltinRegistry(), ConcatCase(xs, -1));
+  ASSERT_TRUE(out.ok()) << out.status();
+  const Tensor& y = (*out)[0];
+  ASSERT_EQ(y.shape(), (Shape{1, 11}));
+  for (int i = 0; i < 11; ++i) EXPECT_EQ(y.f32()[i], 10.0f * i) << i;
+}
+
+TEST(ConcatenateTest, ManyInputsGradientMatchesFiniteDifferences) {
+  std::vector<Shape> shapes;
+  int64_t elements = 0;
+  for (int64_t i = 0; i < 11; ++i) {
+    shapes.push_back({2, i % 3 + 1, 2});
+    elements += NumElements(shapes.back());
+  }
+  GradientCheckOptions options;
+  options.max_checks_per_input = 0;
+  auto report = CheckGradients(
+      BuiltinRegistry(), ConcatCase(RandomInputs(shapes, 31), 1), options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->worst;
+  EXPECT_EQ(report->checked, elements);
+  EXPECT_LT(report->max_abs_error, 1e-3);
+}
+
+TEST(ConcatenateTest, ManyInputsGradientIsEachSlice) {
+  // Eleven [2, 1] inputs along axis 1: input i's gradient is column i of w.
+  const std::vector<Tensor> xs =
+      RandomInputs(std::vector<Shape>(11, Shape{2, 1}), 41);
+  Tensor w = RandomTensor({2, 11}, 43);
+  auto grads = ComputeGradients(BuiltinRegistry(), ConcatCase(xs, 1), {w});
+  ASSERT_TRUE(grads.ok()) << grads.status();
+  ASSERT_EQ(grads->size(), 11u);
+  for (int i = 0; i < 11; ++i) {
+    const Tensor& g = (*grads)[i];
+    ASSERT_EQ(g.shape(), (Shape{2, 1})) << "input " << i;
+    EXPECT_EQ(g.f32()[0], w.f32()[i]) << "input " << i;
+    EXPECT_EQ(g.f32()[1], w.f32()[11 + i]) << "input " << i;
+  }
+}
+
 TEST(ConcatenateTest, GradientIsTheSliceOfTheOutputGradient) {
   // y = [a | b | c] along axis 1; the gradient of each input is its
   // columns of the weights.
@@ -274,7 +330,10 @@ TEST(ConcatenateTest, GapInInputsIsAnError) {
   absl::Status s = RunStatus(test);
   ASSERT_FALSE(s.ok());
   EXPECT_THAT(s.message(),
-              HasSubstr("values_3 is given but values_2 is left out"));
+              AllOf(HasSubstr("node 'op' (Concatenate)"),
+                    HasSubstr("input 'values_2' is given as \"\", but the "
+                              "tensors of variadic input 'values' cannot be "
+                              "left out")));
 }
 
 TEST(ConcatenateTest, IntInputIsAnError) {
@@ -290,7 +349,34 @@ TEST(ConcatenateTest, IntInputIsAnError) {
 TEST(ConcatenateTest, NeedsTwoInputs) {
   absl::Status s = RunStatus(ConcatCase(RandomInputs({{2, 3}}, 1), -1));
   ASSERT_FALSE(s.ok());
-  EXPECT_THAT(s.message(), HasSubstr("values_0, values_1, values_2?"));
+  EXPECT_THAT(s.message(),
+              HasSubstr("node 'op' (Concatenate): input 'values' needs at "
+                        "least 2 tensors, got 1"));
+}
+
+TEST(ConcatenateTest, SignatureIsOneVariadicInput) {
+  const OpDef* def = BuiltinRegistry().Find("Concatenate");
+  ASSERT_NE(def, nullptr);
+  ASSERT_EQ(def->signature.inputs.size(), 1u);
+  const ArgSpec& values = def->signature.inputs[0];
+  EXPECT_EQ(values.name, "values");
+  EXPECT_TRUE(values.variadic);
+  EXPECT_FALSE(values.optional);
+  EXPECT_EQ(values.min_count, 2);
+}
+
+TEST(ConcatenateTest, ShapeFunctionChecksTheCountItself) {
+  // The shape function does not rely on the graph's count check.
+  const OpDef* def = BuiltinRegistry().Find("Concatenate");
+  ASSERT_NE(def, nullptr);
+  google::protobuf::Map<std::string, AttrValue> given;
+  auto attrs = AttrMap::Resolve(def->signature.attrs, given);
+  ASSERT_TRUE(attrs.ok());
+  ValueInfo one{DType::kFloat32, {2, 3}};
+  const std::string name = "concat";
+  ShapeContext ctx(name, *attrs, {&one}, 1);
+  absl::Status s = def->shape_fn(ctx);
+  EXPECT_THAT(s.message(), HasSubstr("needs at least 2 values, got 1"));
 }
 
 // Runs the registered shape function on the given input shapes (with -1
@@ -305,8 +391,9 @@ absl::StatusOr<Shape> InferShape(const std::vector<Shape>& shapes,
   if (!attrs.ok()) return attrs.status();
   std::vector<ValueInfo> infos;
   for (const Shape& s : shapes) infos.push_back({DType::kFloat32, s});
-  std::vector<const ValueInfo*> inputs(def->signature.inputs.size(), nullptr);
-  for (size_t i = 0; i < infos.size(); ++i) inputs[i] = &infos[i];
+  // One per value, as the graph passes a variadic input.
+  std::vector<const ValueInfo*> inputs;
+  for (const ValueInfo& info : infos) inputs.push_back(&info);
   const std::string name = "concat";
   ShapeContext ctx(name, *attrs, inputs, 1);
   if (absl::Status s = def->shape_fn(ctx); !s.ok()) return s;
