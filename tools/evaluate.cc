@@ -14,6 +14,12 @@ ABSL_FLAG(std::string, data, "",
           "IMDb archive or folder (default: the data cache).");
 ABSL_FLAG(std::vector<std::string>, plugin, {},
           "Op plugin shared objects to load, comma-separated.");
+ABSL_FLAG(std::string, plugin_path, "",
+          "Directories, colon-separated, searched (with their subfolders) "
+          "for the plugins a model declares by file name (required_plugin) "
+          "and --plugin does not give; searched before the directories of "
+          "the LOOM_PLUGIN_PATH environment variable and the plugins "
+          "shipped with this tool.");
 ABSL_FLAG(int, threads, 0, "Threads for oneDNN kernels (0: all cores).");
 ABSL_FLAG(int, batch_size, 0, "Batch size (0: the model's).");
 
@@ -30,6 +36,8 @@ int main(int argc, char** argv) {
   }
   options.data = absl::GetFlag(FLAGS_data);
   options.plugins = absl::GetFlag(FLAGS_plugin);
+  options.plugin_search.plugin_path = absl::GetFlag(FLAGS_plugin_path);
+  options.plugin_search.shipped_dir = loom::ShippedPluginDir(argv[0]);
   options.threads = absl::GetFlag(FLAGS_threads);
   options.batch_size = absl::GetFlag(FLAGS_batch_size);
   absl::Status status = loom::RunEvaluateJob(options, std::cout);

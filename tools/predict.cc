@@ -16,6 +16,12 @@ ABSL_FLAG(std::string, model, "", "A model/ folder written by train.");
 ABSL_FLAG(std::string, file, "", "Read reviews from this file, one a line.");
 ABSL_FLAG(std::vector<std::string>, plugin, {},
           "Op plugin shared objects to load, comma-separated.");
+ABSL_FLAG(std::string, plugin_path, "",
+          "Directories, colon-separated, searched (with their subfolders) "
+          "for the plugins a model declares by file name (required_plugin) "
+          "and --plugin does not give; searched before the directories of "
+          "the LOOM_PLUGIN_PATH environment variable and the plugins "
+          "shipped with this tool.");
 ABSL_FLAG(int, threads, 0, "Threads for oneDNN kernels (0: all cores).");
 
 int main(int argc, char** argv) {
@@ -30,6 +36,8 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.plugins = absl::GetFlag(FLAGS_plugin);
+  options.plugin_search.plugin_path = absl::GetFlag(FLAGS_plugin_path);
+  options.plugin_search.shipped_dir = loom::ShippedPluginDir(argv[0]);
   options.threads = absl::GetFlag(FLAGS_threads);
   for (size_t i = 1; i < args.size(); ++i) options.texts.push_back(args[i]);
   if (options.texts.empty()) {

@@ -20,6 +20,12 @@ ABSL_FLAG(std::string, output_dir, "",
           "Where results go (default runs/<model>-<timestamp>).");
 ABSL_FLAG(std::vector<std::string>, plugin, {},
           "Op plugin shared objects to load, comma-separated.");
+ABSL_FLAG(std::string, plugin_path, "",
+          "Directories, colon-separated, searched (with their subfolders) "
+          "for the plugins a model declares by file name (required_plugin) "
+          "and --plugin does not give; searched before the directories of "
+          "the LOOM_PLUGIN_PATH environment variable and the plugins "
+          "shipped with this tool.");
 ABSL_FLAG(int, threads, 0, "Threads for oneDNN kernels (0: all cores).");
 ABSL_FLAG(std::optional<int>, epochs, std::nullopt, "Override epochs.");
 ABSL_FLAG(std::optional<int>, batch_size, std::nullopt,
@@ -66,6 +72,8 @@ int main(int argc, char** argv) {
   options.data = absl::GetFlag(FLAGS_data);
   options.output_dir = absl::GetFlag(FLAGS_output_dir);
   options.plugins = absl::GetFlag(FLAGS_plugin);
+  options.plugin_search.plugin_path = absl::GetFlag(FLAGS_plugin_path);
+  options.plugin_search.shipped_dir = loom::ShippedPluginDir(argv[0]);
   options.threads = absl::GetFlag(FLAGS_threads);
   loom::ConfigOverrides& o = options.overrides;
   o.epochs = absl::GetFlag(FLAGS_epochs);

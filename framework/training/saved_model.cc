@@ -23,10 +23,20 @@ absl::Status SaveModel(Model& model, const data::Vocabulary& vocabulary,
 
 absl::StatusOr<LoadedModel> LoadModel(const std::string& dir,
                                       const OpRegistry& registry) {
-  auto file = ReadModelFile(dir + "/model.pbtxt");
+  auto file = ReadSavedModelFile(dir);
   if (!file.ok()) return file.status();
+  return LoadModel(dir, *file, registry);
+}
+
+absl::StatusOr<ModelFile> ReadSavedModelFile(const std::string& dir) {
+  return ReadModelFile(dir + "/model.pbtxt");
+}
+
+absl::StatusOr<LoadedModel> LoadModel(const std::string& dir,
+                                      const ModelFile& file,
+                                      const OpRegistry& registry) {
   LoadedModel loaded;
-  auto model = Model::Create(*file, registry, file->model.training().seed());
+  auto model = Model::Create(file, registry, file.model.training().seed());
   if (!model.ok()) return model.status();
   loaded.model = *std::move(model);
   if (auto s = LoadCheckpoint(dir + "/weights.ckpt",

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "framework/data/text.h"
+#include "framework/model_io.h"
 #include "framework/registry.h"
 #include "framework/training/model.h"
 
@@ -25,6 +26,16 @@ struct LoadedModel {
 // Loads what SaveModel wrote; a missing, corrupt or mismatched file is an
 // error naming it.
 absl::StatusOr<LoadedModel> LoadModel(const std::string& dir,
+                                      const OpRegistry& registry);
+
+// The model definition of a saved model, dir/model.pbtxt: read it first to
+// prepare the registry for it (the plugins it declares), then pass it to
+// LoadModel below.
+absl::StatusOr<ModelFile> ReadSavedModelFile(const std::string& dir);
+
+// As LoadModel above, with `file` read by ReadSavedModelFile(dir).
+absl::StatusOr<LoadedModel> LoadModel(const std::string& dir,
+                                      const ModelFile& file,
                                       const OpRegistry& registry);
 
 // Encodes raw review texts as the model's dataset settings say (start id,

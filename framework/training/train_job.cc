@@ -3,12 +3,18 @@
 #include <omp.h>
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
+#include <filesystem>
 #include <ostream>
+#include <system_error>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "framework/data/dataset.h"
 #include "framework/file_util.h"
 #include "framework/model_io.h"
@@ -91,6 +97,59 @@ void SyncGraphWithDataset(ModelDef* def) {
   }
 }
 
+// The workspace name (WORKSPACE), the top folder of a tool's runfiles.
+constexpr char kWorkspaceName[] = "loom";
+
+// Appends the non-empty directories of a colon-separated list to `dirs`.
+void AppendDirs(const std::string& list, std::vector<std::string>* dirs) {
+  for (absl::string_view dir : absl::StrSplit(list, ':', absl::SkipEmpty())) {
+    dirs->push_back(UserPath(std::string(dir)));
+  }
+}
+
+// The path of a file named `name` in the directory tree `dir` (searched
+// recursively; directory symlinks below `dir` are not followed), or "" if
+// there is none or `dir` cannot be read. If the tree holds several files of
+// that name (say two builds of a plugin), the first in sorted order of their
+// paths wins, so the choice does not depend on the order the file system
+// lists a folder in.
+std::string FindFileInTree(const std::string& dir, const std::string& name) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator
+           it(dir, fs::directory_options::skip_permission_denied, ec),
+       end;
+       !ec && it != end; it.increment(ec)) {
+    if (it->path().filename() != name) continue;
+    std::error_code file_ec;
+    if (fs::is_regular_file(it->path(), file_ec)) {
+      found.push_back(it->path().string());
+    }
+  }
+  if (found.empty()) return "";
+  return *std::min_element(found.begin(), found.end());
+}
+
+// The model file as errors name it.
+const std::string& ModelFileName(const ModelFile& file) {
+  return file.source.file.empty() ? file.model.name() : file.source.file;
+}
+
+// LoadModel(dir), with the registry prepared for the saved model.pbtxt: the
+// built-in ops, `plugins` and the plugins the model declares.
+absl::StatusOr<LoadedModel> LoadSavedModel(
+    const std::string& dir, const std::vector<std::string>& plugins,
+    const PluginSearch& search, OpRegistry* registry) {
+  auto file = ReadSavedModelFile(dir);
+  if (!file.ok()) return file.status();
+  if (auto s = PrepareRegistryForModel(*file, plugins, search, registry);
+      !s.ok()) {
+    return s;
+  }
+  return LoadModel(dir, *file, *registry);
+}
+
 }  // namespace
 
 std::string UserPath(const std::string& path) {
@@ -108,6 +167,88 @@ absl::Status PrepareRegistry(const std::vector<std::string>& plugins,
   if (auto s = RegisterBuiltinOps(registry); !s.ok()) return s;
   for (const std::string& p : plugins) {
     if (auto s = LoadPlugin(UserPath(p), registry); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+std::vector<std::string> PluginSearchPath(const PluginSearch& search) {
+  std::vector<std::string> dirs;
+  AppendDirs(search.plugin_path, &dirs);
+  if (const char* env = std::getenv("LOOM_PLUGIN_PATH"); env != nullptr) {
+    AppendDirs(env, &dirs);
+  }
+  if (!search.shipped_dir.empty()) dirs.push_back(search.shipped_dir);
+  return dirs;
+}
+
+std::string ShippedPluginDir(const std::string& program) {
+  const char* runfiles = std::getenv("RUNFILES_DIR");
+  std::string root;
+  if (runfiles != nullptr && runfiles[0] != '\0') {
+    root = runfiles;
+  } else if (!program.empty()) {
+    root = program + ".runfiles";
+  } else {
+    return "";
+  }
+  return absl::StrCat(root, "/", kWorkspaceName, "/plugins");
+}
+
+absl::StatusOr<std::vector<std::string>> ResolveRequiredPlugins(
+    const ModelFile& file, const std::vector<std::string>& plugins,
+    const std::vector<std::string>& search_path) {
+  namespace fs = std::filesystem;
+  // File names already provided: the explicit plugins, then each declared
+  // plugin once resolved (a name declared twice is loaded once).
+  absl::flat_hash_set<std::string> provided;
+  for (const std::string& p : plugins) {
+    provided.insert(fs::path(p).filename().string());
+  }
+  const std::string& model = ModelFileName(file);
+  std::vector<std::string> paths;
+  for (const std::string& name : file.model.required_plugin()) {
+    if (name.empty() || name.find('/') != std::string::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          model, ": required_plugin '", name,
+          "' must be a plugin's file name (e.g. libloom_gru.so), without a "
+          "directory; put the directory on --plugin_path"));
+    }
+    if (provided.contains(name)) continue;
+    std::string found;
+    for (const std::string& dir : search_path) {
+      found = FindFileInTree(dir, name);
+      if (!found.empty()) break;
+    }
+    if (found.empty()) {
+      return absl::NotFoundError(absl::StrCat(
+          model, " requires plugin '", name,
+          "', not found on the plugin path (",
+          search_path.empty() ? "no directories"
+                              : absl::StrJoin(search_path, ", "),
+          "); build it and pass --plugin=PATH or --plugin_path=DIR"));
+    }
+    provided.insert(name);
+    paths.push_back(found);
+  }
+  return paths;
+}
+
+absl::Status PrepareRegistryForModel(const ModelFile& file,
+                                     const std::vector<std::string>& plugins,
+                                     const PluginSearch& search,
+                                     OpRegistry* registry) {
+  if (auto s = PrepareRegistry(plugins, registry); !s.ok()) return s;
+  auto required =
+      ResolveRequiredPlugins(file, plugins, PluginSearchPath(search));
+  if (!required.ok()) return required.status();
+  for (const std::string& path : *required) {
+    if (auto s = LoadPlugin(path, registry); !s.ok()) {
+      return absl::Status(
+          s.code(),
+          absl::StrCat(ModelFileName(file), " requires plugin '",
+                       std::filesystem::path(path).filename().string(),
+                       "', found as ", path, ": ", s.message()));
+    }
   }
   return absl::OkStatus();
 }
@@ -195,10 +336,14 @@ absl::Status ApplyOverrides(const ConfigOverrides& o, ModelDef* def) {
 
 absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   SetThreads(options.threads);
-  OpRegistry registry;
-  if (auto s = PrepareRegistry(options.plugins, &registry); !s.ok()) return s;
   auto file = ReadModelFile(UserPath(options.graph));
   if (!file.ok()) return file.status();
+  OpRegistry registry;
+  if (auto s = PrepareRegistryForModel(*file, options.plugins,
+                                       options.plugin_search, &registry);
+      !s.ok()) {
+    return s;
+  }
   ModelDef& def = file->model;
   if (auto s = ApplyOverrides(options.overrides, &def); !s.ok()) return s;
   const TrainingDef& training = def.training();
@@ -286,8 +431,8 @@ absl::Status RunEvaluateJob(const EvaluateJobOptions& options,
                             std::ostream& out) {
   SetThreads(options.threads);
   OpRegistry registry;
-  if (auto s = PrepareRegistry(options.plugins, &registry); !s.ok()) return s;
-  auto loaded = LoadModel(UserPath(options.model_dir), registry);
+  auto loaded = LoadSavedModel(UserPath(options.model_dir), options.plugins,
+                               options.plugin_search, &registry);
   if (!loaded.ok()) return loaded.status();
   const ModelDef& def = loaded->model->def();
   std::string path =
@@ -316,8 +461,8 @@ absl::Status RunPredictJob(const PredictJobOptions& options,
     return absl::InvalidArgumentError("no review text to classify");
   }
   OpRegistry registry;
-  if (auto s = PrepareRegistry(options.plugins, &registry); !s.ok()) return s;
-  auto loaded = LoadModel(UserPath(options.model_dir), registry);
+  auto loaded = LoadSavedModel(UserPath(options.model_dir), options.plugins,
+                               options.plugin_search, &registry);
   if (!loaded.ok()) return loaded.status();
   Tensor ids = EncodeTexts(options.texts, loaded->vocabulary,
                            loaded->model->def().dataset());

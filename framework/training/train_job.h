@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "framework/model_io.h"
 #include "framework/proto/model.pb.h"
 #include "framework/registry.h"
 
@@ -38,11 +40,22 @@ struct ConfigOverrides {
 // the rows of every table an Embedding node reads.
 absl::Status ApplyOverrides(const ConfigOverrides& overrides, ModelDef* def);
 
+// Where the plugins a model declares (its required_plugin file names) are
+// looked for when no --plugin of the same file name was given.
+struct PluginSearch {
+  // --plugin_path: directories, colon-separated, searched first.
+  std::string plugin_path;
+  // The plugins shipped with the tool (see ShippedPluginDir), searched last,
+  // after the directories of LOOM_PLUGIN_PATH; "" = none.
+  std::string shipped_dir;
+};
+
 struct TrainJobOptions {
   std::string graph;       // Model definition (.pbtxt).
   std::string data;        // IMDb archive or folder; "" = the data cache.
   std::string output_dir;  // "" = runs/<model>-<timestamp>.
   std::vector<std::string> plugins;
+  PluginSearch plugin_search;
   int threads = 0;  // 0 = all cores.
   ConfigOverrides overrides;
   // Progress: a redrawn bar (terminal) or one line per epoch.
@@ -61,6 +74,7 @@ struct EvaluateJobOptions {
   std::string model_dir;  // A model/ folder written by RunTrainJob.
   std::string data;
   std::vector<std::string> plugins;
+  PluginSearch plugin_search;
   int threads = 0;
   int batch_size = 0;  // 0 = the model's.
 };
@@ -73,6 +87,7 @@ struct PredictJobOptions {
   std::string model_dir;
   std::vector<std::string> texts;  // Raw reviews.
   std::vector<std::string> plugins;
+  PluginSearch plugin_search;
   int threads = 0;
 };
 
@@ -89,6 +104,34 @@ std::string UserPath(const std::string& path);
 // Registers the built-in ops and loads `plugins` into `registry`.
 absl::Status PrepareRegistry(const std::vector<std::string>& plugins,
                              OpRegistry* registry);
+
+// The plugin search path, in order: the directories of
+// search.plugin_path, then those of the LOOM_PLUGIN_PATH environment
+// variable (both colon-separated; relative ones are taken as UserPath
+// does), then search.shipped_dir. Empty entries are skipped.
+std::vector<std::string> PluginSearchPath(const PluginSearch& search);
+
+// The plugins shipped with a tool: the plugins/ folder of its runfiles,
+// $RUNFILES_DIR/loom/plugins if RUNFILES_DIR is set, else
+// <program>.runfiles/loom/plugins. `program` is the tool's argv[0].
+std::string ShippedPluginDir(const std::string& program);
+
+// The plugins `file` declares (required_plugin) that are not already among
+// `plugins` (compared by file name), each looked up by its file name in the
+// directory trees of `search_path` (the first one holding it wins):
+// the paths to load, in the order declared. A declared plugin found nowhere
+// is a NotFound error naming the model file, the plugin and the directories
+// searched.
+absl::StatusOr<std::vector<std::string>> ResolveRequiredPlugins(
+    const ModelFile& file, const std::vector<std::string>& plugins,
+    const std::vector<std::string>& search_path);
+
+// PrepareRegistry(plugins, registry), then loads the plugins `file`
+// declares that `plugins` does not provide, found on the search path.
+absl::Status PrepareRegistryForModel(const ModelFile& file,
+                                     const std::vector<std::string>& plugins,
+                                     const PluginSearch& search,
+                                     OpRegistry* registry);
 
 }  // namespace loom
 
