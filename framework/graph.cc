@@ -151,7 +151,9 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
       if (!source.required_plugins.empty()) {
         hint = absl::StrCat("; the model requires plugins ",
                             absl::StrJoin(source.required_plugins, ", "),
-                            ": load them with --plugin=PATH");
+                            ": load them with --plugin=PATH, or put "
+                            "their folder on --plugin_path or "
+                            "LOOM_PLUGIN_PATH");
       } else {
         hint = "; is it provided by a plugin that was not loaded?";
       }

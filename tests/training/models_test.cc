@@ -48,27 +48,6 @@ std::vector<std::string> ModelFiles(const std::string& dir) {
   return files;
 }
 
-// The path of the plugin a model requires by file name (its
-// required_plugin): the one file of that name under plugins/ in the
-// runfiles.
-absl::StatusOr<std::string> FindPlugin(const std::string& name) {
-  std::vector<std::string> found;
-  std::error_code ec;
-  for (fs::recursive_directory_iterator it(kPluginsDir, ec), end;
-       !ec && it != end; it.increment(ec)) {
-    if (it->path().filename() == name) found.push_back(it->path().string());
-  }
-  if (found.size() == 1) return found[0];
-  if (found.empty()) {
-    return absl::NotFoundError(absl::StrCat(
-        "required plugin ", name, " is not under ", kPluginsDir,
-        "/ in the runfiles: add its target to models_test's data in "
-        "tests/training/BUILD"));
-  }
-  return absl::FailedPreconditionError(
-      absl::StrCat("more than one ", name, " under ", kPluginsDir, "/"));
-}
-
 // A model as the training driver builds it. The graph points into the
 // registry, so the registry lives as long as the model.
 struct LoadedModel {
@@ -82,18 +61,15 @@ struct LoadedModel {
 absl::StatusOr<LoadedModel> LoadAsDriver(const std::string& path) {
   auto file = ReadModelFile(path);
   if (!file.ok()) return file.status();
-  std::vector<std::string> plugins;
-  for (const std::string& name : file->model.required_plugin()) {
-    auto plugin = FindPlugin(name);
-    if (!plugin.ok()) {
-      return absl::Status(plugin.status().code(),
-                          absl::StrCat(path, ": ", plugin.status().message()));
-    }
-    plugins.push_back(*plugin);
-  }
   LoadedModel loaded;
   loaded.registry = std::make_unique<OpRegistry>();
-  if (auto s = PrepareRegistry(plugins, loaded.registry.get()); !s.ok()) {
+  // Only the runfiles' plugins/ tree: a plugin missing from this test's
+  // data (tests/training/BUILD) fails with the driver's not-found error.
+  PluginSearch search;
+  search.plugin_path = kPluginsDir;
+  if (auto s = PrepareRegistryForModel(*file, /*plugins=*/{}, search,
+                                       loaded.registry.get());
+      !s.ok()) {
     return s;
   }
   if (auto s = ApplyOverrides(ConfigOverrides(), &file->model); !s.ok()) {
