@@ -29,9 +29,9 @@
 #include "framework/registry.h"
 #include "framework/testing/op_testing.h"
 #include "framework/training/train_job.h"
+#include "tools/flag_help.h"
 
-ABSL_FLAG(std::vector<std::string>, plugin, {},
-          "Op plugin shared objects to load, comma-separated.");
+ABSL_FLAG(std::vector<std::string>, plugin, {}, loom::tools::kPluginHelp);
 ABSL_FLAG(std::string, op, "", "The op to check (required).");
 ABSL_FLAG(std::string, input_shapes, "",
           "Shapes of the inputs, in order: dimensions separated by ',', "

@@ -8,19 +8,14 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "framework/training/train_job.h"
+#include "tools/flag_help.h"
 
 ABSL_FLAG(std::string, model, "", "A model/ folder written by train.");
 ABSL_FLAG(std::string, data, "",
           "IMDb archive or folder (default: the data cache).");
-ABSL_FLAG(std::vector<std::string>, plugin, {},
-          "Op plugin shared objects to load, comma-separated.");
-ABSL_FLAG(std::string, plugin_path, "",
-          "Directories, colon-separated, searched (with their subfolders) "
-          "for the plugins a model declares by file name (required_plugin) "
-          "and --plugin does not give; searched before the directories of "
-          "the LOOM_PLUGIN_PATH environment variable and the plugins "
-          "shipped with this tool.");
-ABSL_FLAG(int, threads, 0, "Threads for oneDNN kernels (0: all cores).");
+ABSL_FLAG(std::vector<std::string>, plugin, {}, loom::tools::kPluginHelp);
+ABSL_FLAG(std::string, plugin_path, "", loom::tools::kPluginPathHelp);
+ABSL_FLAG(int, threads, 0, loom::tools::kThreadsHelp);
 ABSL_FLAG(int, batch_size, 0, "Batch size (0: the model's).");
 
 int main(int argc, char** argv) {

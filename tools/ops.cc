@@ -10,9 +10,9 @@
 #include "absl/flags/usage.h"
 #include "framework/registry.h"
 #include "framework/training/train_job.h"
+#include "tools/flag_help.h"
 
-ABSL_FLAG(std::vector<std::string>, plugin, {},
-          "Op plugin shared objects to load, comma-separated.");
+ABSL_FLAG(std::vector<std::string>, plugin, {}, loom::tools::kPluginHelp);
 ABSL_FLAG(std::string, op, "", "Show only this op.");
 
 int main(int argc, char** argv) {

@@ -11,6 +11,7 @@
 #include "absl/flags/usage.h"
 #include "framework/training/progress.h"
 #include "framework/training/train_job.h"
+#include "tools/flag_help.h"
 
 ABSL_FLAG(std::string, graph, "", "Model definition (.pbtxt) to train.");
 ABSL_FLAG(std::string, data, "",
@@ -18,15 +19,9 @@ ABSL_FLAG(std::string, data, "",
           "that tools/setup.sh fills).");
 ABSL_FLAG(std::string, output_dir, "",
           "Where results go (default runs/<model>-<timestamp>).");
-ABSL_FLAG(std::vector<std::string>, plugin, {},
-          "Op plugin shared objects to load, comma-separated.");
-ABSL_FLAG(std::string, plugin_path, "",
-          "Directories, colon-separated, searched (with their subfolders) "
-          "for the plugins a model declares by file name (required_plugin) "
-          "and --plugin does not give; searched before the directories of "
-          "the LOOM_PLUGIN_PATH environment variable and the plugins "
-          "shipped with this tool.");
-ABSL_FLAG(int, threads, 0, "Threads for oneDNN kernels (0: all cores).");
+ABSL_FLAG(std::vector<std::string>, plugin, {}, loom::tools::kPluginHelp);
+ABSL_FLAG(std::string, plugin_path, "", loom::tools::kPluginPathHelp);
+ABSL_FLAG(int, threads, 0, loom::tools::kThreadsHelp);
 ABSL_FLAG(std::optional<int>, epochs, std::nullopt, "Override epochs.");
 ABSL_FLAG(std::optional<int>, batch_size, std::nullopt,
           "Override the batch size.");
