@@ -48,7 +48,7 @@ absl::Status OpRegistry::Register(OpDef def) {
   }
   if (def.signature.outputs.empty()) return error("no outputs");
   const std::vector<ArgSpec>& inputs = def.signature.inputs;
-  bool seen_optional = false;
+  const ArgSpec* first_optional = nullptr;
   for (size_t i = 0; i < inputs.size(); ++i) {
     const ArgSpec& in = inputs[i];
     if (!in.variadic && in.min_count != 0) {
@@ -71,26 +71,22 @@ absl::Status OpRegistry::Register(OpDef def) {
                                   "' has min_count ", in.min_count,
                                   "; it must be >= 0"));
       }
-      if (seen_optional) {
+      if (first_optional != nullptr) {
         // (a, b?, values...): a node with two inputs could be giving b or
         // values_0. Inputs are positional, so this is refused outright.
-        std::string optional_name;
-        for (const ArgSpec& a : inputs) {
-          if (a.optional && optional_name.empty()) optional_name = a.name;
-        }
         return error(absl::StrCat(
             "variadic input '", in.name, "' follows optional input '",
-            optional_name,
+            first_optional->name,
             "'; a signature with a variadic input may have no optional "
             "inputs, since the input count would not say which were given"));
       }
       continue;
     }
-    if (seen_optional && !in.optional) {
+    if (first_optional != nullptr && !in.optional) {
       return error(absl::StrCat("required input '", in.name,
                                 "' follows an optional one"));
     }
-    seen_optional |= in.optional;
+    if (in.optional && first_optional == nullptr) first_optional = &in;
   }
   for (const ArgSpec& out : def.signature.outputs) {
     if (out.variadic || out.optional) {
