@@ -64,7 +64,7 @@ absl::StatusOr<LoadedModel> LoadAsDriver(const std::string& path) {
   LoadedModel loaded;
   loaded.registry = std::make_unique<OpRegistry>();
   // Only the runfiles' plugins/ tree: a plugin missing from this test's
-  // data (tests/training/BUILD) fails with the driver's not-found error.
+  // data (//plugins:shipped) fails with the driver's not-found error.
   PluginSearch search;
   search.plugin_path = kPluginsDir;
   if (auto s = PrepareRegistryForModel(*file, /*plugins=*/{}, search,
