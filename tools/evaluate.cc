@@ -8,11 +8,11 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "framework/training/train_job.h"
+#include "tools/data_flags.h"
 #include "tools/flag_help.h"
 
 ABSL_FLAG(std::string, model, "", "A model/ folder written by train.");
-ABSL_FLAG(std::string, data, "",
-          "IMDb archive or folder (default: the data cache).");
+LOOM_DATA_FLAGS()
 ABSL_FLAG(std::vector<std::string>, plugin, {}, loom::tools::kPluginHelp);
 ABSL_FLAG(std::string, plugin_path, "", loom::tools::kPluginPathHelp);
 ABSL_FLAG(int, threads, 0, loom::tools::kThreadsHelp);
@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     std::cerr << "evaluate: --model is required; see --help\n";
     return 2;
   }
-  options.data = absl::GetFlag(FLAGS_data);
+  options.data_flags = ReadDataFlags();
   options.plugins = absl::GetFlag(FLAGS_plugin);
   options.plugin_search.plugin_path = absl::GetFlag(FLAGS_plugin_path);
   options.plugin_search.shipped_dir = loom::ShippedPluginDir(argv[0]);

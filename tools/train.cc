@@ -11,12 +11,11 @@
 #include "absl/flags/usage.h"
 #include "framework/training/progress.h"
 #include "framework/training/train_job.h"
+#include "tools/data_flags.h"
 #include "tools/flag_help.h"
 
 ABSL_FLAG(std::string, graph, "", "Model definition (.pbtxt) to train.");
-ABSL_FLAG(std::string, data, "",
-          "IMDb .tar.gz archive or aclImdb folder (default: the data cache "
-          "that tools/setup.sh fills).");
+LOOM_DATA_FLAGS()
 ABSL_FLAG(std::string, output_dir, "",
           "Where results go (default runs/<model>-<timestamp>).");
 ABSL_FLAG(std::vector<std::string>, plugin, {}, loom::tools::kPluginHelp);
@@ -64,7 +63,7 @@ int main(int argc, char** argv) {
                  "--graph=models/bilstm.pbtxt); see --help\n";
     return 2;
   }
-  options.data = absl::GetFlag(FLAGS_data);
+  options.data_flags = ReadDataFlags();
   options.output_dir = absl::GetFlag(FLAGS_output_dir);
   options.plugins = absl::GetFlag(FLAGS_plugin);
   options.plugin_search.plugin_path = absl::GetFlag(FLAGS_plugin_path);

@@ -103,7 +103,7 @@ void EncodeInternedRows(const std::vector<Review>& reviews,
     }
     PadSequenceInto(ids.data(), ids.size(), out->max_len, padding, truncating,
                     out->ids.data() + static_cast<size_t>(row) * out->max_len);
-    out->labels[row] = reviews[r].label == 1 ? 1.0f : 0.0f;
+    out->labels[row] = static_cast<float>(reviews[r].label);
   }
 }
 
@@ -122,7 +122,7 @@ void EncodeRows(const std::vector<Review>& reviews,
     vocabulary.EncodeTo(review.text, &buffer, &tokens, &ids);
     PadSequenceInto(ids.data(), ids.size(), out->max_len, padding, truncating,
                     out->ids.data() + static_cast<size_t>(row) * out->max_len);
-    out->labels[row] = review.label == 1 ? 1.0f : 0.0f;
+    out->labels[row] = static_cast<float>(review.label);
   }
 }
 
@@ -155,11 +155,7 @@ uint64_t TestShuffleSeed(uint64_t shuffle_seed) {
 }
 
 absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def) {
-  if (!def.name().empty() && def.name() != "imdb") {
-    return absl::InvalidArgumentError(
-        absl::StrCat("TextDatasetDef.name: unknown dataset \"", def.name(),
-                     "\" (only \"imdb\" is supported)"));
-  }
+  if (auto s = ValidateSourceSettings(def); !s.ok()) return s;
   if (def.num_words() <= Vocabulary::kFirstWordId) {
     return absl::InvalidArgumentError(absl::StrCat(
         "TextDatasetDef.num_words must be > 3 (ids 0, 1, 2 are reserved), got ",
@@ -215,6 +211,7 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
 
   // 2. The vocabulary from the merged counts (as Vocabulary::Build would).
   TextDataset dataset;
+  dataset.class_names = corpus.class_names;
   {
     absl::flat_hash_map<std::string, int64_t> counts;
     counts.reserve(parts[0].index.size() + parts[1].index.size());
@@ -298,9 +295,14 @@ absl::StatusOr<TextDataset> LoadTextDataset(const std::string& path,
                                             const loom::TextDatasetDef& def) {
   absl::Status valid = ValidateTextDatasetDef(def);
   if (!valid.ok()) return valid;
-  absl::StatusOr<ImdbCorpus> corpus = ReadImdb(path);
+  loom::TextDatasetDef with_source = def;
+  if (!path.empty()) with_source.set_source(path);
+  absl::StatusOr<Corpus> corpus = LoadCorpus(with_source);
   if (!corpus.ok()) return corpus.status();
-  return BuildTextDataset(*corpus, def);
+  absl::StatusOr<TextDataset> dataset = BuildTextDataset(*corpus, def);
+  if (!dataset.ok()) return dataset.status();
+  dataset->notes = std::move(corpus->notes);
+  return dataset;
 }
 
 std::string DefaultDataPath() {

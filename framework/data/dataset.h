@@ -1,4 +1,5 @@
-// Turns the IMDb corpus into the padded id arrays the training driver feeds
+// Turns a labeled corpus (IMDb, or any source framework/data/readers/ reads)
+// into the padded id arrays the training driver feeds
 // to a model, as described by a loom::TextDatasetDef.
 #ifndef LOOM_FRAMEWORK_DATA_DATASET_H_
 #define LOOM_FRAMEWORK_DATA_DATASET_H_
@@ -9,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "framework/data/corpus.h"
 #include "framework/data/imdb.h"
 #include "framework/data/text.h"
 #include "framework/proto/model.pb.h"
@@ -17,7 +19,7 @@ namespace loom::data {
 
 struct EncodedSplit {
   std::vector<int32_t> ids;   // Row-major [n, max_len], padded with 0.
-  std::vector<float> labels;  // [n], 1 positive, 0 negative.
+  std::vector<float> labels;  // [n], the class index (IMDb: 1 positive).
   int64_t n = 0;
   int max_len = 0;
 };
@@ -26,9 +28,11 @@ struct TextDataset {
   EncodedSplit train;
   EncodedSplit test;
   Vocabulary vocabulary;
+  std::vector<std::string> class_names;  // Label i is class_names[i].
+  std::vector<std::string> notes;        // From LoadCorpus.
 };
 
-// Checks `def`: name "" or "imdb", num_words > 3, max_len > 0, limits >= 0,
+// Checks `def`: its source settings (ValidateSourceSettings), num_words > 3, max_len > 0, limits >= 0,
 // known padding/truncating values.
 absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def);
 
@@ -55,7 +59,8 @@ absl::StatusOr<EncodedSplit> EncodeTestSplit(const ImdbCorpus& corpus,
                                              const Vocabulary& vocabulary,
                                              const loom::TextDatasetDef& def);
 
-// ReadImdb(path) then BuildTextDataset.
+// LoadCorpus (def with its source set to `path`, unless `path` is "") then
+// BuildTextDataset; the dataset gets the corpus' class names and notes.
 absl::StatusOr<TextDataset> LoadTextDataset(const std::string& path,
                                             const loom::TextDatasetDef& def);
 

@@ -81,6 +81,7 @@ template <typename Describe>
 absl::StatusOr<ImdbCorpus> Assemble(Buckets buckets, const Describe& describe,
                                     absl::string_view empty_problem) {
   ImdbCorpus corpus;
+  corpus.class_names = {"negative", "positive"};
   for (int split = 0; split < 2; ++split) {
     std::vector<Review>& out = split == 0 ? corpus.train : corpus.test;
     size_t total = 0;

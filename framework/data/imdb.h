@@ -8,22 +8,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "framework/data/corpus.h"
 
 namespace loom::data {
 
-struct Review {
-  std::string text;  // The file's bytes, unchanged.
-  int label = 0;     // 1 positive (pos/), 0 negative (neg/).
-  int id = 0;        // <id> of the file name.
-  int rating = 0;    // <rating> of the file name, 1..10.
-};
-
-// Each split in canonical order: negative reviews before positive ones, each
-// group by increasing id.
-struct ImdbCorpus {
-  std::vector<Review> train;
-  std::vector<Review> test;
-};
+// IMDb's canonical order (Corpus): each split negative reviews before
+// positive ones, each group by increasing id; class_names {"negative",
+// "positive"}.
+using ImdbCorpus = Corpus;
 
 // Reads the labeled IMDb reviews from `path`, which is either
 // - an archive in any format/compression libarchive reads (e.g. the official

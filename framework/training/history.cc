@@ -106,37 +106,6 @@ std::string JsonString(absl::string_view text) {
 
 // ---------------------------------------------------------------- SVG ----
 
-// Text for XML character data and attribute values. Control characters
-// XML 1.0 does not allow are dropped.
-std::string XmlEscape(absl::string_view text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' &&
-            c != '\r') {
-          break;
-        }
-        out += c;
-    }
-  }
-  return out;
-}
 
 struct Series {
   std::string label;
@@ -382,6 +351,38 @@ void DrawPanel(const Panel& panel, const Axis& x_axis, int x0,
 }
 
 }  // namespace
+
+// Text for XML character data and attribute values. Control characters
+// XML 1.0 does not allow are dropped.
+std::string XmlEscape(absl::string_view text) {
+  std::string out;
+  for (char c : text) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&apos;";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 && c != '\t' && c != '\n' &&
+            c != '\r') {
+          break;
+        }
+        out += c;
+    }
+  }
+  return out;
+}
 
 std::vector<std::string> History::MetricNames() const {
   std::vector<std::string> names;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/string_view.h"
 
 namespace loom {
 
@@ -65,6 +66,10 @@ absl::Status WriteHistoryJson(const History& history, const std::string& path);
 absl::Status WriteLearningCurveSvg(const History& history,
                                    const std::string& title,
                                    const std::string& path);
+
+// Text for XML character data and attribute values (SVG files). Control
+// characters XML 1.0 does not allow are dropped.
+std::string XmlEscape(absl::string_view text);
 
 }  // namespace loom
 

@@ -15,15 +15,18 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "framework/data/corpus.h"
 #include "framework/data/dataset.h"
 #include "framework/file_util.h"
 #include "framework/model_io.h"
 #include "framework/plugin.h"
 #include "framework/training/callbacks.h"
+#include "framework/training/classification.h"
 #include "framework/training/config_set.h"
 #include "framework/training/history.h"
 #include "framework/training/model.h"
 #include "framework/training/saved_model.h"
+#include "framework/training/score_file.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -56,22 +59,25 @@ std::string TestLine(const Metrics& metrics) {
   return line;
 }
 
+// The first `max_bytes` bytes of `text` on one line, cut at a character
+// boundary, with "..." if anything was cut.
+std::string TextPreview(const std::string& text, size_t max_bytes) {
+  size_t end = std::min(max_bytes, text.size());
+  while (end > 0 && end < text.size() &&
+         (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) {
+    --end;  // Inside a UTF-8 sequence.
+  }
+  std::string preview = text.substr(0, end);
+  for (char& c : preview) {
+    if (c == '\n' || c == '\t' || c == '\r') c = ' ';
+  }
+  return end < text.size() ? preview + "..." : preview;
+}
+
 double PeakMemoryMb() {
   struct rusage usage;
   getrusage(RUSAGE_SELF, &usage);
   return usage.ru_maxrss / 1024.0;
-}
-
-absl::StatusOr<data::TextDataset> LoadData(const std::string& data_flag,
-                                           const TextDatasetDef& def) {
-  std::string path =
-      data_flag.empty() ? data::DefaultDataPath() : UserPath(data_flag);
-  if (path.empty()) {
-    return absl::NotFoundError(
-        "no IMDb data: pass --data=PATH (the aclImdb .tar.gz or its "
-        "folder) or run tools/setup.sh --imdb PATH to fill the cache");
-  }
-  return data::LoadTextDataset(path, def);
 }
 
 // Keeps the graph consistent with the data set settings: the features
@@ -156,6 +162,33 @@ std::string UserPath(const std::string& path) {
   if (path.empty() || path[0] == '/') return path;
   const char* wd = std::getenv("BUILD_WORKING_DIRECTORY");
   return wd != nullptr ? absl::StrCat(wd, "/", path) : path;
+}
+
+absl::Status ResolveDataSource(const DataFlags& flags, TextDatasetDef* d) {
+  if (!flags.data.empty()) {
+    d->set_source(UserPath(flags.data));
+  } else if (!d->source().empty()) {
+    d->set_source(UserPath(d->source()));
+  } else {
+    d->set_source(data::DefaultDataPath());
+    if (d->source().empty()) {
+      return absl::NotFoundError(
+          "no data: pass --data=PATH (a CSV, TSV or JSON Lines file, a "
+          "folder of class subfolders, or IMDb's archive or folder), or run "
+          "tools/setup.sh --imdb PATH to put IMDb in the data cache");
+    }
+  }
+  if (!flags.test_data.empty()) {
+    d->set_test_source(UserPath(flags.test_data));
+  } else if (!d->test_source().empty()) {
+    d->set_test_source(UserPath(d->test_source()));
+  }
+  if (!flags.data_format.empty()) d->set_format(flags.data_format);
+  if (!flags.text_column.empty()) d->set_text_column(flags.text_column);
+  if (!flags.label_column.empty()) d->set_label_column(flags.label_column);
+  if (!flags.on_bad_rows.empty()) d->set_on_bad_rows(flags.on_bad_rows);
+  if (!flags.on_bad_text.empty()) d->set_on_bad_text(flags.on_bad_text);
+  return data::ValidateSourceSettings(*d);
 }
 
 void SetThreads(int threads) {
@@ -348,15 +381,30 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   if (auto s = ApplyOverrides(options.overrides, &def); !s.ok()) return s;
   const TrainingDef& training = def.training();
 
+  if (auto s = ResolveDataSource(options.data_flags, def.mutable_dataset());
+      !s.ok()) {
+    return s;
+  }
   auto model = Model::Create(*file, registry, training.seed());
   if (!model.ok()) return model.status();
 
-  out << "Loading data (" << def.dataset().name() << ", num_words "
+  out << "Loading data (" << def.dataset().source() << ", num_words "
       << def.dataset().num_words() << ", max_len " << def.dataset().max_len()
       << ")\n"
       << std::flush;
-  auto dataset = LoadData(options.data, def.dataset());
+  auto dataset = data::LoadTextDataset("", def.dataset());
   if (!dataset.ok()) return dataset.status();
+  for (const std::string& note : dataset->notes) out << "Data: " << note << "\n";
+  // The classes are saved with the model, in the order of its outputs.
+  for (TextDatasetDef* d :
+       {def.mutable_dataset(), (*model)->mutable_def()->mutable_dataset()}) {
+    d->clear_class_name();
+    for (const std::string& name : dataset->class_names) d->add_class_name(name);
+  }
+  if (auto s = CheckClassesMatchModel(**model, dataset->class_names);
+      !s.ok()) {
+    return s;
+  }
   auto split =
       SplitValidation(ToArrays(dataset->train), training.validation_split());
   if (!split.ok()) return split.status();
@@ -393,6 +441,11 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   auto metrics = (*model)->Evaluate(test, training.batch_size());
   if (!metrics.ok()) return metrics.status();
   out << TestLine(*metrics) << "\n";
+  auto report = EvaluateClassification(**model, test, training.batch_size(),
+                                       dataset->class_names);
+  if (!report.ok()) return report.status();
+  out << absl::StrFormat("Test macro F1: %.4f (%d classes)\n",
+                         report->macro_f1, dataset->class_names.size());
 
   const std::string title =
       def.description().empty() ? def.name() : def.description();
@@ -407,7 +460,13 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
       !s.ok()) {
     return s;
   }
-  std::string results = absl::StrCat(TestLine(*metrics), "\n");
+  if (auto s = WriteConfusionMatrixSvg(*report, title,
+                                      dir + "/confusion_matrix.svg");
+      !s.ok()) {
+    return s;
+  }
+  std::string results = absl::StrCat(TestLine(*metrics), "\n",
+                                     FormatClassificationReport(*report));
   for (const EpochLog& e : history->epochs) {
     absl::StrAppendFormat(&results,
                           "epoch %d: %.2f s (training steps %.2f s)\n", e.epoch,
@@ -422,7 +481,8 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
     return s;
   }
   out << "Wrote " << dir << " (history.csv, history.json, "
-      << "learning_curve.svg, model/, checkpoints/); peak memory "
+      << "learning_curve.svg, confusion_matrix.svg, results.txt, model/, "
+      << "checkpoints/); peak memory "
       << absl::StrFormat("%.0f", PeakMemoryMb()) << " MB\n";
   return absl::OkStatus();
 }
@@ -434,49 +494,95 @@ absl::Status RunEvaluateJob(const EvaluateJobOptions& options,
   auto loaded = LoadSavedModel(UserPath(options.model_dir), options.plugins,
                                options.plugin_search, &registry);
   if (!loaded.ok()) return loaded.status();
-  const ModelDef& def = loaded->model->def();
-  std::string path =
-      options.data.empty() ? data::DefaultDataPath() : UserPath(options.data);
-  if (path.empty()) {
-    return absl::NotFoundError("no IMDb data: pass --data=PATH");
+  TextDatasetDef dataset_def = loaded->model->def().dataset();
+  if (auto s = ResolveDataSource(options.data_flags, &dataset_def); !s.ok()) {
+    return s;
   }
-  auto corpus = data::ReadImdb(path);
+  const ModelDef& def = loaded->model->def();
+  auto corpus = data::LoadCorpus(dataset_def);
   if (!corpus.ok()) return corpus.status();
-  auto test = data::EncodeTestSplit(*corpus, loaded->vocabulary, def.dataset());
+  for (const std::string& note : corpus->notes) out << "Data: " << note << "\n";
+  auto test = data::EncodeTestSplit(*corpus, loaded->vocabulary, dataset_def);
   if (!test.ok()) return test.status();
   const int batch = options.batch_size > 0
                         ? options.batch_size
                         : std::max(1, def.training().batch_size());
-  auto metrics = loaded->model->Evaluate(ToArrays(*test), batch);
+  const Arrays arrays = ToArrays(*test);
+  auto metrics = loaded->model->Evaluate(arrays, batch);
   if (!metrics.ok()) return metrics.status();
-  out << "Evaluated on " << test->n << " test reviews\n"
-      << TestLine(*metrics) << "\n";
+  auto report =
+      EvaluateClassification(*loaded->model, arrays, batch, corpus->class_names);
+  if (!report.ok()) return report.status();
+  out << "Evaluated on " << test->n << " test examples\n"
+      << TestLine(*metrics) << "\n"
+      << FormatClassificationReport(*report);
   return absl::OkStatus();
 }
 
 absl::Status RunPredictJob(const PredictJobOptions& options,
                            std::ostream& out) {
   SetThreads(options.threads);
-  if (options.texts.empty()) {
+  const bool file_mode = !options.input.empty();
+  if (file_mode && options.output.empty()) {
+    return absl::InvalidArgumentError(
+        "--input needs --output (the scored file to write)");
+  }
+  if (file_mode && !options.texts.empty()) {
+    return absl::InvalidArgumentError(
+        "give either --input or texts to classify, not both");
+  }
+  if (!file_mode && options.texts.empty()) {
     return absl::InvalidArgumentError("no review text to classify");
+  }
+  if (options.batch_size <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--batch_size must be positive, got ", options.batch_size));
   }
   OpRegistry registry;
   auto loaded = LoadSavedModel(UserPath(options.model_dir), options.plugins,
                                options.plugin_search, &registry);
   if (!loaded.ok()) return loaded.status();
+  Model& model = *loaded->model;
+  std::vector<std::string> classes(model.def().dataset().class_name().begin(),
+                                   model.def().dataset().class_name().end());
+  if (classes.empty()) classes = {"negative", "positive"};  // Older models.
+  if (file_mode) {
+    // Scoring reads the columns and bad-input settings the model trained
+    // with, unless the flags say otherwise.
+    TextDatasetDef d = model.def().dataset();
+    d.clear_class_name();
+    for (const std::string& c : classes) d.add_class_name(c);
+    DataFlags flags = options.data_flags;
+    flags.data = options.input;
+    if (auto s = ResolveDataSource(flags, &d); !s.ok()) return s;
+    *model.mutable_def()->mutable_dataset()->mutable_class_name() =
+        d.class_name();
+    ScoreFileOptions score;
+    score.input = d.source();
+    score.output = UserPath(options.output);
+    score.input_format = options.data_flags.data_format;
+    score.output_format = options.output_format;
+    if (!d.text_column().empty()) score.read.text_column = d.text_column();
+    if (!d.label_column().empty()) score.read.label_column = d.label_column();
+    score.read.skip_bad_rows = d.on_bad_rows() == "skip";
+    score.read.replace_bad_text = d.on_bad_text() == "replace";
+    score.batch_size = options.batch_size;
+    score.interactive = options.interactive;
+    auto summary = ScoreFile(model, loaded->vocabulary, score, out);
+    return summary.status();
+  }
+  if (auto s = CheckClassesMatchModel(model, classes); !s.ok()) return s;
   Tensor ids = EncodeTexts(options.texts, loaded->vocabulary,
-                           loaded->model->def().dataset());
-  auto probs = loaded->model->Predict(ids, 64);
+                           model.def().dataset());
+  auto probs = model.Predict(ids, options.batch_size);
   if (!probs.ok()) return probs.status();
+  std::vector<float> p;
   for (size_t i = 0; i < options.texts.size(); ++i) {
-    const float p = probs->f32()[i * (probs->num_elements() / probs->dim(0))];
-    std::string preview = options.texts[i].substr(0, 60);
-    for (char& c : preview) {
-      if (c == '\n' || c == '\t') c = ' ';
-    }
-    out << absl::StrFormat("%.4f\t%s\t%s%s\n", p,
-                           p > 0.5f ? "positive" : "negative", preview,
-                           options.texts[i].size() > 60 ? "..." : "");
+    ClassProbabilities(*probs, static_cast<int64_t>(i), &p);
+    const int label = ArgMax(p);
+    const float shown = p.size() == 2 ? p[1] : p[label];
+    out << absl::StrFormat("%.4f\t%s\t%s\n", shown, classes[label],
+                           TextPreview(options.texts[i], 60));
   }
   return absl::OkStatus();
 }

@@ -50,9 +50,28 @@ struct PluginSearch {
   std::string shipped_dir;
 };
 
+// Where the examples come from, as the tools' flags say; each one set
+// overrides the model file's dataset field.
+struct DataFlags {
+  std::string data;         // --data: dataset.source.
+  std::string test_data;    // --test_data: dataset.test_source.
+  std::string data_format;  // --data_format: dataset.format.
+  std::string text_column;   // --text_column: dataset.text_column.
+  std::string label_column;  // --label_column: dataset.label_column.
+  std::string on_bad_rows;   // --on_bad_rows: dataset.on_bad_rows.
+  std::string on_bad_text;   // --on_bad_text: dataset.on_bad_text.
+};
+
+// Applies `flags` to `dataset` and makes its paths absolute (relative ones
+// are taken as UserPath does); with neither --data nor a source in the
+// model file, the source is the data cache's IMDb (DefaultDataPath), and
+// an error says how to give data if there is none.
+absl::Status ResolveDataSource(const DataFlags& flags,
+                               TextDatasetDef* dataset);
+
 struct TrainJobOptions {
-  std::string graph;       // Model definition (.pbtxt).
-  std::string data;        // IMDb archive or folder; "" = the data cache.
+  std::string graph;  // Model definition (.pbtxt).
+  DataFlags data_flags;
   std::string output_dir;  // "" = runs/<model>-<timestamp>.
   std::vector<std::string> plugins;
   PluginSearch plugin_search;
@@ -72,7 +91,7 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out);
 
 struct EvaluateJobOptions {
   std::string model_dir;  // A model/ folder written by RunTrainJob.
-  std::string data;
+  DataFlags data_flags;   // Default: the data the model was trained on.
   std::vector<std::string> plugins;
   PluginSearch plugin_search;
   int threads = 0;
@@ -86,12 +105,24 @@ absl::Status RunEvaluateJob(const EvaluateJobOptions& options,
 struct PredictJobOptions {
   std::string model_dir;
   std::vector<std::string> texts;  // Raw reviews.
+  // A file to score instead of `texts` (any format the data readers read;
+  // data_flags.data_format, text_column, on_bad_rows and on_bad_text
+  // apply), written to `output` with the predictions appended.
+  std::string input;
+  std::string output;
+  std::string output_format;  // "" = from the output's extension.
+  DataFlags data_flags;
+  bool interactive = false;  // Progress redrawn on a terminal.
+  int batch_size = 128;
   std::vector<std::string> plugins;
   PluginSearch plugin_search;
   int threads = 0;
 };
 
-// Prints "probability<TAB>label<TAB>text preview" for each review.
+// Prints "probability<TAB>label<TAB>text preview" for each review: the
+// probability of the second class for a two-class model ("positive" for
+// IMDb's), else of the predicted class. With `input`, scores that file into
+// `output` instead (score_file.h).
 absl::Status RunPredictJob(const PredictJobOptions& options, std::ostream& out);
 
 // Sets the number of threads oneDNN's kernels use (0: all cores).

@@ -1,5 +1,6 @@
 #include "framework/data/dataset.h"
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <set>
@@ -119,8 +120,23 @@ TEST(ValidateTextDatasetDefTest, RefusesBadOptions) {
   cases.back().def.set_train_limit(-1);
   cases.push_back({Def(100, 10), "test_limit must be >= 0"});
   cases.back().def.set_test_limit(-2);
-  cases.push_back({Def(100, 10), "unknown dataset \"mnist\""});
-  cases.back().def.set_name("mnist");
+  cases.push_back({Def(100, 10), "dataset.on_bad_rows: 'ignore' is not one "
+                                 "of stop, skip"});
+  cases.back().def.set_on_bad_rows("ignore");
+  cases.push_back({Def(100, 10), "dataset.on_bad_text: 'drop' is not one of "
+                                 "error, replace"});
+  cases.back().def.set_on_bad_text("drop");
+  cases.push_back({Def(100, 10), "dataset.label_source: 'stars' is not one "
+                                 "of sentiment, rating"});
+  cases.back().def.set_label_source("stars");
+  cases.push_back({Def(100, 10), "test_split must be in [0, 1), got 1.5"});
+  cases.back().def.set_test_split(1.5);
+  cases.push_back({Def(100, 10), "test_split must be in [0, 1), got nan"});
+  cases.back().def.set_test_split(std::nanf(""));
+  cases.push_back({Def(100, 10), "dataset.class_name lists 'a' twice"});
+  cases.back().def.add_class_name("a");
+  cases.back().def.add_class_name("b");
+  cases.back().def.add_class_name("a");
   cases.push_back({Def(100, 10), "TextDatasetDef.padding: unknown value 7"});
   cases.back().def.set_padding(static_cast<loom::TextDatasetDef::Padding>(7));
   cases.push_back({Def(100, 10), "TextDatasetDef.truncating: unknown value"});

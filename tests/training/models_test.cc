@@ -111,12 +111,21 @@ bool AnyNonzero(const Tensor& t) {
                      [](float v) { return v != 0.0f; });
 }
 
-// A prediction of kRows probabilities strictly between 0 and 1.
+// A prediction of kRows rows: one probability strictly between 0 and 1
+// (sigmoid), or K > 1 of them that sum to 1 (softmax).
 void ExpectProbabilities(const Tensor& p, const std::string& what) {
-  ASSERT_EQ(p.shape(), (Shape{kRows, 1})) << what;
+  ASSERT_EQ(p.shape().size(), 2u) << what;
+  ASSERT_EQ(p.dim(0), kRows) << what;
+  const int64_t k = p.dim(1);
   for (int r = 0; r < kRows; ++r) {
-    EXPECT_GT(p.f32()[r], 0.0f) << what << ", row " << r;
-    EXPECT_LT(p.f32()[r], 1.0f) << what << ", row " << r;
+    double sum = 0;
+    for (int64_t c = 0; c < k; ++c) {
+      const float v = p.f32()[r * k + c];
+      EXPECT_GT(v, 0.0f) << what << ", row " << r << ", column " << c;
+      EXPECT_LT(v, 1.0f) << what << ", row " << r << ", column " << c;
+      sum += v;
+    }
+    if (k > 1) EXPECT_NEAR(sum, 1.0, 1e-5) << what << ", row " << r;
   }
 }
 

@@ -40,7 +40,7 @@ const std::string& CorpusDir() {
 TrainJobOptions SmallRun(const std::string& model, const std::string& out) {
   TrainJobOptions options;
   options.graph = "models/" + model + ".pbtxt";
-  options.data = CorpusDir();
+  options.data_flags.data = CorpusDir();
   options.output_dir = TmpDir() + "/" + out;
   options.threads = 1;
   ConfigOverrides& o = options.overrides;
@@ -124,7 +124,7 @@ TEST(PipelineTest, SavedModelEvaluatesAndPredictsLikeTheTrainedOne) {
 
   EvaluateJobOptions eval;
   eval.model_dir = train.output_dir + "/model";
-  eval.data = CorpusDir();
+  eval.data_flags.data = CorpusDir();
   std::ostringstream eval_out;
   ASSERT_TRUE(RunEvaluateJob(eval, eval_out).ok()) << eval_out.str();
   EXPECT_DOUBLE_EQ(TestAccuracy(eval_out.str()), trained_acc);
@@ -186,7 +186,7 @@ TEST(PipelineTest, BadSettingsAreErrors) {
   EXPECT_THAT(std::string(RunTrainJob(options, out).message()),
               HasSubstr("--batch_size must be positive, got 0"));
   options = SmallRun("bilstm", "bad");
-  options.data = TmpDir() + "/no_such_data";
+  options.data_flags.data = TmpDir() + "/no_such_data";
   EXPECT_THAT(std::string(RunTrainJob(options, out).message()),
               HasSubstr("no_such_data"));
   options = SmallRun("no_such_model", "bad");

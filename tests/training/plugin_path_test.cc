@@ -231,7 +231,7 @@ TEST(PluginPathTest, TrainsBigruWithoutExplicitPlugin) {
 
   TrainJobOptions options;
   options.graph = kBigru;
-  options.data = corpus;
+  options.data_flags.data = corpus;
   options.output_dir = TmpDir() + "/bigru_run";
   options.threads = 1;
   ConfigOverrides& o = options.overrides;
@@ -258,7 +258,7 @@ TEST(PluginPathTest, TrainsBigruWithoutExplicitPlugin) {
   // plugin the same way.
   EvaluateJobOptions evaluate;
   evaluate.model_dir = options.output_dir + "/model";
-  evaluate.data = corpus;
+  evaluate.data_flags.data = corpus;
   evaluate.threads = 1;
   evaluate.plugin_search = options.plugin_search;
   std::ostringstream evaluated;
