@@ -43,8 +43,7 @@ absl::Status ReadInto(const std::string& path, const std::string& format,
     if (absl::StripAsciiWhitespace(record.text).empty()) {
       return BadRow(options, record.where, "empty text", stats);
     }
-    std::vector<Pending>* out =
-        record.split == SplitTag::kTest ? test : train;
+    std::vector<Pending>* out = record.split == SplitTag::kTest ? test : train;
     out->push_back({std::move(record.text), std::move(record.label),
                     std::move(record.where)});
     return absl::OkStatus();
@@ -91,16 +90,16 @@ absl::Status ValidateSourceSettings(const TextDatasetDef& def) {
     if (std::find(allowed.begin(), allowed.end(), value) != allowed.end()) {
       return absl::OkStatus();
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dataset.", field, ": '", value, "' is not one of ",
-        absl::StrJoin(allowed.begin() + 1, allowed.end(), ", ")));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset.", field, ": '", value, "' is not one of ",
+                     absl::StrJoin(allowed.begin() + 1, allowed.end(), ", ")));
   };
   if (auto s = one_of("on_bad_rows", def.on_bad_rows(), {"", "stop", "skip"});
       !s.ok()) {
     return s;
   }
-  if (auto s = one_of("on_bad_text", def.on_bad_text(),
-                      {"", "error", "replace"});
+  if (auto s =
+          one_of("on_bad_text", def.on_bad_text(), {"", "error", "replace"});
       !s.ok()) {
     return s;
   }
@@ -134,17 +133,17 @@ absl::StatusOr<Corpus> LoadCorpus(const TextDatasetDef& def) {
   std::vector<Pending> train;
   std::vector<Pending> test;
   ReadStats stats;
-  if (auto s = ReadInto(def.source(), def.format(), options, &train, &test,
-                        &stats);
+  if (auto s =
+          ReadInto(def.source(), def.format(), options, &train, &test, &stats);
       !s.ok()) {
     return s;
   }
   AddNote(def.source(), stats, &corpus.notes);
   if (!def.test_source().empty()) {
     if (!test.empty()) {
-      corpus.notes.push_back(absl::StrCat(
-          "test examples from ", def.test_source(), ", not the ", test.size(),
-          " of ", def.source(), "'s own test part"));
+      corpus.notes.push_back(
+          absl::StrCat("test examples from ", def.test_source(), ", not the ",
+                       test.size(), " of ", def.source(), "'s own test part"));
       test.clear();
     }
     std::vector<Pending> more_train;
@@ -226,9 +225,9 @@ absl::StatusOr<Corpus> LoadCorpus(const TextDatasetDef& def) {
     corpus.notes.push_back(label_stats.Summary());
   }
   if (corpus.class_names.size() < 2) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        def.source(), ": the training data has only one class ('", listed,
-        "'); a classifier needs at least two"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(def.source(), ": the training data has only one class ('",
+                     listed, "'); a classifier needs at least two"));
   }
   std::vector<int64_t> per_class(corpus.class_names.size(), 0);
   for (const Review& r : corpus.train) ++per_class[r.label];
@@ -252,8 +251,10 @@ absl::StatusOr<Corpus> LoadCorpus(const TextDatasetDef& def) {
     for (size_t c = 0; c < members.size(); ++c) {
       const int64_t count = static_cast<int64_t>(members[c].size());
       int64_t take = std::llround(count * fraction);
-      if (count >= 2) take = std::clamp<int64_t>(take, 1, count - 1);
-      else take = 0;
+      if (count >= 2)
+        take = std::clamp<int64_t>(take, 1, count - 1);
+      else
+        take = 0;
       const std::vector<int64_t> order = ShuffledOrder(count, seed + c);
       for (int64_t k = 0; k < take; ++k) is_test[members[c][order[k]]] = true;
     }

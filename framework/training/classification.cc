@@ -95,9 +95,8 @@ std::string FormatClassificationReport(const ClassificationReport& r) {
     width = std::max(width, name.size() + 2);
   }
   const int w = static_cast<int>(width);
-  std::string out = absl::StrFormat("%*s %9s %9s %9s %9s\n", w, "",
-                                    "precision", "recall", "f1-score",
-                                    "support");
+  std::string out = absl::StrFormat("%*s %9s %9s %9s %9s\n", w, "", "precision",
+                                    "recall", "f1-score", "support");
   int64_t total = 0;
   for (size_t c = 0; c < r.class_names.size(); ++c) {
     absl::StrAppendFormat(&out, "%*s %9.4f %9.4f %9.4f %9d\n", w,
@@ -105,12 +104,13 @@ std::string FormatClassificationReport(const ClassificationReport& r) {
                           r.f1[c], r.support[c]);
     total += r.support[c];
   }
-  absl::StrAppendFormat(&out, "%*s %9s %9s %9.4f %9d\n", w, "accuracy", "",
-                        "", r.accuracy, total);
+  absl::StrAppendFormat(&out, "%*s %9s %9s %9.4f %9d\n", w, "accuracy", "", "",
+                        r.accuracy, total);
   absl::StrAppendFormat(&out, "%*s %9.4f %9.4f %9.4f %9d\n", w, "macro avg",
                         r.macro_precision, r.macro_recall, r.macro_f1, total);
-  absl::StrAppendFormat(&out, "confusion matrix (rows: true class, columns: "
-                              "predicted, in the order above):\n");
+  absl::StrAppendFormat(&out,
+                        "confusion matrix (rows: true class, columns: "
+                        "predicted, in the order above):\n");
   for (size_t t = 0; t < r.confusion.size(); ++t) {
     absl::StrAppendFormat(&out, "%*s", w, r.class_names[t]);
     for (int64_t count : r.confusion[t]) {

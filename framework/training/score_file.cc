@@ -24,8 +24,7 @@ double SecondsSince(Clock::time_point start) {
 
 int64_t FileSize(const std::string& path) {
   struct stat st;
-  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? st.st_size
-                                                                : 0;
+  return ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode) ? st.st_size : 0;
 }
 
 }  // namespace
@@ -48,9 +47,9 @@ absl::StatusOr<ScoreFileSummary> ScoreFile(Model& model,
   }
   auto format = data::FindTextFormat(options.input, options.input_format);
   if (!format.ok()) return format.status();
-  auto writer = data::ScoredWriter::Create(
-      options.output, options.output_format, std::string((*format)->name()),
-      class_names);
+  auto writer =
+      data::ScoredWriter::Create(options.output, options.output_format,
+                                 std::string((*format)->name()), class_names);
   if (!writer.ok()) return writer.status();
 
   ScoreFileSummary summary;
@@ -92,7 +91,8 @@ absl::StatusOr<ScoreFileSummary> ScoreFile(Model& model,
         std::string eta;
         if (input_bytes > 0 && bytes_seen > 0 && bytes_seen < input_bytes) {
           const double rows_left =
-              summary.rows * (static_cast<double>(input_bytes) / bytes_seen - 1);
+              summary.rows *
+              (static_cast<double>(input_bytes) / bytes_seen - 1);
           eta = absl::StrFormat(" - ETA: %.0fs", rows_left / rate);
         }
         out << absl::StrFormat("\r%d rows - %.0f rows/s%s\x1b[K", summary.rows,
@@ -133,7 +133,8 @@ absl::StatusOr<ScoreFileSummary> ScoreFile(Model& model,
   if (options.interactive) out << "\r\x1b[K";
   std::vector<std::string> counts;
   for (size_t c = 0; c < class_names.size(); ++c) {
-    counts.push_back(absl::StrCat(class_names[c], " ", summary.label_counts[c]));
+    counts.push_back(
+        absl::StrCat(class_names[c], " ", summary.label_counts[c]));
   }
   out << absl::StrFormat(
       "Scored %d rows of %s in %.2f s (%.0f rows/s) into %s (%s)\n"
@@ -143,8 +144,7 @@ absl::StatusOr<ScoreFileSummary> ScoreFile(Model& model,
       (*writer)->format(), absl::StrJoin(counts, ", "));
   if (summary.read.skipped > 0) out << summary.read.Summary() << "\n";
   if (summary.read.replaced_text > 0) {
-    out << "Replaced bad UTF-8 in " << summary.read.replaced_text
-        << " rows\n";
+    out << "Replaced bad UTF-8 in " << summary.read.replaced_text << " rows\n";
   }
   if (summary.empty_texts > 0) {
     out << "Warning: " << summary.empty_texts

@@ -26,7 +26,7 @@ struct ScoreFileOptions {
   // Columns, bad rows and bad text; require_label is ignored (labels are
   // optional when scoring).
   data::ReadOptions read;
-  int batch_size = 128;      // Rows per run of the model.
+  int batch_size = 128;       // Rows per run of the model.
   int64_t chunk_rows = 8192;  // Rows held in memory at once.
   // Progress on a terminal: rows, rows/s and the time left, redrawn.
   bool interactive = false;
@@ -34,7 +34,7 @@ struct ScoreFileOptions {
 
 struct ScoreFileSummary {
   int64_t rows = 0;
-  int64_t empty_texts = 0;  // Scored, but nothing in them was read.
+  int64_t empty_texts = 0;            // Scored, but nothing in them was read.
   std::vector<int64_t> label_counts;  // By class.
   double seconds = 0;
   data::ReadStats read;
@@ -44,9 +44,10 @@ struct ScoreFileSummary {
 // scored, rows per second, label counts, rows skipped and why) go to `out`.
 // Bad rows stop it (the error names file and line) unless
 // options.read.skip_bad_rows; then they are counted in the summary.
-absl::StatusOr<ScoreFileSummary> ScoreFile(
-    Model& model, const data::Vocabulary& vocabulary,
-    const ScoreFileOptions& options, std::ostream& out);
+absl::StatusOr<ScoreFileSummary> ScoreFile(Model& model,
+                                           const data::Vocabulary& vocabulary,
+                                           const ScoreFileOptions& options,
+                                           std::ostream& out);
 
 }  // namespace loom
 

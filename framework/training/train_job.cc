@@ -394,15 +394,16 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
       << std::flush;
   auto dataset = data::LoadTextDataset("", def.dataset());
   if (!dataset.ok()) return dataset.status();
-  for (const std::string& note : dataset->notes) out << "Data: " << note << "\n";
+  for (const std::string& note : dataset->notes)
+    out << "Data: " << note << "\n";
   // The classes are saved with the model, in the order of its outputs.
   for (TextDatasetDef* d :
        {def.mutable_dataset(), (*model)->mutable_def()->mutable_dataset()}) {
     d->clear_class_name();
-    for (const std::string& name : dataset->class_names) d->add_class_name(name);
+    for (const std::string& name : dataset->class_names)
+      d->add_class_name(name);
   }
-  if (auto s = CheckClassesMatchModel(**model, dataset->class_names);
-      !s.ok()) {
+  if (auto s = CheckClassesMatchModel(**model, dataset->class_names); !s.ok()) {
     return s;
   }
   auto split =
@@ -444,8 +445,8 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   auto report = EvaluateClassification(**model, test, training.batch_size(),
                                        dataset->class_names);
   if (!report.ok()) return report.status();
-  out << absl::StrFormat("Test macro F1: %.4f (%d classes)\n",
-                         report->macro_f1, dataset->class_names.size());
+  out << absl::StrFormat("Test macro F1: %.4f (%d classes)\n", report->macro_f1,
+                         dataset->class_names.size());
 
   const std::string title =
       def.description().empty() ? def.name() : def.description();
@@ -461,7 +462,7 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
     return s;
   }
   if (auto s = WriteConfusionMatrixSvg(*report, title,
-                                      dir + "/confusion_matrix.svg");
+                                       dir + "/confusion_matrix.svg");
       !s.ok()) {
     return s;
   }
@@ -510,8 +511,8 @@ absl::Status RunEvaluateJob(const EvaluateJobOptions& options,
   const Arrays arrays = ToArrays(*test);
   auto metrics = loaded->model->Evaluate(arrays, batch);
   if (!metrics.ok()) return metrics.status();
-  auto report =
-      EvaluateClassification(*loaded->model, arrays, batch, corpus->class_names);
+  auto report = EvaluateClassification(*loaded->model, arrays, batch,
+                                       corpus->class_names);
   if (!report.ok()) return report.status();
   out << "Evaluated on " << test->n << " test examples\n"
       << TestLine(*metrics) << "\n"
@@ -572,8 +573,8 @@ absl::Status RunPredictJob(const PredictJobOptions& options,
     return summary.status();
   }
   if (auto s = CheckClassesMatchModel(model, classes); !s.ok()) return s;
-  Tensor ids = EncodeTexts(options.texts, loaded->vocabulary,
-                           model.def().dataset());
+  Tensor ids =
+      EncodeTexts(options.texts, loaded->vocabulary, model.def().dataset());
   auto probs = model.Predict(ids, options.batch_size);
   if (!probs.ok()) return probs.status();
   std::vector<float> p;

@@ -110,24 +110,22 @@ class DelimitedFormat : public TextFormat {
           const std::string columns = absl::StrCat(
               " (the header row has: ", absl::StrJoin(row, ", "), ")");
           if (text_col < 0) {
-            return absl::InvalidArgumentError(
-                absl::StrCat(path, ":", line, ": no text column '",
-                             options.text_column, "'", columns,
-                             "; choose one with --text_column"));
+            return absl::InvalidArgumentError(absl::StrCat(
+                path, ":", line, ": no text column '", options.text_column, "'",
+                columns, "; choose one with --text_column"));
           }
           if (label_col < 0 && options.require_label) {
-            return absl::InvalidArgumentError(
-                absl::StrCat(path, ":", line, ": no label column '",
-                             options.label_column, "'", columns,
-                             "; choose one with --label_column"));
+            return absl::InvalidArgumentError(absl::StrCat(
+                path, ":", line, ": no label column '", options.label_column,
+                "'", columns, "; choose one with --label_column"));
           }
           continue;
         }
         if (row.size() != stats->header.size()) {
           absl::Status s =
               BadRow(options, where,
-                     absl::StrCat("row has ", row.size(), " fields, the header ",
-                                  stats->header.size()),
+                     absl::StrCat("row has ", row.size(),
+                                  " fields, the header ", stats->header.size()),
                      stats);
           if (!s.ok()) return s;
           continue;
@@ -137,29 +135,28 @@ class DelimitedFormat : public TextFormat {
         record.line = line;
         record.text = row[text_col];
         bool replaced = false;
-        if (absl::Status s = CheckUtf8(&record.text, options.replace_bad_text,
-                                       absl::StrCat(where, ", column '",
-                                                    stats->header[text_col],
-                                                    "'"),
-                                       &replaced);
+        if (absl::Status s = CheckUtf8(
+                &record.text, options.replace_bad_text,
+                absl::StrCat(where, ", column '", stats->header[text_col], "'"),
+                &replaced);
             !s.ok()) {
           return s;
         }
         stats->replaced_text += replaced ? 1 : 0;
         if (label_col >= 0) {
-          record.label = std::string(absl::StripAsciiWhitespace(row[label_col]));
+          record.label =
+              std::string(absl::StripAsciiWhitespace(row[label_col]));
           record.has_label = !record.label.empty();
           if (!record.has_label && options.require_label) {
-            absl::Status s = BadRow(
-                options, where,
-                absl::StrCat("empty label in column '",
-                             stats->header[label_col], "'"),
-                stats);
+            absl::Status s = BadRow(options, where,
+                                    absl::StrCat("empty label in column '",
+                                                 stats->header[label_col], "'"),
+                                    stats);
             if (!s.ok()) return s;
             continue;
           }
-          if (absl::Status s = CheckUtf8(&record.label, options.replace_bad_text,
-                                         where, &replaced);
+          if (absl::Status s = CheckUtf8(
+                  &record.label, options.replace_bad_text, where, &replaced);
               !s.ok()) {
             return s;
           }
@@ -198,9 +195,10 @@ class DelimitedFormat : public TextFormat {
           }
           record_bytes += static_cast<int64_t>(line.size()) + 1;
           if (record_bytes > kMaxRecordBytes) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                path, ":", state.row_start, ": the row that starts here is "
-                "over 64 MiB: a quote that is never closed?"));
+            return absl::InvalidArgumentError(
+                absl::StrCat(path, ":", state.row_start,
+                             ": the row that starts here is "
+                             "over 64 MiB: a quote that is never closed?"));
           }
           if (absl::Status s = feed(line.data(), line.size()); !s.ok()) {
             return s;

@@ -74,10 +74,9 @@ class FolderFormat : public TextFormat {
   }
 
  private:
-  absl::Status ReadClasses(const std::string& dir,
-                           const std::string& real_root, SplitTag split,
-                           const ReadOptions& options, const RecordSink& sink,
-                           ReadStats* stats) const {
+  absl::Status ReadClasses(const std::string& dir, const std::string& real_root,
+                           SplitTag split, const ReadOptions& options,
+                           const RecordSink& sink, ReadStats* stats) const {
     int classes = 0;
     int64_t files = 0;
     for (const std::string& label : ListDir(dir)) {

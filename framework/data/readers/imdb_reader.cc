@@ -40,8 +40,8 @@ class ImdbFormat : public TextFormat {
     // gzip's magic number, or "ustar" at offset 257 of a plain tar.
     const bool gzip = info.head.size() >= 2 && info.head[0] == '\x1f' &&
                       info.head[1] == '\x8b';
-    const bool tar = info.head.size() >= 262 &&
-                     info.head.compare(257, 5, "ustar") == 0;
+    const bool tar =
+        info.head.size() >= 262 && info.head.compare(257, 5, "ustar") == 0;
     if (tar_name) return 2;
     return gzip || tar ? 1 : 0;
   }

@@ -71,9 +71,8 @@ class JsonLinesFormat : public TextFormat {
           record.json.assign(view.data(), view.size());
           bool replaced = false;
           // nlohmann refuses bad UTF-8 inside strings, so check it first.
-          if (absl::Status s = CheckUtf8(&record.json,
-                                         options.replace_bad_text, where,
-                                         &replaced);
+          if (absl::Status s = CheckUtf8(&record.json, options.replace_bad_text,
+                                         where, &replaced);
               !s.ok()) {
             return s;
           }

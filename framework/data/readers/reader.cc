@@ -91,9 +91,9 @@ absl::StatusOr<const TextFormat*> FindTextFormat(const std::string& path,
     for (const auto& f : Formats()) {
       if (f->name() == format) return f.get();
     }
-    return absl::InvalidArgumentError(
-        absl::StrCat("unknown data format '", format, "' (known: ",
-                     absl::StrJoin(TextFormatNames(), ", "), ")"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown data format '", format,
+        "' (known: ", absl::StrJoin(TextFormatNames(), ", "), ")"));
   }
   absl::StatusOr<PathInfo> info = Inspect(path);
   if (!info.ok()) return info.status();
@@ -113,8 +113,7 @@ absl::StatusOr<const TextFormat*> FindTextFormat(const std::string& path,
             ? " (a folder needs one subfolder of .txt files per class, or "
               "IMDb's train/ and test/ layout)"
             : " from its name or content",
-        "; pass --data_format (", absl::StrJoin(TextFormatNames(), ", "),
-        ")"));
+        "; pass --data_format (", absl::StrJoin(TextFormatNames(), ", "), ")"));
   }
   return best;
 }
@@ -128,8 +127,8 @@ absl::Status ReadRecords(const std::string& path, const std::string& format,
   return (*f)->Read(path, options, sink, stats);
 }
 
-absl::Status CheckUtf8(std::string* text, bool replace, const std::string& where,
-                       bool* replaced) {
+absl::Status CheckUtf8(std::string* text, bool replace,
+                       const std::string& where, bool* replaced) {
   *replaced = false;
   const auto* bytes = reinterpret_cast<const utf8proc_uint8_t*>(text->data());
   const utf8proc_ssize_t size = static_cast<utf8proc_ssize_t>(text->size());
@@ -147,10 +146,10 @@ absl::Status CheckUtf8(std::string* text, bool replace, const std::string& where
   }
   if (pos == size) return absl::OkStatus();
   if (!replace) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        where, ": text is not valid UTF-8 (byte ", pos,
-        " of the text); convert the file to UTF-8, or pass "
-        "--on_bad_text=replace to replace bad bytes with U+FFFD"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": text is not valid UTF-8 (byte ", pos,
+                     " of the text); convert the file to UTF-8, or pass "
+                     "--on_bad_text=replace to replace bad bytes with U+FFFD"));
   }
   std::string out(text->data(), static_cast<size_t>(pos));
   out.reserve(text->size() + 8);
@@ -219,8 +218,7 @@ absl::Status ForEachLine(
     while (status.ok()) {
       const size_t nl = chunk.find('\n');
       const std::string_view part = chunk.substr(0, nl);
-      if (static_cast<int64_t>(pending.size() + part.size()) >
-          max_line_bytes) {
+      if (static_cast<int64_t>(pending.size() + part.size()) > max_line_bytes) {
         status = absl::InvalidArgumentError(
             absl::StrCat(path, ":", number + 1, ": line is longer than ",
                          max_line_bytes >> 20, " MiB"));

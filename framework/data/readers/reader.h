@@ -92,14 +92,13 @@ class TextFormat {
   // How well `info` looks like this format: 0 not at all, 1 by content
   // only, 2 by extension, 3 certainly (say IMDb's folder layout).
   virtual int Detect(const PathInfo& info) const = 0;
-  virtual absl::Status Read(const std::string& path,
-                            const ReadOptions& options, const RecordSink& sink,
-                            ReadStats* stats) const = 0;
+  virtual absl::Status Read(const std::string& path, const ReadOptions& options,
+                            const RecordSink& sink, ReadStats* stats) const = 0;
 };
 
 // Registers a format under its name (once, at static initialization).
 bool RegisterTextFormat(std::unique_ptr<TextFormat> format);
-#define LOOM_REGISTER_TEXT_FORMAT(Class)                                  \
+#define LOOM_REGISTER_TEXT_FORMAT(Class)                                   \
   static const bool loom_text_format_registered_##Class [[maybe_unused]] = \
       ::loom::data::RegisterTextFormat(std::make_unique<Class>())
 
@@ -124,8 +123,8 @@ absl::Status ReadRecords(const std::string& path, const std::string& format,
 // Checks that `text` is UTF-8. If it is not: with `replace`, each invalid
 // sequence becomes U+FFFD and *replaced is set; without, an error naming
 // `where` and the byte offset.
-absl::Status CheckUtf8(std::string* text, bool replace, const std::string& where,
-                       bool* replaced);
+absl::Status CheckUtf8(std::string* text, bool replace,
+                       const std::string& where, bool* replaced);
 
 // Applies ReadOptions::skip_bad_rows to a bad row: with skip, counts it
 // (reason and first place) and returns OK; else the error

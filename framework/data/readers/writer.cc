@@ -17,8 +17,8 @@ namespace loom::data {
 namespace {
 
 std::string FormatFromExtension(const std::string& path) {
-  const std::string ext = absl::AsciiStrToLower(
-      std::filesystem::path(path).extension().string());
+  const std::string ext =
+      absl::AsciiStrToLower(std::filesystem::path(path).extension().string());
   if (ext == ".csv") return "csv";
   if (ext == ".tsv") return "tsv";
   if (ext == ".jsonl" || ext == ".ndjson" || ext == ".json") return "jsonl";
@@ -65,9 +65,8 @@ ScoredWriter::~ScoredWriter() {
 void ScoredWriter::Field(const std::string& value, bool first) {
   const char delimiter = format_ == "tsv" ? '\t' : ',';
   if (!first) line_ += delimiter;
-  const bool needs_quotes =
-      value.find_first_of(std::string("\"\r\n") + delimiter) !=
-      std::string::npos;
+  const bool needs_quotes = value.find_first_of(std::string("\"\r\n") +
+                                                delimiter) != std::string::npos;
   if (!needs_quotes) {
     line_ += value;
     return;
@@ -80,8 +79,8 @@ void ScoredWriter::Field(const std::string& value, bool first) {
 }
 
 absl::Status ScoredWriter::WriteDelimited(
-    const Record& record, const std::vector<std::string>& header,
-    int predicted, const std::vector<float>& probabilities) {
+    const Record& record, const std::vector<std::string>& header, int predicted,
+    const std::vector<float>& probabilities) {
   line_.clear();
   if (!wrote_header_) {
     wrote_header_ = true;
@@ -126,8 +125,8 @@ absl::Status ScoredWriter::WriteJson(const Record& record, int predicted,
   if (!record.json.empty()) {
     object = nlohmann::ordered_json::parse(record.json, nullptr, false);
     if (object.is_discarded() || !object.is_object()) {
-      return absl::InternalError(absl::StrCat(
-          record.where, ": the record's JSON no longer parses"));
+      return absl::InternalError(
+          absl::StrCat(record.where, ": the record's JSON no longer parses"));
     }
   } else {
     object["source"] = record.where;
@@ -156,19 +155,19 @@ absl::Status ScoredWriter::Write(const Record& record,
   }
   if (predicted < 0 || predicted >= static_cast<int>(class_names_.size()) ||
       probabilities.size() != class_names_.size()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        record.where, ": prediction ", predicted, " with ",
-        probabilities.size(), " probabilities for ", class_names_.size(),
-        " classes"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(record.where, ": prediction ", predicted, " with ",
+                     probabilities.size(), " probabilities for ",
+                     class_names_.size(), " classes"));
   }
-  absl::Status s = format_ == "jsonl"
-                       ? WriteJson(record, predicted, probabilities)
-                       : WriteDelimited(record, header, predicted,
-                                        probabilities);
+  absl::Status s =
+      format_ == "jsonl"
+          ? WriteJson(record, predicted, probabilities)
+          : WriteDelimited(record, header, predicted, probabilities);
   if (!s.ok()) return s;
   if (std::fwrite(line_.data(), 1, line_.size(), file_) != line_.size()) {
-    return absl::DataLossError(absl::StrCat("cannot write ", temp_path_, ": ",
-                                            std::strerror(errno)));
+    return absl::DataLossError(
+        absl::StrCat("cannot write ", temp_path_, ": ", std::strerror(errno)));
   }
   return absl::OkStatus();
 }
@@ -183,8 +182,8 @@ absl::Status ScoredWriter::Finish() {
   file_ = nullptr;
   if (!flushed || !closed) {
     ::unlink(temp_path_.c_str());
-    return absl::DataLossError(absl::StrCat("cannot write ", temp_path_, ": ",
-                                            std::strerror(err)));
+    return absl::DataLossError(
+        absl::StrCat("cannot write ", temp_path_, ": ", std::strerror(err)));
   }
   if (std::rename(temp_path_.c_str(), path_.c_str()) != 0) {
     const int rename_err = errno;
