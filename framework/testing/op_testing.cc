@@ -1,12 +1,16 @@
 #include "framework/testing/op_testing.h"
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <memory>
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "framework/executor.h"
 #include "framework/graph.h"
+#include "framework/testing/tensor_text.h"
 #include "ops/op_library.h"
 
 namespace loom::testing {
@@ -219,6 +223,158 @@ absl::StatusOr<GradientCheckReport> CheckGradients(
     }
   }
   return report;
+}
+
+namespace {
+
+double ElementValue(const Tensor& t, int64_t e) {
+  return t.dtype() == DType::kFloat32 ? double{t.f32()[e]} : double{t.i32()[e]};
+}
+
+std::string ElementText(const Tensor& t, int64_t e) {
+  return t.dtype() == DType::kFloat32 ? FloatText(t.f32()[e])
+                                      : absl::StrCat(t.i32()[e]);
+}
+
+// "element 5 [1, 2]": the flat index and the coordinates.
+std::string ElementName(const Shape& shape, int64_t e) {
+  Shape coords(shape.size());
+  int64_t rest = e;
+  for (int d = static_cast<int>(shape.size()) - 1; d >= 0; --d) {
+    coords[d] = shape[d] > 0 ? rest % shape[d] : 0;
+    rest = shape[d] > 0 ? rest / shape[d] : 0;
+  }
+  return absl::StrCat("element ", e, " ", ShapeToString(coords));
+}
+
+OutputComparison CompareOutput(int k, const Tensor& got, const Tensor& ref,
+                               const KernelComparisonOptions& options) {
+  OutputComparison c;
+  c.output = k;
+  if (got.dtype() != ref.dtype() || got.shape() != ref.shape()) {
+    c.ok = false;
+    c.max_abs_diff = c.max_rel_diff = std::numeric_limits<double>::infinity();
+    c.worst =
+        absl::StrCat(DTypeName(got.dtype()), " ", ShapeToString(got.shape()),
+                     " vs the reference's ", DTypeName(ref.dtype()), " ",
+                     ShapeToString(ref.shape()));
+    return c;
+  }
+  const double inf = std::numeric_limits<double>::infinity();
+  bool worst_fails = false;
+  double worst_diff = 0;
+  for (int64_t e = 0; e < got.num_elements(); ++e) {
+    const double a = ElementValue(got, e);
+    const double r = ElementValue(ref, e);
+    double diff;
+    bool agrees;
+    if (std::isnan(a) || std::isnan(r)) {
+      agrees = std::isnan(a) && std::isnan(r);
+      diff = agrees ? 0 : inf;
+    } else if (std::isinf(a) || std::isinf(r)) {
+      agrees = a == r;
+      diff = agrees ? 0 : inf;
+    } else {
+      diff = std::abs(a - r);
+      agrees = diff <= options.atol + options.rtol * std::abs(r);
+    }
+    c.max_abs_diff = std::max(c.max_abs_diff, diff);
+    if (r != 0 && !std::isnan(r)) {
+      c.max_rel_diff = std::max(c.max_rel_diff, diff / std::abs(r));
+    }
+    if (!agrees) c.ok = false;
+    // The worst element: one that fails, if any, with the largest
+    // difference (none when all are equal).
+    if ((!agrees && !worst_fails) ||
+        (!agrees == worst_fails && diff > worst_diff)) {
+      worst_fails = !agrees;
+      worst_diff = diff;
+      c.worst = absl::StrCat(ElementName(got.shape(), e), ": ",
+                             ElementText(got, e), " vs ", ElementText(ref, e));
+    }
+  }
+  return c;
+}
+
+}  // namespace
+
+absl::StatusOr<KernelComparisonReport> CompareKernels(
+    const OpRegistry& registry, const OpTestCase& test,
+    const KernelComparisonOptions& options) {
+  const OpDef* def = registry.Find(test.op);
+  if (def == nullptr) {
+    return absl::NotFoundError(absl::StrCat("no op named ", test.op));
+  }
+  std::vector<std::string> names;
+  for (const KernelDef& k : def->kernels) names.push_back(k.name);
+  KernelComparisonReport report;
+  report.reference =
+      options.reference.empty() ? names.front() : options.reference;
+  if (std::find(names.begin(), names.end(), report.reference) == names.end()) {
+    return absl::NotFoundError(
+        absl::StrCat("op ", test.op, " has no kernel '", report.reference,
+                     "' (it has: ", absl::StrJoin(names, ", "), ")"));
+  }
+  auto run = [&](const std::string& kernel) {
+    OpTestCase with_kernel = test;
+    with_kernel.attrs["_kernel"] = StringValue(kernel);
+    return RunOp(registry, with_kernel);
+  };
+  auto reference = run(report.reference);
+  if (!reference.ok()) {
+    return absl::Status(reference.status().code(),
+                        absl::StrCat("reference kernel '", report.reference,
+                                     "': ", reference.status().message()));
+  }
+  for (const std::string& name : names) {
+    if (name == report.reference) continue;
+    KernelComparison kc;
+    kc.kernel = name;
+    auto outputs = run(name);
+    if (!outputs.ok()) {
+      kc.ok = false;
+      kc.error = std::string(outputs.status().message());
+    } else {
+      for (size_t k = 0; k < outputs->size() && k < reference->size(); ++k) {
+        kc.outputs.push_back(CompareOutput(static_cast<int>(k), (*outputs)[k],
+                                           (*reference)[k], options));
+        kc.ok = kc.ok && kc.outputs.back().ok;
+      }
+    }
+    report.ok = report.ok && kc.ok;
+    report.kernels.push_back(std::move(kc));
+  }
+  return report;
+}
+
+std::string KernelComparisonText(const KernelComparisonReport& report,
+                                 const OpSignature& sig,
+                                 const KernelComparisonOptions& options) {
+  if (report.kernels.empty()) {
+    return absl::StrCat("kernel comparison: op ", sig.name, " has one kernel (",
+                        report.reference, "): nothing to compare\n");
+  }
+  std::string out =
+      absl::StrCat("kernel comparison against '", report.reference, "' (atol ",
+                   options.atol, ", rtol ", options.rtol, "):\n");
+  for (const KernelComparison& kc : report.kernels) {
+    if (!kc.error.empty()) {
+      absl::StrAppend(&out, "  ", kc.kernel, ": FAILED to run: ", kc.error,
+                      "\n");
+      continue;
+    }
+    for (const OutputComparison& c : kc.outputs) {
+      absl::StrAppend(
+          &out, "  ", kc.kernel, ", output ", c.output, " (",
+          c.output < static_cast<int>(sig.outputs.size())
+              ? sig.outputs[c.output].name
+              : "?",
+          "): max abs diff ", c.max_abs_diff, ", max rel diff ", c.max_rel_diff,
+          c.ok ? ": agrees" : ": DIFFERS",
+          c.worst.empty() ? "" : absl::StrCat(" (worst: ", c.worst, ")"), "\n");
+    }
+  }
+  return out;
 }
 
 AttrValue IntValue(int64_t v) {

@@ -73,6 +73,59 @@ absl::StatusOr<GradientCheckReport> CheckGradients(
     const OpRegistry& registry, const OpTestCase& test,
     const GradientCheckOptions& options = {});
 
+struct KernelComparisonOptions {
+  // The kernel the others are compared with; empty: the op's first (default)
+  // kernel.
+  std::string reference;
+  // An element agrees if |value - reference| <= atol + rtol * |reference|
+  // (NaN agrees only with NaN, an infinity only with itself).
+  double atol = 1e-5;
+  double rtol = 1e-4;
+};
+
+// How one output of one kernel compares with the reference kernel's.
+struct OutputComparison {
+  int output = 0;
+  double max_abs_diff = 0;
+  // max |value - reference| / |reference| over the elements whose
+  // reference is not zero.
+  double max_rel_diff = 0;
+  bool ok = true;
+  // The worst element ("element 5: 0.25 vs 0.5"), or why the outputs cannot
+  // be compared (dtype or shape differs).
+  std::string worst;
+};
+
+struct KernelComparison {
+  std::string kernel;
+  bool ok = true;
+  // When the kernel failed to run: its error, and no outputs.
+  std::string error;
+  std::vector<OutputComparison> outputs;
+};
+
+struct KernelComparisonReport {
+  std::string reference;
+  bool ok = true;
+  // Every kernel of the op but the reference, in registration order.
+  std::vector<KernelComparison> kernels;
+};
+
+// Runs every kernel of the op (the "_kernel" attribute set to each in turn,
+// any given one replaced) on test's inputs, with the same seed, and compares
+// each kernel's outputs with the reference kernel's. An unknown reference
+// or a failure of the reference kernel is an error; another kernel's failure
+// is reported in its KernelComparison.
+absl::StatusOr<KernelComparisonReport> CompareKernels(
+    const OpRegistry& registry, const OpTestCase& test,
+    const KernelComparisonOptions& options = {});
+
+// The report as check_op prints it: a heading with the tolerance, then one
+// line per kernel and output, with its maximum differences.
+std::string KernelComparisonText(const KernelComparisonReport& report,
+                                 const OpSignature& sig,
+                                 const KernelComparisonOptions& options);
+
 // Attribute values for OpTestCase::attrs.
 AttrValue IntValue(int64_t v);
 AttrValue FloatValue(float v);
