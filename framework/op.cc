@@ -295,4 +295,11 @@ bool ShapesCompatible(const Shape& a, const Shape& b) {
 DnnlContext::DnnlContext()
     : engine(dnnl::engine::kind::cpu, 0), stream(engine) {}
 
+Tensor* GradContext::input_grad_or_scratch(int i, const Shape& shape,
+                                           Tensor* scratch) {
+  Tensor* grad = input_grads_[i] != nullptr ? input_grads_[i] : scratch;
+  grad->Resize(DType::kFloat32, shape);
+  return grad;
+}
+
 }  // namespace loom

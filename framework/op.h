@@ -284,6 +284,16 @@ class GradContext {
   // For inputs that accept a row-sparse gradient (see OpDef::sparse_grad_
   // inputs), the kernel fills this instead of input_grad(i).
   SparseRows* sparse_input_grad(int i) { return sparse_input_grads_[i]; }
+  // For a fused backward (one oneDNN primitive, one loop) that computes
+  // several input gradients at once and cannot leave one out: input_grad(i)
+  // when it is wanted, else `scratch`, a tensor the kernel owns (keep it as
+  // a member, so its buffer is reused from step to step) to receive the
+  // gradient nobody wants. Either way the tensor returned is resized to
+  // float32 `shape`, with unspecified contents: the kernel overwrites every
+  // element. Give each unwanted gradient its own scratch tensor. Not for an
+  // input whose gradient is wanted as sparse rows (sparse_input_grad(i) not
+  // nullptr): fill that as before.
+  Tensor* input_grad_or_scratch(int i, const Shape& shape, Tensor* scratch);
 
  private:
   KernelContext* forward_;

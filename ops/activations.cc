@@ -4,7 +4,8 @@
 //   output y: float, same shape as x
 //
 // The gradient uses y (the *_use_dst_for_bwd algorithms), so the forward
-// output is all backward needs.
+// output is all backward needs. Primitives run through DnnlExecute, whose
+// errors name the arguments a primitive expected and did not get.
 #include <memory>
 #include <vector>
 
@@ -34,15 +35,14 @@ class EltwiseKernel : public OpKernel {
     if (auto s = GetPrimitives(ctx.engine(), x.num_elements(), &p); !s.ok()) {
       return s;
     }
-    return DnnlCall("eltwise forward", [&] {
-      p->forward.execute(ctx.stream(),
-                         {{DNNL_ARG_SRC, WrapTensor(ctx.engine(), x, p->md)},
-                          {DNNL_ARG_DST, WrapTensor(ctx.engine(), y, p->md)}});
-      ctx.stream().wait();
-    });
+    return DnnlExecute("eltwise forward", p->forward, ctx.stream(),
+                       {{DNNL_ARG_SRC, WrapTensor(ctx.engine(), x, p->md)},
+                        {DNNL_ARG_DST, WrapTensor(ctx.engine(), y, p->md)}});
   }
 
   absl::Status Backward(GradContext& ctx) override {
+    // The gradient of x may not be wanted (GradContext's rules).
+    if (!ctx.needs_input_grad(0)) return absl::OkStatus();
     Tensor& dx = *ctx.input_grad(0);
     const Tensor& y = *ctx.output(0);
     dx.Resize(DType::kFloat32, y.shape());
@@ -55,14 +55,11 @@ class EltwiseKernel : public OpKernel {
       return s;
     }
     const dnnl::engine& e = ctx.engine();
-    return DnnlCall("eltwise backward", [&] {
-      p->backward.execute(
-          ctx.stream(),
-          {{DNNL_ARG_DST, WrapTensor(e, y, p->md)},
-           {DNNL_ARG_DIFF_DST, WrapTensor(e, *ctx.output_grad(0), p->md)},
-           {DNNL_ARG_DIFF_SRC, WrapTensor(e, dx, p->md)}});
-      ctx.stream().wait();
-    });
+    return DnnlExecute(
+        "eltwise backward", p->backward, ctx.stream(),
+        {{DNNL_ARG_DST, WrapTensor(e, y, p->md)},
+         {DNNL_ARG_DIFF_DST, WrapTensor(e, *ctx.output_grad(0), p->md)},
+         {DNNL_ARG_DIFF_SRC, WrapTensor(e, dx, p->md)}});
   }
 
  private:
