@@ -1,10 +1,13 @@
-// Runs one op (built-in or from --plugin) on random inputs of given shapes
-// and checks its gradient against central finite differences:
+// Runs one op (built-in or from --plugin) on random inputs of given shapes,
+// or on the values of --inputs_file, and checks its gradient against central
+// finite differences:
 //   bazel run //tools:check_op -- --op=Swish --input_shapes=3,4
 //     --attr=beta=0.5
 //     --plugin=bazel-bin/plugins/examples/swish/libloom_swish.so
-// Prints the output shapes and the gradient report; exits 0 if the check
-// passes, 1 otherwise (or on any error).
+// Prints the output shapes and the gradient report; --print_outputs prints
+// the values, --compare_kernels compares the op's kernels with each other.
+// Exits 0 if every check passes, 1 otherwise (or on any error). The work is
+// done by framework/testing (op_testing, tensor_text); this is its front end.
 #include <cmath>
 #include <cstdint>
 #include <iostream>
@@ -28,8 +31,34 @@
 #include "absl/strings/string_view.h"
 #include "framework/registry.h"
 #include "framework/testing/op_testing.h"
+#include "framework/testing/tensor_text.h"
 #include "framework/training/train_job.h"
 #include "tools/flag_help.h"
+
+namespace loom {
+namespace {
+
+// --compare_kernels: off by default; given alone (or empty), against the
+// op's first kernel; given a name, against that kernel.
+struct CompareKernelsFlag {
+  bool on = false;
+  std::string reference;
+};
+
+bool AbslParseFlag(absl::string_view text, CompareKernelsFlag* flag,
+                   std::string* /*error*/) {
+  flag->on = text != "false";
+  flag->reference = text == "true" || text == "false" ? "" : std::string(text);
+  return true;
+}
+
+std::string AbslUnparseFlag(const CompareKernelsFlag& flag) {
+  if (!flag.on) return "false";
+  return flag.reference.empty() ? "true" : flag.reference;
+}
+
+}  // namespace
+}  // namespace loom
 
 ABSL_FLAG(std::vector<std::string>, plugin, {}, loom::tools::kPluginHelp);
 ABSL_FLAG(std::string, op, "", "The op to check (required).");
@@ -50,7 +79,10 @@ ABSL_FLAG(double, min_value, -1.0,
           "[--min_value, --max_value).");
 ABSL_FLAG(double, max_value, 1.0, "See --min_value.");
 ABSL_FLAG(uint64_t, seed, 1, "Seed of the random inputs.");
-ABSL_FLAG(bool, training, false, "Run the op in training mode.");
+ABSL_FLAG(bool, training, false,
+          "Run the op in training mode (dropout and the like). Forward and "
+          "Backward both run in this mode: without it, Backward sees "
+          "training() false, which training itself never does.");
 ABSL_FLAG(double, epsilon, 1e-2, "Finite-difference step.");
 ABSL_FLAG(double, atol, 2e-3,
           "An element passes if |analytic - numeric| <= atol + rtol * "
@@ -58,6 +90,27 @@ ABSL_FLAG(double, atol, 2e-3,
 ABSL_FLAG(double, rtol, 2e-2, "See --atol.");
 ABSL_FLAG(int, max_checks, 48,
           "Elements checked per input at most, spread evenly (0: all).");
+ABSL_FLAG(std::string, inputs_file, "",
+          "Read the inputs' dtypes, shapes and values from this file instead "
+          "of drawing them (then leave out --input_shapes and --int_inputs). "
+          "One block per input, in order: a header line 'NAME: DTYPE "
+          "[D0, D1, ...]' (dtype float32 or int32; 'NAME: none' leaves out "
+          "an optional input), then the values in row-major order, "
+          "separated by spaces, commas or line breaks; '#' starts a "
+          "comment. --print_outputs prints values in this format.");
+ABSL_FLAG(bool, print_outputs, false,
+          "Print the values of the inputs and outputs, in the format of "
+          "--inputs_file.");
+ABSL_FLAG(loom::CompareKernelsFlag, compare_kernels, {},
+          "Run every kernel of the op on the same inputs and compare their "
+          "outputs with a reference kernel's: the op's first (default) "
+          "kernel with --compare_kernels, the kernel NAME with "
+          "--compare_kernels=NAME. Fails if an element differs by more than "
+          "--compare_atol + --compare_rtol * |reference|.");
+ABSL_FLAG(double, compare_atol, 1e-5,
+          "Absolute tolerance of --compare_kernels.");
+ABSL_FLAG(double, compare_rtol, 1e-4,
+          "Relative tolerance of --compare_kernels.");
 
 namespace loom {
 namespace {
@@ -261,7 +314,80 @@ absl::Status CheckOptions() {
   if (absl::GetFlag(FLAGS_int_max) <= 0) {
     return absl::InvalidArgumentError("--int_max must be positive");
   }
+  if (!(absl::GetFlag(FLAGS_compare_atol) >= 0) ||
+      !(absl::GetFlag(FLAGS_compare_rtol) >= 0)) {
+    return absl::InvalidArgumentError(
+        "--compare_atol and --compare_rtol must be >= 0");
+  }
+  if (!absl::GetFlag(FLAGS_inputs_file).empty() &&
+      (!absl::GetFlag(FLAGS_input_shapes).empty() ||
+       !absl::GetFlag(FLAGS_int_inputs).empty())) {
+    return absl::InvalidArgumentError(
+        "--inputs_file gives the inputs' dtypes and shapes: leave out "
+        "--input_shapes and --int_inputs");
+  }
   return absl::OkStatus();
+}
+
+// The inputs from --inputs_file, or random ones of --input_shapes.
+absl::StatusOr<std::vector<std::optional<Tensor>>> MakeInputs(
+    const OpSignature& sig) {
+  // Relative to the folder `bazel run` was started in, as --plugin is.
+  const std::string file = UserPath(absl::GetFlag(FLAGS_inputs_file));
+  if (!file.empty()) {
+    auto blocks = testing::ReadTensorBlocks(file);
+    if (!blocks.ok()) {
+      return absl::Status(
+          blocks.status().code(),
+          absl::StrCat("--inputs_file: ", blocks.status().message()));
+    }
+    auto inputs = testing::InputsFromBlocks(sig, *blocks, file);
+    if (!inputs.ok()) {
+      return absl::Status(
+          inputs.status().code(),
+          absl::StrCat("--inputs_file: ", inputs.status().message()));
+    }
+    return inputs;
+  }
+  auto shapes = ParseShapes(absl::GetFlag(FLAGS_input_shapes));
+  if (!shapes.ok()) return shapes.status();
+  if (auto s = CheckInputCount(sig, shapes->size()); !s.ok()) return s;
+  auto int_inputs = ParseIntInputs(absl::GetFlag(FLAGS_int_inputs),
+                                   static_cast<int>(shapes->size()));
+  if (!int_inputs.ok()) return int_inputs.status();
+  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  std::vector<std::optional<Tensor>> inputs;
+  for (size_t i = 0; i < shapes->size(); ++i) {
+    if (int_inputs->contains(static_cast<int>(i))) {
+      inputs.push_back(
+          RandomInts((*shapes)[i], seed + i, absl::GetFlag(FLAGS_int_max)));
+    } else {
+      inputs.push_back(testing::RandomTensor(
+          (*shapes)[i], seed + i,
+          static_cast<float>(absl::GetFlag(FLAGS_min_value)),
+          static_cast<float>(absl::GetFlag(FLAGS_max_value))));
+    }
+  }
+  return inputs;
+}
+
+// Runs every kernel on the test's inputs and prints how they compare.
+// Returns whether they agree.
+absl::StatusOr<bool> CompareKernels(const OpRegistry& registry,
+                                    const OpSignature& sig,
+                                    const testing::OpTestCase& test) {
+  testing::KernelComparisonOptions options;
+  options.reference = absl::GetFlag(FLAGS_compare_kernels).reference;
+  options.atol = absl::GetFlag(FLAGS_compare_atol);
+  options.rtol = absl::GetFlag(FLAGS_compare_rtol);
+  auto report = testing::CompareKernels(registry, test, options);
+  if (!report.ok()) {
+    return absl::Status(
+        report.status().code(),
+        absl::StrCat("--compare_kernels: ", report.status().message()));
+  }
+  std::cout << testing::KernelComparisonText(*report, sig, options);
+  return report->ok;
 }
 
 // Builds the test case from the flags, runs the op, prints what it did and
@@ -285,12 +411,8 @@ absl::StatusOr<bool> CheckOp() {
   }
   const OpSignature& sig = def->signature;
 
-  auto shapes = ParseShapes(absl::GetFlag(FLAGS_input_shapes));
-  if (!shapes.ok()) return shapes.status();
-  if (auto s = CheckInputCount(sig, shapes->size()); !s.ok()) return s;
-  auto int_inputs = ParseIntInputs(absl::GetFlag(FLAGS_int_inputs),
-                                   static_cast<int>(shapes->size()));
-  if (!int_inputs.ok()) return int_inputs.status();
+  auto inputs = MakeInputs(sig);
+  if (!inputs.ok()) return inputs.status();
   auto attrs = ParseAttrs(absl::GetFlag(FLAGS_attr), sig);
   if (!attrs.ok()) return attrs.status();
 
@@ -298,19 +420,10 @@ absl::StatusOr<bool> CheckOp() {
   test.op = op;
   test.attrs = *std::move(attrs);
   test.training = absl::GetFlag(FLAGS_training);
-  const uint64_t seed = absl::GetFlag(FLAGS_seed);
+  test.inputs = *std::move(inputs);
   bool any_float = false;
-  for (size_t i = 0; i < shapes->size(); ++i) {
-    if (int_inputs->contains(static_cast<int>(i))) {
-      test.inputs.push_back(
-          RandomInts((*shapes)[i], seed + i, absl::GetFlag(FLAGS_int_max)));
-    } else {
-      test.inputs.push_back(testing::RandomTensor(
-          (*shapes)[i], seed + i,
-          static_cast<float>(absl::GetFlag(FLAGS_min_value)),
-          static_cast<float>(absl::GetFlag(FLAGS_max_value))));
-      any_float = true;
-    }
+  for (const std::optional<Tensor>& t : test.inputs) {
+    any_float |= t.has_value() && t->dtype() == DType::kFloat32;
   }
 
   std::cout << DescribeOp(*def);
@@ -321,32 +434,62 @@ absl::StatusOr<bool> CheckOp() {
     }
     std::cout << "attrs: " << absl::StrJoin(given, ", ") << "\n";
   }
+  const std::string inputs_file = absl::GetFlag(FLAGS_inputs_file);
   for (size_t i = 0; i < test.inputs.size(); ++i) {
-    const Tensor& t = *test.inputs[i];
     std::cout << "input " << i << " ("
-              << NodeInputName(sig, static_cast<int>(i))
-              << "): " << DTypeName(t.dtype()) << " "
-              << ShapeToString(t.shape()) << "\n";
+              << NodeInputName(sig, static_cast<int>(i)) << "): ";
+    if (!test.inputs[i].has_value()) {
+      std::cout << "none";
+    } else {
+      std::cout << DTypeName(test.inputs[i]->dtype()) << " "
+                << ShapeToString(test.inputs[i]->shape());
+    }
+    std::cout << (inputs_file.empty() ? "" : ", from " + inputs_file) << "\n";
   }
   auto outputs = testing::RunOp(registry, test);
   if (!outputs.ok()) return outputs.status();
+  auto output_name = [&](size_t k) {
+    return k < sig.outputs.size() ? sig.outputs[k].name : absl::StrCat(k);
+  };
   for (size_t k = 0; k < outputs->size(); ++k) {
     const Tensor& t = (*outputs)[k];
-    std::cout << "output " << k << " ("
-              << (k < sig.outputs.size() ? sig.outputs[k].name : "?")
+    std::cout << "output " << k << " (" << output_name(k)
               << "): " << DTypeName(t.dtype()) << " "
               << ShapeToString(t.shape()) << "\n";
   }
+  if (absl::GetFlag(FLAGS_print_outputs)) {
+    std::cout << "# inputs\n";
+    for (size_t i = 0; i < test.inputs.size(); ++i) {
+      const std::string name = NodeInputName(sig, static_cast<int>(i));
+      std::cout << (test.inputs[i].has_value()
+                        ? testing::FormatTensorBlock(name, *test.inputs[i])
+                        : testing::FormatMissingBlock(name));
+    }
+    std::cout << "# outputs\n";
+    for (size_t k = 0; k < outputs->size(); ++k) {
+      std::cout << testing::FormatTensorBlock(output_name(k), (*outputs)[k]);
+    }
+  }
+  bool kernels_agree = true;
+  if (absl::GetFlag(FLAGS_compare_kernels).on) {
+    auto agree = CompareKernels(registry, sig, test);
+    if (!agree.ok()) return agree.status();
+    kernels_agree = *agree;
+  }
+  const char* kernels_differ =
+      "FAILED: kernels differ by more than --compare_atol + --compare_rtol "
+      "* |reference|\n";
 
   if (!def->differentiable) {
     std::cout << "op " << op << " is not differentiable: no gradient to "
-              << "check\nPASSED (forward only)\n";
-    return true;
+              << "check\n"
+              << (kernels_agree ? "PASSED (forward only)\n" : kernels_differ);
+    return kernels_agree;
   }
   if (!any_float) {
     std::cout << "no float inputs: no gradient to check\n"
-              << "PASSED (forward only)\n";
-    return true;
+              << (kernels_agree ? "PASSED (forward only)\n" : kernels_differ);
+    return kernels_agree;
   }
   testing::GradientCheckOptions options;
   options.epsilon = absl::GetFlag(FLAGS_epsilon);
@@ -366,13 +509,13 @@ absl::StatusOr<bool> CheckOp() {
   if (!report->worst.empty()) {
     std::cout << "  worst: " << report->worst << "\n";
   }
-  if (report->ok) {
-    std::cout << "PASSED\n";
-  } else {
+  if (!report->ok) {
     std::cout << "FAILED: some elements differ by more than atol + rtol * "
                  "|numeric|\n";
   }
-  return report->ok;
+  if (!kernels_agree) std::cout << kernels_differ;
+  if (report->ok && kernels_agree) std::cout << "PASSED\n";
+  return report->ok && kernels_agree;
 }
 
 }  // namespace
@@ -380,10 +523,23 @@ absl::StatusOr<bool> CheckOp() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "Runs one op on random inputs and checks its gradient.\n"
+      "Runs one op on random inputs (or those of --inputs_file) and checks "
+      "its gradient.\n"
       "  bazel run //tools:check_op -- --op=Swish --input_shapes=3,4 "
       "--attr=beta=0.5 --plugin=PATH");
-  std::vector<char*> rest = absl::ParseCommandLine(argc, argv);
+  // A bare --compare_kernels means "against the first kernel"; Abseil wants
+  // a value for every flag that is not a bool, so give it an empty one.
+  std::vector<std::string> args(argv, argv + argc);
+  for (size_t i = 1; i < args.size() && args[i] != "--"; ++i) {
+    if (args[i] == "--compare_kernels" || args[i] == "-compare_kernels") {
+      args[i] = "--compare_kernels=";
+    }
+  }
+  std::vector<char*> arg_ptrs;
+  for (std::string& a : args) arg_ptrs.push_back(a.data());
+  arg_ptrs.push_back(nullptr);
+  std::vector<char*> rest =
+      absl::ParseCommandLine(static_cast<int>(args.size()), arg_ptrs.data());
   if (rest.size() > 1) {
     std::cerr << "check_op: unexpected argument '" << rest[1]
               << "'; see --help\n";
