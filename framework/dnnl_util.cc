@@ -159,8 +159,9 @@ absl::Status DnnlErrorStatus(absl::string_view what, const dnnl::error& error,
       &message, ". To see more, ",
       VerboseIsOn()
           ? "read oneDNN's log on standard output (ONEDNN_VERBOSE is set)"
-          : "run with ONEDNN_VERBOSE=1 (oneDNN then logs every primitive it "
-            "creates and runs, on standard output)",
+          : "run with ONEDNN_VERBOSE=1 (oneDNN then logs on standard output "
+            "every primitive it runs, with its memory descriptors; with =2 "
+            "also every one it creates, one refused by execute() included)",
       "; the arguments a primitive's execute() needs are those for which "
       "its primitive descriptor's query_md(dnnl::query::exec_arg_md, "
       "DNNL_ARG_...) is not empty (plugins/README.md, \"oneDNN errors\")");

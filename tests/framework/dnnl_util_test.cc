@@ -170,6 +170,38 @@ TEST_F(DnnlUtilTest, LayerNormBackwardWantsShift) {
   EXPECT_FLOAT_EQ(dbeta.f32()[2], 30.0f);
 }
 
+// Another trap: layer_normalization backward_data (no gradient of scale
+// and shift) with use_scale has no implementation in oneDNN 2.6; a kernel
+// that does not want dgamma uses prop_kind backward and gives the primitive
+// a scratch tensor for it (GradContext::input_grad_or_scratch).
+TEST_F(DnnlUtilTest, LayerNormBackwardDataWithScaleIsUnimplemented) {
+  const dnnl::memory::desc x_md = PlainDesc({4, 3});
+  const dnnl::memory::desc stat_md = PlainDesc({4});
+  for (auto prop :
+       {dnnl::prop_kind::backward_data, dnnl::prop_kind::backward}) {
+    SCOPED_TRACE(prop == dnnl::prop_kind::backward ? "backward"
+                                                   : "backward_data");
+    absl::Status s = DnnlCall("layer_normalization backward setup", [&] {
+      const auto flags = dnnl::normalization_flags::use_scale;
+      dnnl::layer_normalization_forward::primitive_desc fwd_pd(
+          dnnl::layer_normalization_forward::desc(
+              dnnl::prop_kind::forward_training, x_md, stat_md, 1e-5f, flags),
+          engine_);
+      dnnl::layer_normalization_backward::primitive_desc bwd_pd(
+          dnnl::layer_normalization_backward::desc(prop, x_md, x_md, stat_md,
+                                                   1e-5f, flags),
+          engine_, fwd_pd);
+    });
+    if (prop == dnnl::prop_kind::backward) {
+      EXPECT_TRUE(s.ok()) << s;
+    } else {
+      EXPECT_THAT(std::string(s.message()),
+                  HasSubstr("could not create a primitive descriptor iterator "
+                            "(dnnl_unimplemented)"));
+    }
+  }
+}
+
 // A memory with another layout than the primitive's is named too.
 TEST_F(DnnlUtilTest, ProblemsNameAMemoryWithAnotherDescriptor) {
   const dnnl::memory::desc md = PlainDesc({2, 3});
