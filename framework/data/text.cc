@@ -1,5 +1,6 @@
 #include "framework/data/text.h"
 
+#include <utf8proc.h>
 
 #include <algorithm>
 #include <array>
@@ -17,9 +18,15 @@
 namespace loom::data {
 namespace {
 
-enum CharClass : uint8_t { kSpace, kWordChar, kPunct };
+enum CharClass : uint8_t {
+  kSpace,
+  kWordChar,
+  kPunct,
+  kOwnToken,  // Unicode tokenizer: a CJK character, a token by itself.
+};
 
-// Byte classes, computed once.
+// Byte classes of the legacy tokenizer, computed once; the Unicode tokenizer
+// uses them for ASCII.
 struct CharTables {
   std::array<uint8_t, 256> cls;
   CharTables() {
@@ -53,55 +60,11 @@ size_t LineBreakLength(const char* p, size_t n, size_t i) {
   return 0;
 }
 
-// Debian's Abseil is built with its own absl::string_view (not an alias of
-// std::string_view), so convert at the boundary.
-absl::string_view AsAbsl(std::string_view s) {
-  return absl::string_view(s.data(), s.size());
-}
-
-constexpr absl::string_view kHeaderMagic = "loom-vocabulary";
-constexpr absl::string_view kHeaderVersion = "v2";
-// v1 files have no punctuation field; their vocabularies kept punctuation.
-constexpr absl::string_view kLegacyHeaderVersion = "v1";
-
-void CountTokens(const std::string_view* texts, size_t count,
-                 bool keep_punctuation,
-                 absl::flat_hash_map<std::string, int64_t>* counts) {
-  std::string buffer;
-  std::vector<std::string_view> tokens;
-  for (size_t i = 0; i < count; ++i) {
-    Tokenize(texts[i], &buffer, &tokens, keep_punctuation);
-    for (std::string_view token : tokens) {
-      auto it = counts->find(AsAbsl(token));
-      if (it == counts->end()) {
-        counts->emplace(std::string(token), 1);
-      } else {
-        ++it->second;
-      }
-    }
-  }
-}
-
-// Empty if `word` is exactly one token as Tokenize(word, keep_punctuation)
-// makes it, else why not; `*buffer` and `*tokens` are scratch space.
-std::string NotASingleToken(const std::string& word, bool keep_punctuation,
-                            std::string* buffer,
-                            std::vector<std::string_view>* tokens) {
-  Tokenize(word, buffer, tokens, keep_punctuation);
-  if (tokens->size() == 1 && (*tokens)[0] == word) return "";
-  if (!keep_punctuation && !word.empty()) {
-    Tokenize(word, buffer, tokens, /*keep_punctuation=*/true);
-    if (tokens->size() == 1 && (*tokens)[0] == word) {
-      return "is punctuation, which this vocabulary does not keep";
-    }
-  }
-  return "is not a single token";
-}
-
-}  // namespace
-
-void Tokenize(std::string_view text, std::string* buffer,
-              std::vector<std::string_view>* tokens, bool keep_punctuation) {
+// The legacy ASCII-only tokenizer (see Tokenize in text.h), unchanged: v1
+// and v2 vocabularies use it, and the Unicode tokenizer for ASCII text.
+void AsciiTokenize(std::string_view text, std::string* buffer,
+                   std::vector<std::string_view>* tokens,
+                   bool keep_punctuation) {
   const CharTables& t = Tables();
   buffer->resize(text.size());
   char* p = buffer->data();
@@ -146,23 +109,527 @@ void Tokenize(std::string_view text, std::string* buffer,
   }
 }
 
+// ------------------------------------------------------ Unicode tokenizer
+
+// Whether every byte of `text` is ASCII.
+bool IsAscii(std::string_view text) {
+  const char* p = text.data();
+  const size_t n = text.size();
+  uint64_t any = 0;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t word;
+    std::memcpy(&word, p + i, 8);
+    any |= word;
+  }
+  for (; i < n; ++i) any |= static_cast<unsigned char>(p[i]);
+  return (any & 0x8080808080808080ull) == 0;
+}
+
+char AsciiLower(unsigned char c) {
+  return static_cast<char>(
+      c | (static_cast<unsigned char>(c - 'A') < 26 ? 0x20 : 0));
+}
+
+// utf8proc's NFKC_Casefold (utf8proc_NFKC_Casefold), plus UTF8PROC_STRIPMARK
+// for strip_accents (it needs UTF8PROC_COMPOSE or UTF8PROC_DECOMPOSE: the
+// marks of the decomposed text are removed before it is recomposed).
+utf8proc_option_t NormalizationFlags(const TokenizerOptions& options) {
+  int flags =
+      UTF8PROC_COMPOSE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE;
+  if (options.strip_accents) flags |= UTF8PROC_STRIPMARK;
+  return static_cast<utf8proc_option_t>(flags);
+}
+
+constexpr utf8proc_int32_t kReplacementCharacter = 0xFFFD;
+constexpr utf8proc_int32_t kRightSingleQuotationMark = 0x2019;
+
+// A normalized island (see Normalize) of up to 7 bytes, so that frequent
+// ones ("é" after a letter, " ¡") are normalized by utf8proc once.
+struct IslandCacheEntry {
+  static constexpr uint8_t kEmpty = 0xFF;
+  uint64_t key = 0;  // IslandKey().
+  uint8_t length = kEmpty;
+  char bytes[15];
+};
+constexpr size_t kMaxCachedIsland = 7;
+constexpr int kIslandCacheBits = 10;  // 1024 entries, 24 KiB.
+
+// The island's bytes, its length and the options: distinct for distinct
+// islands of up to kMaxCachedIsland bytes.
+uint64_t IslandKey(const unsigned char* island, size_t size, bool strip) {
+  uint64_t key = static_cast<uint64_t>(size) << 56;
+  for (size_t j = 0; j < size; ++j) {
+    key |= static_cast<uint64_t>(island[j]) << (8 * j);
+  }
+  return strip ? key | (uint64_t{1} << 63) : key;
+}
+
+// Per-thread scratch space of the Unicode tokenizer, kept between calls so
+// that tokenizing allocates nothing once it has seen a text as long.
+struct UnicodeScratch {
+  std::vector<utf8proc_int32_t> code_points;
+  std::string sanitized;  // An island with its invalid bytes replaced.
+  std::vector<IslandCacheEntry> cache;
+};
+
+UnicodeScratch& Scratch() {
+  thread_local UnicodeScratch scratch;
+  return scratch;
+}
+
+// Larger code point buffers (16 MiB) are released after use.
+constexpr size_t kMaxRetainedCodePoints = size_t{1} << 22;
+
+// Copies `s[0, size)` to `*out` with every byte that does not start a valid
+// UTF-8 sequence replaced by U+FFFD.
+void Sanitize(const unsigned char* s, size_t size, std::string* out) {
+  out->clear();
+  size_t i = 0;
+  while (i < size) {
+    utf8proc_int32_t c;
+    const utf8proc_ssize_t length =
+        utf8proc_iterate(s + i, static_cast<utf8proc_ssize_t>(size - i), &c);
+    if (length > 0) {
+      out->append(reinterpret_cast<const char*>(s + i),
+                  static_cast<size_t>(length));
+      i += static_cast<size_t>(length);
+    } else {
+      out->append("\xEF\xBF\xBD");  // U+FFFD.
+      ++i;
+    }
+  }
+}
+
+// Normalizes the UTF-8 `island` into scratch->code_points (grown if
+// needed) and returns the number of code points.
+size_t NormalizeToCodePoints(const unsigned char* island, size_t size,
+                             utf8proc_option_t flags, UnicodeScratch* scratch) {
+  std::vector<utf8proc_int32_t>& cps = scratch->code_points;
+  const auto decompose = [&](const unsigned char* s, size_t n) {
+    if (cps.size() < n + 16) cps.resize(n + 16);
+    const utf8proc_ssize_t room = static_cast<utf8proc_ssize_t>(cps.size());
+    utf8proc_ssize_t count = utf8proc_decompose(
+        s, static_cast<utf8proc_ssize_t>(n), cps.data(), room, flags);
+    if (count > room) {  // Too small: `count` is the size needed.
+      cps.resize(static_cast<size_t>(count));
+      count = utf8proc_decompose(s, static_cast<utf8proc_ssize_t>(n),
+                                 cps.data(), count, flags);
+    }
+    return count;
+  };
+  utf8proc_ssize_t count = decompose(island, size);
+  if (count == UTF8PROC_ERROR_INVALIDUTF8) {
+    Sanitize(island, size, &scratch->sanitized);
+    count = decompose(
+        reinterpret_cast<const unsigned char*>(scratch->sanitized.data()),
+        scratch->sanitized.size());
+  }
+  if (count < 0) {  // Not expected (valid input, no allocation): one U+FFFD.
+    cps[0] = kReplacementCharacter;
+    return 1;
+  }
+  count = utf8proc_normalize_utf32(cps.data(), count, flags);
+  return static_cast<size_t>(std::max<utf8proc_ssize_t>(count, 0));
+}
+
+// Length in bytes of code point `c` (<= U+10FFFF) in UTF-8.
+size_t Utf8Length(utf8proc_int32_t c) {
+  return c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
+}
+
+// Writes code point `c` (<= U+10FFFF) as UTF-8 at `out`; returns its length.
+size_t EncodeUtf8(utf8proc_int32_t c, char* out) {
+  const uint32_t u = static_cast<uint32_t>(c);
+  if (u < 0x80) {
+    out[0] = static_cast<char>(u);
+    return 1;
+  }
+  if (u < 0x800) {
+    out[0] = static_cast<char>(0xC0 | (u >> 6));
+    out[1] = static_cast<char>(0x80 | (u & 0x3F));
+    return 2;
+  }
+  if (u < 0x10000) {
+    out[0] = static_cast<char>(0xE0 | (u >> 12));
+    out[1] = static_cast<char>(0x80 | ((u >> 6) & 0x3F));
+    out[2] = static_cast<char>(0x80 | (u & 0x3F));
+    return 3;
+  }
+  out[0] = static_cast<char>(0xF0 | (u >> 18));
+  out[1] = static_cast<char>(0x80 | ((u >> 12) & 0x3F));
+  out[2] = static_cast<char>(0x80 | ((u >> 6) & 0x3F));
+  out[3] = static_cast<char>(0x80 | (u & 0x3F));
+  return 4;
+}
+
+// The code point starting at p[0] in valid UTF-8 (as EncodeUtf8 writes it)
+// whose first byte is >= 0x80; sets *length to its length in bytes.
+utf8proc_int32_t DecodeUtf8(const char* s, size_t* length) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(s);
+  const uint32_t c = p[0];
+  if (c < 0xE0) {
+    *length = 2;
+    return static_cast<utf8proc_int32_t>(((c & 0x1F) << 6) | (p[1] & 0x3F));
+  }
+  if (c < 0xF0) {
+    *length = 3;
+    return static_cast<utf8proc_int32_t>(((c & 0x0F) << 12) |
+                                         ((p[1] & 0x3F) << 6) | (p[2] & 0x3F));
+  }
+  *length = 4;
+  return static_cast<utf8proc_int32_t>(((c & 0x07) << 18) |
+                                       ((p[1] & 0x3F) << 12) |
+                                       ((p[2] & 0x3F) << 6) | (p[3] & 0x3F));
+}
+
+// Makes `*buffer` at least `size` bytes, growing it geometrically.
+void EnsureSize(size_t size, std::string* buffer) {
+  if (buffer->size() < size) buffer->resize(std::max(size, 2 * buffer->size()));
+}
+
+// Writes the normalized `island` to `*buffer` from `*w` on and advances
+// `*w`, leaving room for `rest` more bytes after it.
+void AppendIsland(const unsigned char* island, size_t size, bool strip,
+                  utf8proc_option_t flags, size_t rest, UnicodeScratch* scratch,
+                  std::string* buffer, size_t* w) {
+  IslandCacheEntry* entry = nullptr;
+  uint64_t key = 0;
+  if (size <= kMaxCachedIsland) {
+    if (scratch->cache.empty()) scratch->cache.resize(1 << kIslandCacheBits);
+    key = IslandKey(island, size, strip);
+    entry =
+        &scratch
+             ->cache[(key * 0x9E3779B97F4A7C15ull) >> (64 - kIslandCacheBits)];
+    if (entry->length != IslandCacheEntry::kEmpty && entry->key == key) {
+      EnsureSize(*w + entry->length + rest, buffer);
+      std::memcpy(buffer->data() + *w, entry->bytes, entry->length);
+      *w += entry->length;
+      return;
+    }
+  }
+  const size_t count = NormalizeToCodePoints(island, size, flags, scratch);
+  const utf8proc_int32_t* cps = scratch->code_points.data();
+  size_t bytes = 0;
+  for (size_t k = 0; k < count; ++k) bytes += Utf8Length(cps[k]);
+  EnsureSize(*w + bytes + rest, buffer);
+  char* out = buffer->data() + *w;
+  for (size_t k = 0, o = 0; k < count; ++k) o += EncodeUtf8(cps[k], out + o);
+  if (entry != nullptr && bytes <= sizeof(entry->bytes)) {
+    entry->key = key;
+    entry->length = static_cast<uint8_t>(bytes);
+    std::memcpy(entry->bytes, out, bytes);
+  }
+  *w += bytes;
+}
+
+// CJK ideographs (unified, extensions A to H, compatibility), CJK symbols
+// and punctuation, Hiragana, Katakana: their letters and numbers are tokens
+// of their own. These are Unicode block ranges, which utf8proc does not
+// expose; the characters' categories still come from utf8proc.
+bool IsCjkBlock(utf8proc_int32_t c) {
+  return (c >= 0x3000 && c <= 0x30FF) ||    // Symbols, Hiragana, Katakana.
+         (c >= 0x31F0 && c <= 0x31FF) ||    // Katakana phonetic extensions.
+         (c >= 0x3400 && c <= 0x4DBF) ||    // Extension A.
+         (c >= 0x4E00 && c <= 0x9FFF) ||    // Unified ideographs.
+         (c >= 0xF900 && c <= 0xFAFF) ||    // Compatibility ideographs.
+         (c >= 0x1B000 && c <= 0x1B16F) ||  // Kana supplement, extended-A.
+         (c >= 0x20000 && c <= 0x3FFFF);    // Extensions B to H, supplement.
+}
+
+// Class of a non-ASCII code point, from its general category.
+uint8_t ClassifyNonAscii(utf8proc_int32_t c) {
+  switch (utf8proc_category(c)) {
+    case UTF8PROC_CATEGORY_LU:
+    case UTF8PROC_CATEGORY_LL:
+    case UTF8PROC_CATEGORY_LT:
+    case UTF8PROC_CATEGORY_LM:
+    case UTF8PROC_CATEGORY_LO:
+    case UTF8PROC_CATEGORY_ND:
+    case UTF8PROC_CATEGORY_NL:
+    case UTF8PROC_CATEGORY_NO:
+      return IsCjkBlock(c) ? kOwnToken : kWordChar;
+    case UTF8PROC_CATEGORY_MN:
+    case UTF8PROC_CATEGORY_MC:
+    case UTF8PROC_CATEGORY_ME:
+      return kWordChar;
+    case UTF8PROC_CATEGORY_ZS:
+    case UTF8PROC_CATEGORY_ZL:
+    case UTF8PROC_CATEGORY_ZP:
+    case UTF8PROC_CATEGORY_CC:
+      return kSpace;
+    default:
+      return kPunct;
+  }
+}
+
+struct ClassAndLength {
+  uint8_t cls;
+  uint8_t length;  // In bytes.
+};
+
+// Class and length of the non-ASCII character at `p` in normalized text.
+ClassAndLength NonAsciiClassAt(const char* p) {
+  size_t length;
+  const uint8_t cls = ClassifyNonAscii(DecodeUtf8(p, &length));
+  return {cls, static_cast<uint8_t>(length)};
+}
+
+// Class and length of the character at p[i] of normalized text.
+inline ClassAndLength ClassAt(const CharTables& t, const char* p, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(p[i]);
+  if (c < 0x80) return {t.cls[c], 1};
+  return NonAsciiClassAt(p + i);
+}
+
+// If the character at p[i] is a combining mark (M*), its length, else 0.
+size_t MarkLengthAt(const char* p, size_t i) {
+  if (static_cast<unsigned char>(p[i]) < 0x80) return 0;
+  size_t length;
+  const utf8proc_category_t category =
+      utf8proc_category(DecodeUtf8(p + i, &length));
+  return category == UTF8PROC_CATEGORY_MN || category == UTF8PROC_CATEGORY_MC ||
+                 category == UTF8PROC_CATEGORY_ME
+             ? length
+             : 0;
+}
+
+// Rewrites each U+2019 of out[begin, *end) that is between two word
+// characters as U+0027 (the character before `begin` is not one of them,
+// the character after `*end` has class `next`), moving the rest left.
+void JoinApostrophes(const CharTables& t, char* out, size_t begin, uint8_t next,
+                     size_t* end) {
+  for (size_t q = begin; q + 3 <= *end; ++q) {
+    if (out[q] != '\xE2' || out[q + 1] != '\x80' || out[q + 2] != '\x99') {
+      continue;
+    }
+    size_t prev = q;  // The start of the character before.
+    while (prev > begin &&
+           (static_cast<unsigned char>(out[prev - 1]) & 0xC0) == 0x80) {
+      --prev;
+    }
+    if (prev > begin) --prev;
+    const bool after_word = prev < q && ClassAt(t, out, prev).cls == kWordChar;
+    const bool before_word = q + 3 < *end
+                                 ? ClassAt(t, out, q + 3).cls == kWordChar
+                                 : next == kWordChar;
+    if (after_word && before_word) {
+      out[q] = '\'';
+      std::memmove(out + q + 1, out + q + 3, *end - q - 3);
+      *end -= 2;
+    }
+  }
+}
+
+// Writes the normalized form of `text` (see Tokenize in text.h) to
+// `*buffer`, with U+2019 between two word characters written as U+0027.
+void Normalize(std::string_view text, const TokenizerOptions& options,
+               std::string* buffer) {
+  const CharTables& t = Tables();
+  const utf8proc_option_t flags = NormalizationFlags(options);
+  UnicodeScratch& scratch = Scratch();
+  const unsigned char* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t len = text.size();
+  // Invariant: `*buffer` has room for what is written so far (w bytes) plus
+  // the rest of the text as ASCII.
+  buffer->resize(len);
+  size_t w = 0;
+  size_t i = 0;
+  while (i < len) {
+    // ASCII is normalized here (lowercased). An "island" of non-ASCII bytes
+    // goes to utf8proc with the ASCII character before it, which may
+    // compose with the marks it starts with ("e" + U+0301 -> "é").
+    // Normalization cannot reach across two ASCII characters: they are
+    // starters that compose with nothing before them, and case folding and
+    // compatibility mappings map one character at a time.
+    size_t ascii_end = i;
+    while (ascii_end < len && s[ascii_end] < 0x80) ++ascii_end;
+    const size_t copy_end =
+        ascii_end < len && ascii_end > i ? ascii_end - 1 : ascii_end;
+    char* out = buffer->data();
+    for (; i < copy_end; ++i) out[w++] = AsciiLower(s[i]);
+    if (i == len) break;
+    size_t island_end = ascii_end;
+    while (island_end < len && s[island_end] >= 0x80) ++island_end;
+    const size_t island_begin = w;
+    AppendIsland(s + i, island_end - i, options.strip_accents, flags,
+                 len - island_end, &scratch, buffer, &w);
+    i = island_end;
+    // The character after the island is ASCII, if any.
+    JoinApostrophes(t, buffer->data(), island_begin,
+                    i < len ? t.cls[s[i]] : uint8_t{kSpace}, &w);
+  }
+  buffer->resize(w);
+  if (scratch.code_points.size() > kMaxRetainedCodePoints) {
+    std::vector<utf8proc_int32_t>().swap(scratch.code_points);
+  }
+}
+
+// The Unicode tokenizer for text with non-ASCII bytes (see Tokenize in
+// text.h): the legacy tokenizer's loop on the normalized text, with the
+// classes of non-ASCII characters from their Unicode categories.
+void UnicodeTokenize(std::string_view text, std::string* buffer,
+                     std::vector<std::string_view>* tokens,
+                     const TokenizerOptions& options) {
+  const CharTables& t = Tables();
+  Normalize(text, options, buffer);
+  const char* p = buffer->data();
+  const size_t n = buffer->size();
+  tokens->clear();
+  size_t i = 0;
+  while (i < n) {
+    const ClassAndLength c = ClassAt(t, p, i);
+    if (c.cls == kWordChar) {
+      const size_t start = i;
+      i += c.length;
+      while (i < n) {
+        const ClassAndLength next = ClassAt(t, p, i);
+        if (next.cls == kWordChar) {
+          i += next.length;
+        } else if (p[i] == '\'' && i + 1 < n) {
+          const ClassAndLength after = ClassAt(t, p, i + 1);
+          if (after.cls != kWordChar) break;
+          i += 1 + after.length;
+        } else {
+          break;
+        }
+      }
+      tokens->emplace_back(p + start, i - start);
+    } else if (c.cls == kOwnToken) {
+      const size_t start = i;
+      i += c.length;
+      while (i < n) {
+        const size_t mark = MarkLengthAt(p, i);
+        if (mark == 0) break;
+        i += mark;
+      }
+      tokens->emplace_back(p + start, i - start);
+    } else if (c.cls == kSpace) {
+      i += c.length;
+    } else {  // Punctuation, or the start of a line break tag.
+      const size_t skip = p[i] == '<' ? LineBreakLength(p, n, i) : 0;
+      if (skip > 0) {
+        i += skip;
+      } else {
+        if (options.keep_punctuation) tokens->emplace_back(p + i, c.length);
+        i += c.length;
+      }
+    }
+  }
+}
+
+// Debian's Abseil is built with its own absl::string_view (not an alias of
+// std::string_view), so convert at the boundary.
+absl::string_view AsAbsl(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+constexpr absl::string_view kHeaderMagic = "loom-vocabulary";
+constexpr absl::string_view kHeaderVersion = "v3";
+constexpr absl::string_view kHeaderFields =
+    "num_words=N words=W punctuation=0|1 accents=keep|strip "
+    "tokenizer=unicode|legacy";
+// v2 files have no accents and tokenizer fields, v1 files no punctuation
+// field either: both were built with the legacy tokenizer, and v1
+// vocabularies kept punctuation.
+constexpr absl::string_view kV2HeaderVersion = "v2";
+constexpr absl::string_view kV1HeaderVersion = "v1";
+
+absl::Status ValidateOptions(absl::string_view caller,
+                             const TokenizerOptions& options) {
+  if (options.strip_accents && !options.unicode) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(caller,
+                     ": TokenizerOptions.strip_accents needs the Unicode "
+                     "tokenizer (unicode true); the legacy one keeps accents"));
+  }
+  return absl::OkStatus();
+}
+
+void CountTokens(const std::string_view* texts, size_t count,
+                 const TokenizerOptions& options,
+                 absl::flat_hash_map<std::string, int64_t>* counts) {
+  std::string buffer;
+  std::vector<std::string_view> tokens;
+  for (size_t i = 0; i < count; ++i) {
+    Tokenize(texts[i], &buffer, &tokens, options);
+    for (std::string_view token : tokens) {
+      auto it = counts->find(AsAbsl(token));
+      if (it == counts->end()) {
+        counts->emplace(std::string(token), 1);
+      } else {
+        ++it->second;
+      }
+    }
+  }
+}
+
+// Empty if `word` is exactly one token as Tokenize(word, options) makes it,
+// else why not; `*buffer` and `*tokens` are scratch space.
+std::string NotASingleToken(const std::string& word,
+                            const TokenizerOptions& options,
+                            std::string* buffer,
+                            std::vector<std::string_view>* tokens) {
+  Tokenize(word, buffer, tokens, options);
+  if (tokens->size() == 1 && (*tokens)[0] == word) return "";
+  if (!options.keep_punctuation && !word.empty()) {
+    TokenizerOptions with_punctuation = options;
+    with_punctuation.keep_punctuation = true;
+    Tokenize(word, buffer, tokens, with_punctuation);
+    if (tokens->size() == 1 && (*tokens)[0] == word) {
+      return "is punctuation, which this vocabulary does not keep";
+    }
+  }
+  return "is not a single token";
+}
+
+TokenizerOptions UnicodeOptions(bool keep_punctuation) {
+  TokenizerOptions options;
+  options.keep_punctuation = keep_punctuation;
+  return options;
+}
+
+}  // namespace
+
+void Tokenize(std::string_view text, std::string* buffer,
+              std::vector<std::string_view>* tokens,
+              const TokenizerOptions& options) {
+  if (!options.unicode || IsAscii(text)) {
+    AsciiTokenize(text, buffer, tokens, options.keep_punctuation);
+  } else {
+    UnicodeTokenize(text, buffer, tokens, options);
+  }
+}
+
+void Tokenize(std::string_view text, std::string* buffer,
+              std::vector<std::string_view>* tokens, bool keep_punctuation) {
+  Tokenize(text, buffer, tokens, UnicodeOptions(keep_punctuation));
+}
+
 std::vector<std::string> Tokenize(std::string_view text,
-                                  bool keep_punctuation) {
+                                  const TokenizerOptions& options) {
   std::string buffer;
   std::vector<std::string_view> views;
-  Tokenize(text, &buffer, &views, keep_punctuation);
+  Tokenize(text, &buffer, &views, options);
   return std::vector<std::string>(views.begin(), views.end());
+}
+
+std::vector<std::string> Tokenize(std::string_view text,
+                                  bool keep_punctuation) {
+  return Tokenize(text, UnicodeOptions(keep_punctuation));
 }
 
 Vocabulary::Vocabulary() : num_words_(kFirstWordId) {}
 
 absl::StatusOr<Vocabulary> Vocabulary::Build(
     const std::vector<std::string_view>& texts, int num_words,
-    bool keep_punctuation) {
+    const TokenizerOptions& options) {
   if (num_words <= kFirstWordId) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Vocabulary::Build: num_words must be > 3, got ", num_words));
   }
+  absl::Status valid = ValidateOptions("Vocabulary::Build", options);
+  if (!valid.ok()) return valid;
   // Two counters on two halves (the machines have 2 cores), then merged;
   // the ranking is a total order, so the result does not depend on this.
   const size_t half = texts.size() >= 2048 ? texts.size() / 2 : texts.size();
@@ -171,25 +638,33 @@ absl::StatusOr<Vocabulary> Vocabulary::Build(
   std::thread second;
   if (half < texts.size()) {
     second = std::thread([&] {
-      CountTokens(texts.data() + half, texts.size() - half, keep_punctuation,
+      CountTokens(texts.data() + half, texts.size() - half, options,
                   &second_counts);
     });
   }
-  CountTokens(texts.data(), half, keep_punctuation, &counts);
+  CountTokens(texts.data(), half, options, &counts);
   if (second.joinable()) {
     second.join();
     for (const auto& [token, count] : second_counts) counts[token] += count;
   }
-  return FromCounts(counts, num_words, keep_punctuation);
+  return FromCounts(counts, num_words, options);
+}
+
+absl::StatusOr<Vocabulary> Vocabulary::Build(
+    const std::vector<std::string_view>& texts, int num_words,
+    bool keep_punctuation) {
+  return Build(texts, num_words, UnicodeOptions(keep_punctuation));
 }
 
 absl::StatusOr<Vocabulary> Vocabulary::FromCounts(
     const absl::flat_hash_map<std::string, int64_t>& counts, int num_words,
-    bool keep_punctuation) {
+    const TokenizerOptions& options) {
   if (num_words <= kFirstWordId) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Vocabulary::FromCounts: num_words must be > 3, got ", num_words));
   }
+  absl::Status valid = ValidateOptions("Vocabulary::FromCounts", options);
+  if (!valid.ok()) return valid;
   using Entry = std::pair<const std::string, int64_t>;
   std::vector<const Entry*> entries;
   entries.reserve(counts.size());
@@ -205,7 +680,7 @@ absl::StatusOr<Vocabulary> Vocabulary::FromCounts(
                     by_rank);
   Vocabulary vocabulary;
   vocabulary.num_words_ = num_words;
-  vocabulary.keep_punctuation_ = keep_punctuation;
+  vocabulary.options_ = options;
   vocabulary.words_.reserve(keep);
   vocabulary.index_.reserve(keep);
   std::string buffer;
@@ -213,7 +688,7 @@ absl::StatusOr<Vocabulary> Vocabulary::FromCounts(
   for (size_t i = 0; i < keep; ++i) {
     const std::string& word = entries[i]->first;
     const std::string problem =
-        NotASingleToken(word, keep_punctuation, &buffer, &tokens);
+        NotASingleToken(word, options, &buffer, &tokens);
     if (!problem.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("Vocabulary::FromCounts: word \"", absl::CEscape(word),
@@ -226,13 +701,21 @@ absl::StatusOr<Vocabulary> Vocabulary::FromCounts(
   return vocabulary;
 }
 
-absl::StatusOr<Vocabulary> Vocabulary::FromWords(std::vector<std::string> words,
-                                                 int num_words,
-                                                 bool keep_punctuation) {
+absl::StatusOr<Vocabulary> Vocabulary::FromCounts(
+    const absl::flat_hash_map<std::string, int64_t>& counts, int num_words,
+    bool keep_punctuation) {
+  return FromCounts(counts, num_words, UnicodeOptions(keep_punctuation));
+}
+
+absl::StatusOr<Vocabulary> Vocabulary::FromWords(
+    std::vector<std::string> words, int num_words,
+    const TokenizerOptions& options) {
   if (num_words <= kFirstWordId) {
     return absl::InvalidArgumentError(absl::StrCat(
         "Vocabulary::FromWords: num_words must be > 3, got ", num_words));
   }
+  absl::Status valid = ValidateOptions("Vocabulary::FromWords", options);
+  if (!valid.ok()) return valid;
   if (words.size() > static_cast<size_t>(num_words - kFirstWordId)) {
     return absl::InvalidArgumentError(
         absl::StrCat("Vocabulary::FromWords: ", words.size(),
@@ -240,14 +723,14 @@ absl::StatusOr<Vocabulary> Vocabulary::FromWords(std::vector<std::string> words,
   }
   Vocabulary vocabulary;
   vocabulary.num_words_ = num_words;
-  vocabulary.keep_punctuation_ = keep_punctuation;
+  vocabulary.options_ = options;
   vocabulary.index_.reserve(words.size());
   std::string buffer;
   std::vector<std::string_view> tokens;
   for (size_t i = 0; i < words.size(); ++i) {
     const std::string& word = words[i];
     const std::string problem =
-        NotASingleToken(word, keep_punctuation, &buffer, &tokens);
+        NotASingleToken(word, options, &buffer, &tokens);
     if (!problem.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("Vocabulary::FromWords: word ", i + 1, " \"",
@@ -262,6 +745,13 @@ absl::StatusOr<Vocabulary> Vocabulary::FromWords(std::vector<std::string> words,
   }
   vocabulary.words_ = std::move(words);
   return vocabulary;
+}
+
+absl::StatusOr<Vocabulary> Vocabulary::FromWords(std::vector<std::string> words,
+                                                 int num_words,
+                                                 bool keep_punctuation) {
+  return FromWords(std::move(words), num_words,
+                   UnicodeOptions(keep_punctuation));
 }
 
 int32_t Vocabulary::Id(std::string_view token) const {
@@ -295,17 +785,19 @@ std::vector<int32_t> Vocabulary::Encode(std::string_view text) const {
 void Vocabulary::EncodeTo(std::string_view text, std::string* buffer,
                           std::vector<std::string_view>* tokens,
                           std::vector<int32_t>* ids) const {
-  Tokenize(text, buffer, tokens, keep_punctuation_);
+  Tokenize(text, buffer, tokens, options_);
   ids->reserve(ids->size() + tokens->size() + 1);
   ids->push_back(kStartId);
   for (std::string_view token : *tokens) ids->push_back(Id(token));
 }
 
 absl::Status Vocabulary::Save(const std::string& path) const {
-  std::string content =
-      absl::StrCat(kHeaderMagic, " ", kHeaderVersion, " num_words=", num_words_,
-                   " words=", words_.size(),
-                   " punctuation=", keep_punctuation_ ? 1 : 0, "\n");
+  std::string content = absl::StrCat(
+      kHeaderMagic, " ", kHeaderVersion, " num_words=", num_words_,
+      " words=", words_.size(),
+      " punctuation=", options_.keep_punctuation ? 1 : 0,
+      " accents=", options_.strip_accents ? "strip" : "keep",
+      " tokenizer=", options_.unicode ? "unicode" : "legacy", "\n");
   for (const std::string& word : words_) absl::StrAppend(&content, word, "\n");
 
   return WriteFileAtomically(path, content);
@@ -330,27 +822,34 @@ absl::StatusOr<Vocabulary> Vocabulary::Load(const std::string& path) {
   body.remove_suffix(1);
   const std::vector<absl::string_view> lines = absl::StrSplit(body, '\n');
 
-  // Header: "loom-vocabulary v2 num_words=N words=W punctuation=0|1", or
-  // "loom-vocabulary v1 num_words=N words=W" (punctuation kept).
+  // Header: see Save() and Load() in text.h.
   std::vector<absl::string_view> fields = absl::StrSplit(lines[0], ' ');
   if (fields.size() < 2 || fields[0] != kHeaderMagic) {
     return corrupt(absl::StrCat("bad header line \"", absl::CEscape(lines[0]),
                                 "\", expected \"", kHeaderMagic, " ",
-                                kHeaderVersion,
-                                " num_words=N words=W punctuation=0|1\""));
+                                kHeaderVersion, " ", kHeaderFields, "\""));
   }
-  const bool legacy = fields[1] == kLegacyHeaderVersion;
-  if (!legacy && fields[1] != kHeaderVersion) {
-    return corrupt(absl::StrCat("unsupported version \"",
-                                absl::CEscape(fields[1]), "\", expected ",
-                                kHeaderVersion, " or ", kLegacyHeaderVersion));
+  const absl::string_view version = fields[1];
+  size_t expected_fields = 0;
+  absl::string_view expected_layout;
+  if (version == kHeaderVersion) {
+    expected_fields = 7;
+    expected_layout = kHeaderFields;
+  } else if (version == kV2HeaderVersion) {
+    expected_fields = 5;
+    expected_layout = "num_words=N words=W punctuation=0|1";
+  } else if (version == kV1HeaderVersion) {
+    expected_fields = 4;
+    expected_layout = "num_words=N words=W";
+  } else {
+    return corrupt(absl::StrCat(
+        "unsupported version \"", absl::CEscape(version), "\", expected ",
+        kHeaderVersion, ", ", kV2HeaderVersion, " or ", kV1HeaderVersion));
   }
-  const size_t expected_fields = legacy ? 4 : 5;
   if (fields.size() != expected_fields) {
     return corrupt(absl::StrCat("bad header line \"", absl::CEscape(lines[0]),
-                                "\", expected \"", kHeaderMagic, " ", fields[1],
-                                " num_words=N words=W",
-                                legacy ? "" : " punctuation=0|1", "\""));
+                                "\", expected \"", kHeaderMagic, " ", version,
+                                " ", expected_layout, "\""));
   }
   int num_words = 0;
   size_t num_listed = 0;
@@ -364,14 +863,33 @@ absl::StatusOr<Vocabulary> Vocabulary::Load(const std::string& path) {
     return corrupt(absl::StrCat("bad words field in header \"",
                                 absl::CEscape(lines[0]), "\""));
   }
-  bool keep_punctuation = true;
-  if (!legacy) {
+  // v1 and v2: the legacy tokenizer; v1 kept punctuation.
+  TokenizerOptions options;
+  options.keep_punctuation = true;
+  options.unicode = false;
+  if (version != kV1HeaderVersion) {
     if (fields[4] == "punctuation=0") {
-      keep_punctuation = false;
+      options.keep_punctuation = false;
     } else if (fields[4] != "punctuation=1") {
       return corrupt(absl::StrCat(
           "bad punctuation field in header \"", absl::CEscape(lines[0]),
           "\", expected punctuation=0 or punctuation=1"));
+    }
+  }
+  if (version == kHeaderVersion) {
+    if (fields[5] == "accents=strip") {
+      options.strip_accents = true;
+    } else if (fields[5] != "accents=keep") {
+      return corrupt(absl::StrCat(
+          "bad accents field in header \"", absl::CEscape(lines[0]),
+          "\", expected accents=keep or accents=strip"));
+    }
+    if (fields[6] == "tokenizer=unicode") {
+      options.unicode = true;
+    } else if (fields[6] != "tokenizer=legacy") {
+      return corrupt(absl::StrCat(
+          "bad tokenizer field in header \"", absl::CEscape(lines[0]),
+          "\", expected tokenizer=unicode or tokenizer=legacy"));
     }
   }
   const size_t found = lines.size() - 1;
@@ -390,7 +908,7 @@ absl::StatusOr<Vocabulary> Vocabulary::Load(const std::string& path) {
     words.emplace_back(lines[i].data(), lines[i].size());
   }
   absl::StatusOr<Vocabulary> vocabulary =
-      FromWords(std::move(words), num_words, keep_punctuation);
+      FromWords(std::move(words), num_words, options);
   if (!vocabulary.ok()) return corrupt(vocabulary.status().message());
   return vocabulary;
 }
