@@ -1,0 +1,211 @@
+#include "framework/inference/predictor.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "framework/training/classification.h"
+#include "framework/training/saved_model.h"
+
+namespace loom {
+namespace {
+
+data::Padding ToPadding(TextDatasetDef::Padding p) {
+  return p == TextDatasetDef::POST ? data::Padding::kPost : data::Padding::kPre;
+}
+
+}  // namespace
+
+struct Predictor::Job {
+  const Tensor* ids = nullptr;
+  absl::StatusOr<Tensor> prediction;
+  bool done = false;
+};
+
+Predictor::~Predictor() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void Predictor::Serve(const std::string& model_dir, const ModelFile& file,
+                      const OpRegistry& registry) {
+  auto loaded = LoadModel(model_dir, file, registry);
+  {
+    absl::MutexLock lock(&mu_);
+    loaded_ = true;
+    if (!loaded.ok()) {
+      load_status_ = loaded.status();
+      return;
+    }
+    vocabulary_ = std::move(loaded->vocabulary);
+    model_ = std::move(loaded->model);
+  }
+  while (true) {
+    Job* job = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](Predictor* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+            return p->stopping_ || !p->queue_.empty();
+          },
+          this));
+      if (queue_.empty()) return;  // Stopping, nothing left to run.
+      job = queue_.front();
+      queue_.pop_front();
+    }
+    absl::StatusOr<Tensor> prediction = model_->Predict(*job->ids, batch_size_);
+    absl::MutexLock lock(&mu_);
+    job->prediction = std::move(prediction);
+    job->done = true;
+  }
+}
+
+absl::StatusOr<std::unique_ptr<Predictor>> Predictor::Load(
+    const std::string& model_dir, std::unique_ptr<OpRegistry> registry,
+    const PredictorOptions& options) {
+  if (registry == nullptr) {
+    return absl::InvalidArgumentError("Predictor::Load: no op registry");
+  }
+  const OpRegistry& ref = *registry;
+  auto predictor = Load(model_dir, ref, options);
+  if (!predictor.ok()) return predictor.status();
+  (*predictor)->owned_registry_ = std::move(registry);
+  return predictor;
+}
+
+absl::StatusOr<std::unique_ptr<Predictor>> Predictor::Load(
+    const std::string& model_dir, const OpRegistry& registry,
+    const PredictorOptions& options) {
+  if (options.batch_size <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Predictor options: batch_size must be > 0, got ", options.batch_size));
+  }
+  auto file = ReadSavedModelFile(model_dir);
+  if (!file.ok()) return file.status();
+  auto predictor = std::unique_ptr<Predictor>(new Predictor());
+  Predictor* p = predictor.get();
+  p->model_dir_ = model_dir;
+  p->batch_size_ = options.batch_size;
+  // The model thread loads the model: its primitives must stay there.
+  const ModelFile& model_file = *file;
+  p->thread_ = std::thread([p, &model_file, &registry] {
+    p->Serve(p->model_dir_, model_file, registry);
+  });
+  {
+    absl::MutexLock lock(&p->mu_);
+    p->mu_.Await(absl::Condition(&p->loaded_));
+    if (!p->load_status_.ok()) return p->load_status_;  // Joined by ~.
+  }
+  Model& model = *p->model_;  // Read-only from here on.
+  p->name_ = model.def().name();
+  p->dataset_ = model.def().dataset();
+  p->max_len_ = p->dataset_.max_len();
+  p->class_names_.assign(p->dataset_.class_name().begin(),
+                         p->dataset_.class_name().end());
+  if (p->class_names_.empty()) {
+    p->class_names_ = {"negative", "positive"};  // Older folders.
+  }
+  if (auto s = CheckClassesMatchModel(model, p->class_names_); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(model_dir, ": ", s.message()));
+  }
+  if (p->max_len_ <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(model_dir, "/model.pbtxt: dataset.max_len must be > 0"));
+  }
+  std::set<std::string> ops;
+  for (const NodeDef& node : model.def().graph().node()) ops.insert(node.op());
+  p->ops_.assign(ops.begin(), ops.end());
+  return predictor;
+}
+
+absl::StatusOr<std::vector<Prediction>> Predictor::Run(
+    const Tensor& ids) const {
+  Job job;
+  job.ids = &ids;
+  {
+    absl::MutexLock lock(&mu_);
+    queue_.push_back(&job);
+    mu_.Await(absl::Condition(&job.done));
+  }
+  if (!job.prediction.ok()) return job.prediction.status();
+  std::vector<Prediction> out(static_cast<size_t>(ids.dim(0)));
+  for (int64_t i = 0; i < ids.dim(0); ++i) {
+    ClassProbabilities(*job.prediction, i, &out[i].probabilities);
+    out[i].label = ArgMax(out[i].probabilities);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<Prediction>> Predictor::Predict(
+    const std::vector<std::string>& texts) const {
+  if (texts.empty()) return std::vector<Prediction>();
+  const int64_t n = static_cast<int64_t>(texts.size());
+  Tensor ids = Tensor::FromVector(
+      {n, max_len_}, std::vector<int32_t>(static_cast<size_t>(n) * max_len_,
+                                          data::Vocabulary::kPadId));
+  std::vector<int> num_tokens(texts.size());
+  std::string buffer;
+  std::vector<std::string_view> tokens;
+  std::vector<int32_t> row;
+  const data::Padding padding = ToPadding(dataset_.padding());
+  const data::Padding truncating = ToPadding(dataset_.truncating());
+  for (int64_t i = 0; i < n; ++i) {
+    row.clear();
+    vocabulary_.EncodeTo(texts[i], &buffer, &tokens, &row);
+    num_tokens[i] = static_cast<int>(row.size()) - 1;  // Less the start id.
+    data::PadSequenceInto(row.data(), row.size(), max_len_, padding, truncating,
+                          ids.i32() + i * max_len_);
+  }
+  auto out = Run(ids);
+  if (!out.ok()) return out.status();
+  for (int64_t i = 0; i < n; ++i) (*out)[i].num_tokens = num_tokens[i];
+  return out;
+}
+
+absl::StatusOr<std::vector<Prediction>> Predictor::PredictIds(
+    const int32_t* ids, int64_t n, int64_t length) const {
+  if (n < 0 || length <= 0 || (n > 0 && ids == nullptr)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PredictIds: need n >= 0 rows of length > 0 ids, got n ",
+                     n, ", length ", length));
+  }
+  if (n == 0) return std::vector<Prediction>();
+  if (n > (int64_t{1} << 31) / std::max<int64_t>(length, max_len_)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PredictIds: ", n, " rows of ", length,
+                     " ids are more than one call may pass"));
+  }
+  const int32_t limit = vocabulary_.num_words();
+  Tensor padded = Tensor::FromVector(
+      {n, max_len_}, std::vector<int32_t>(static_cast<size_t>(n) * max_len_,
+                                          data::Vocabulary::kPadId));
+  for (int64_t i = 0; i < n; ++i) {
+    const int32_t* src = ids + i * length;
+    for (int64_t t = 0; t < length; ++t) {
+      if (src[t] < 0 || src[t] >= limit) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("PredictIds: row ", i, ", position ", t, ": id ",
+                         src[t], " is not in [0, ", limit, ")"));
+      }
+    }
+    data::PadSequenceInto(src, static_cast<size_t>(length), max_len_,
+                          ToPadding(dataset_.padding()),
+                          ToPadding(dataset_.truncating()),
+                          padded.i32() + i * max_len_);
+  }
+  auto out = Run(padded);
+  if (!out.ok()) return out.status();
+  for (int64_t i = 0; i < n; ++i) {
+    int count = 0;
+    for (int64_t t = 0; t < length; ++t) {
+      count += ids[i * length + t] > data::Vocabulary::kStartId ? 1 : 0;
+    }
+    (*out)[i].num_tokens = count;
+  }
+  return out;
+}
+
+}  // namespace loom
