@@ -282,6 +282,65 @@ absl::Status ShapeContext::ExpectDType(int input, DType dtype) const {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The index of dimension `dim` (negative: from the end) in a shape of
+// `rank` dimensions, or -1 if it has no such dimension.
+int DimIndex(int dim, size_t rank) {
+  const int r = static_cast<int>(rank);
+  const int i = dim < 0 ? dim + r : dim;
+  return i >= 0 && i < r ? i : -1;
+}
+
+absl::Status NoSuchDim(int input, int dim, const Shape& shape) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("input ", input, " has no dimension ", dim, ", got shape ",
+                   ShapeToString(shape)));
+}
+
+}  // namespace
+
+absl::Status ShapeContext::ExpectRankAtLeast(int input, int min_rank) const {
+  const ValueInfo* info = this->input(input);
+  if (info != nullptr && static_cast<int>(info->shape.size()) < min_rank) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input ", input, " must have rank ", min_rank,
+                     " or more, got shape ", ShapeToString(info->shape)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShapeContext::ExpectDim(int input, int dim, int64_t size) const {
+  const ValueInfo* info = this->input(input);
+  if (info == nullptr) return absl::OkStatus();
+  const int i = DimIndex(dim, info->shape.size());
+  if (i < 0) return NoSuchDim(input, dim, info->shape);
+  if (!DimsCompatible(info->shape[i], size)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "input ", input, " must have size ", size, " in dimension ", dim,
+        ", got shape ", ShapeToString(info->shape)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShapeContext::ExpectSameDim(int a, int dim_a, int b,
+                                         int dim_b) const {
+  const ValueInfo* info_a = input(a);
+  const ValueInfo* info_b = input(b);
+  if (info_a == nullptr || info_b == nullptr) return absl::OkStatus();
+  const int i = DimIndex(dim_a, info_a->shape.size());
+  if (i < 0) return NoSuchDim(a, dim_a, info_a->shape);
+  const int j = DimIndex(dim_b, info_b->shape.size());
+  if (j < 0) return NoSuchDim(b, dim_b, info_b->shape);
+  if (!DimsCompatible(info_a->shape[i], info_b->shape[j])) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dimension ", dim_a, " of input ", a, " (shape ",
+        ShapeToString(info_a->shape), ") must equal dimension ", dim_b,
+        " of input ", b, " (shape ", ShapeToString(info_b->shape), ")"));
+  }
+  return absl::OkStatus();
+}
+
 bool DimsCompatible(int64_t a, int64_t b) { return a < 0 || b < 0 || a == b; }
 
 bool ShapesCompatible(const Shape& a, const Shape& b) {

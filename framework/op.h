@@ -171,9 +171,22 @@ class ShapeContext {
   void set_output(int i, ValueInfo info) { outputs_[i] = std::move(info); }
   const std::vector<ValueInfo>& outputs() const { return outputs_; }
 
-  // Convenience checks that produce errors in a uniform style.
+  // Convenience checks that produce errors in a uniform style ("input 1
+  // must have rank 3, got shape [4, 5]"). Each one passes for an optional
+  // input that was left out. A dimension known only at run time (-1)
+  // agrees with any size.
   absl::Status ExpectRank(int input, int rank) const;
   absl::Status ExpectDType(int input, DType dtype) const;
+  // The input has `min_rank` dimensions or more.
+  absl::Status ExpectRankAtLeast(int input, int min_rank) const;
+  // Dimension `dim` of the input is `size` (or unknown); a negative `dim`
+  // counts from the end (-1: the last). The input must have that
+  // dimension. `size` -1 accepts any size, so only the rank is checked.
+  absl::Status ExpectDim(int input, int dim, int64_t size) const;
+  // Dimension `dim_a` of input `a` and dimension `dim_b` of input `b` agree
+  // (DimsCompatible); negative dimensions count from the end. Both inputs
+  // must have those dimensions; passes if either input was left out.
+  absl::Status ExpectSameDim(int a, int dim_a, int b, int dim_b) const;
 
  private:
   const std::string& node_name_;
