@@ -60,14 +60,14 @@ struct InternedReviews {
   std::vector<int32_t> to_id;   // Local index -> vocabulary id.
 };
 
-void Intern(const Review* reviews, size_t count, bool keep_punctuation,
-            InternedReviews* out) {
+void Intern(const Review* reviews, size_t count,
+            const TokenizerOptions& tokenizer, InternedReviews* out) {
   std::string buffer;
   std::vector<std::string_view> tokens;
   out->offsets.reserve(count + 1);
   out->offsets.push_back(0);
   for (size_t i = 0; i < count; ++i) {
-    Tokenize(reviews[i].text, &buffer, &tokens, keep_punctuation);
+    Tokenize(reviews[i].text, &buffer, &tokens, tokenizer);
     for (std::string_view token : tokens) {
       auto it = out->index.find(AsAbsl(token));
       if (it == out->index.end()) {
@@ -135,6 +135,13 @@ void AllocateSplit(int64_t n, int max_len, EncodedSplit* out) {
 
 }  // namespace
 
+TokenizerOptions TokenizerOptionsFor(const loom::TextDatasetDef& def) {
+  TokenizerOptions options;
+  options.keep_punctuation = def.keep_punctuation();
+  options.strip_accents = def.strip_accents();
+  return options;
+}
+
 std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed) {
   std::vector<int64_t> order(static_cast<size_t>(std::max<int64_t>(n, 0)));
   for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int64_t>(i);
@@ -197,15 +204,15 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
 
   // Work is split in two halves for the machines' 2 cores.
   // 1. Tokenize and count the training reviews, each half on one thread.
-  const bool keep_punctuation = def.keep_punctuation();
+  const TokenizerOptions tokenizer = TokenizerOptionsFor(def);
   const size_t half = corpus.train.size() / 2;
   InternedReviews parts[2];
   {
     std::thread second([&] {
-      Intern(corpus.train.data() + half, corpus.train.size() - half,
-             keep_punctuation, &parts[1]);
+      Intern(corpus.train.data() + half, corpus.train.size() - half, tokenizer,
+             &parts[1]);
     });
-    Intern(corpus.train.data(), half, keep_punctuation, &parts[0]);
+    Intern(corpus.train.data(), half, tokenizer, &parts[0]);
     second.join();
   }
 
@@ -221,7 +228,7 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
       }
     }
     absl::StatusOr<Vocabulary> vocabulary =
-        Vocabulary::FromCounts(counts, def.num_words(), keep_punctuation);
+        Vocabulary::FromCounts(counts, def.num_words(), tokenizer);
     if (!vocabulary.ok()) return vocabulary.status();
     dataset.vocabulary = *std::move(vocabulary);
   }
@@ -277,6 +284,14 @@ absl::StatusOr<EncodedSplit> EncodeTestSplit(const ImdbCorpus& corpus,
         "; the model was trained with the vocabulary's setting, so set "
         "keep_punctuation: ",
         keep ? "true" : "false", " in the dataset definition"));
+  }
+  if (vocabulary.tokenizer_options().unicode &&
+      vocabulary.tokenizer_options().strip_accents != def.strip_accents()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "EncodeTestSplit: TextDatasetDef.strip_accents is ",
+        def.strip_accents() ? "true" : "false", " but the vocabulary ",
+        def.strip_accents() ? "keeps" : "strips",
+        " accents; the model was trained with the vocabulary's setting"));
   }
   const Padding padding = *ToPadding(def.padding(), "padding");
   const Padding truncating = *ToPadding(def.truncating(), "truncating");

@@ -69,6 +69,10 @@ absl::StatusOr<TextDataset> LoadTextDataset(const std::string& path,
 // "" if none does.
 std::string DefaultDataPath();
 
+// The tokenizer settings of `def` (keep_punctuation, strip_accents; the
+// Unicode tokenizer).
+TokenizerOptions TokenizerOptionsFor(const loom::TextDatasetDef& def);
+
 // A permutation of 0..n-1: Fisher-Yates driven by std::mt19937_64(seed) with
 // unbiased rejection sampling, so it is the same with every standard library.
 std::vector<int64_t> ShuffledOrder(int64_t n, uint64_t seed);

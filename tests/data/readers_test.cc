@@ -13,6 +13,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "framework/data/corpus.h"
+#include "framework/data/dataset.h"
 #include "framework/data/readers/reader.h"
 #include "framework/data/readers/writer.h"
 #include "framework/file_util.h"
@@ -436,6 +437,48 @@ TEST(LoadCorpusTest, OneClassEmptyTextsAndUnseenTestLabels) {
                               .status()
                               .message()),
               HasSubstr("no training examples"));
+}
+
+TEST(LoadTextDatasetTest, UnicodeTokenizerFoldsCaseAndCanStripAccents) {
+  const std::string path = File("accents.csv",
+                                "text,label\n"
+                                "\"PEL\xC3\x8D"
+                                "CULA buena\",pos\n"
+                                "pel\xC3\xAD"
+                                "cula mala,neg\n"
+                                "pelicula mala,neg\n"
+                                "pelicula regular,neg\n"
+                                "otra pel\xC3\xAD"
+                                "cula buena,pos\n"
+                                "nada,neg\n");
+  loom::TextDatasetDef def = Source(path);
+  def.set_num_words(100);
+  def.set_max_len(5);
+  def.set_test_split(0.2);
+  auto kept = LoadTextDataset("", def);
+  ASSERT_TRUE(kept.ok()) << kept.status();
+  // "PELÍCULA" and "película" are one word; "pelicula" another (in at
+  // least two of the four "neg" rows kept for training).
+  EXPECT_NE(kept->vocabulary.Id("pel\xC3\xAD"
+                                "cula"),
+            Vocabulary::kOovId);
+  EXPECT_NE(kept->vocabulary.Id("pelicula"), Vocabulary::kOovId);
+  def.set_strip_accents(true);
+  auto stripped = LoadTextDataset("", def);
+  ASSERT_TRUE(stripped.ok()) << stripped.status();
+  EXPECT_EQ(stripped->vocabulary.Id("pel\xC3\xAD"
+                                    "cula"),
+            Vocabulary::kOovId);
+  EXPECT_NE(stripped->vocabulary.Id("pelicula"), Vocabulary::kOovId);
+  EXPECT_TRUE(stripped->vocabulary.tokenizer_options().strip_accents);
+  // A saved model's vocabulary must match the settings it is used with.
+  def.set_strip_accents(false);
+  auto corpus = LoadCorpus(def);
+  ASSERT_TRUE(corpus.ok());
+  EXPECT_THAT(std::string(EncodeTestSplit(*corpus, stripped->vocabulary, def)
+                              .status()
+                              .message()),
+              HasSubstr("strip_accents is false but the vocabulary strips"));
 }
 
 // --------------------------------------------------------------- Writer --
