@@ -4,6 +4,8 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "framework/training/classification.h"
 #include "framework/training/saved_model.h"
 
@@ -19,8 +21,14 @@ data::Padding ToPadding(TextDatasetDef::Padding p) {
 struct Predictor::Job {
   const Tensor* ids = nullptr;
   absl::StatusOr<Tensor> prediction;
+  absl::Time enqueued;
   bool done = false;
 };
+
+PredictorStats Predictor::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
 
 Predictor::~Predictor() {
   {
@@ -44,7 +52,8 @@ void Predictor::Serve(const std::string& model_dir, const ModelFile& file,
     model_ = std::move(loaded->model);
   }
   while (true) {
-    Job* job = nullptr;
+    std::vector<Job*> jobs;
+    int64_t rows = 0;
     {
       absl::MutexLock lock(&mu_);
       mu_.Await(absl::Condition(
@@ -53,13 +62,80 @@ void Predictor::Serve(const std::string& model_dir, const ModelFile& file,
           },
           this));
       if (queue_.empty()) return;  // Stopping, nothing left to run.
-      job = queue_.front();
-      queue_.pop_front();
+      if (max_batch_size_ > 0 && batch_timeout_micros_ > 0) {
+        // Wait for more calls, up to the timeout after the first one.
+        const absl::Time deadline = queue_.front()->enqueued +
+                                    absl::Microseconds(batch_timeout_micros_);
+        mu_.AwaitWithDeadline(
+            absl::Condition(
+                +[](Predictor* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+                  int64_t waiting = 0;
+                  for (const Job* j : p->queue_) waiting += j->ids->dim(0);
+                  return p->stopping_ || waiting >= p->max_batch_size_;
+                },
+                this),
+            deadline);
+      }
+      // The first call always runs; more join while they fit.
+      do {
+        rows += queue_.front()->ids->dim(0);
+        jobs.push_back(queue_.front());
+        queue_.pop_front();
+      } while (max_batch_size_ > 0 && !queue_.empty() &&
+               rows + queue_.front()->ids->dim(0) <= max_batch_size_);
+      const absl::Time now = absl::Now();
+      ++stats_.runs;
+      stats_.calls += static_cast<int64_t>(jobs.size());
+      stats_.texts += rows;
+      const size_t n = jobs.size();
+      const int bucket = n <= 1    ? 0
+                         : n == 2  ? 1
+                         : n <= 4  ? 2
+                         : n <= 8  ? 3
+                         : n <= 16 ? 4
+                         : n <= 32 ? 5
+                                   : 6;
+      ++stats_.calls_per_run[bucket];
+      for (const Job* j : jobs) {
+        stats_.queue_seconds += absl::ToDoubleSeconds(now - j->enqueued);
+      }
     }
-    absl::StatusOr<Tensor> prediction = model_->Predict(*job->ids, batch_size_);
+    if (jobs.size() == 1) {
+      absl::StatusOr<Tensor> prediction =
+          model_->Predict(*jobs[0]->ids, batch_size_);
+      absl::MutexLock lock(&mu_);
+      jobs[0]->prediction = std::move(prediction);
+      jobs[0]->done = true;
+      continue;
+    }
+    // Join the calls' rows into one input, run once, split the result.
+    const int64_t width = jobs[0]->ids->dim(1);
+    Tensor joined = Tensor::FromVector(
+        {rows, width}, std::vector<int32_t>(static_cast<size_t>(rows * width)));
+    int64_t at = 0;
+    for (const Job* j : jobs) {
+      std::copy(j->ids->i32(), j->ids->i32() + j->ids->num_elements(),
+                joined.i32() + at * width);
+      at += j->ids->dim(0);
+    }
+    absl::StatusOr<Tensor> prediction =
+        model_->Predict(joined, std::max(batch_size_, max_batch_size_));
     absl::MutexLock lock(&mu_);
-    job->prediction = std::move(prediction);
-    job->done = true;
+    at = 0;
+    for (Job* j : jobs) {
+      if (!prediction.ok()) {
+        j->prediction = prediction.status();
+      } else {
+        const int64_t k = prediction->num_elements() / rows;
+        const int64_t n = j->ids->dim(0);
+        Tensor part(DType::kFloat32, {n, k});
+        std::copy(prediction->f32() + at * k, prediction->f32() + (at + n) * k,
+                  part.f32());
+        j->prediction = std::move(part);
+      }
+      at += j->ids->dim(0);
+      j->done = true;
+    }
   }
 }
 
@@ -89,6 +165,8 @@ absl::StatusOr<std::unique_ptr<Predictor>> Predictor::Load(
   Predictor* p = predictor.get();
   p->model_dir_ = model_dir;
   p->batch_size_ = options.batch_size;
+  p->max_batch_size_ = std::max(0, options.max_batch_size);
+  p->batch_timeout_micros_ = std::max<int64_t>(0, options.batch_timeout_micros);
   // The model thread loads the model: its primitives must stay there.
   const ModelFile& model_file = *file;
   p->thread_ = std::thread([p, &model_file, &registry] {
@@ -127,6 +205,7 @@ absl::StatusOr<std::vector<Prediction>> Predictor::Run(
   job.ids = &ids;
   {
     absl::MutexLock lock(&mu_);
+    job.enqueued = absl::Now();
     queue_.push_back(&job);
     mu_.Await(absl::Condition(&job.done));
   }

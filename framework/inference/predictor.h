@@ -34,6 +34,22 @@ namespace loom {
 struct PredictorOptions {
   // Texts per run of the model; longer calls are split.
   int batch_size = 128;
+  // Dynamic batching, as TensorFlow Serving's: calls waiting for the model
+  // thread are joined into one run of up to max_batch_size texts; with
+  // batch_timeout_micros > 0 the thread waits that long after the first
+  // waiting call for more to arrive. 0 = no batching across calls.
+  int max_batch_size = 0;
+  int64_t batch_timeout_micros = 0;
+};
+
+// What the model thread did, for monitoring (Predictor::stats()).
+struct PredictorStats {
+  int64_t runs = 0;   // Runs of the model.
+  int64_t calls = 0;  // Calls served by them.
+  int64_t texts = 0;  // Rows run.
+  // Runs by number of calls joined: 1, 2, 3-4, 5-8, 9-16, 17-32, >32.
+  std::vector<int64_t> calls_per_run = std::vector<int64_t>(7, 0);
+  double queue_seconds = 0;  // Summed time calls waited for the thread.
 };
 
 struct Prediction {
@@ -75,6 +91,7 @@ class Predictor {
   const data::Vocabulary& vocabulary() const { return vocabulary_; }
   // The ops the model's graph uses, sorted, each once.
   const std::vector<std::string>& ops() const { return ops_; }
+  PredictorStats stats() const;
 
   ~Predictor();
 
@@ -104,6 +121,9 @@ class Predictor {
   std::vector<std::string> ops_;
   int max_len_ = 0;
   int batch_size_ = 128;
+  int max_batch_size_ = 0;
+  int64_t batch_timeout_micros_ = 0;
+  PredictorStats stats_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace loom

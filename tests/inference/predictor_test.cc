@@ -161,6 +161,52 @@ TEST(PredictorTest, ManyThreadsGiveTheSingleThreadedResults) {
   }
 }
 
+TEST(PredictorTest, DynamicBatchingJoinsConcurrentCallsWithSameResults) {
+  const std::string dir = SavedModelDir("models/reviews_stars.pbtxt", "stars",
+                                        {"1", "2", "3", "4", "5"});
+  OpRegistry registry;
+  ASSERT_TRUE(PrepareRegistry({}, &registry).ok());
+  PredictorOptions options;
+  options.max_batch_size = 32;
+  options.batch_timeout_micros = 20000;
+  auto batched = Predictor::Load(dir, registry, options);
+  ASSERT_TRUE(batched.ok()) << batched.status();
+  auto plain = Predictor::Load(dir, registry);
+  ASSERT_TRUE(plain.ok());
+  const std::vector<std::string> texts = Texts(16);
+  constexpr int kThreads = 16;
+  std::vector<int> mismatches(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int c = 0; c < 5; ++c) {
+        const std::vector<std::string> one = {texts[(t + c) % texts.size()]};
+        auto a = (*batched)->Predict(one);
+        auto b = (*plain)->Predict(one);
+        if (!a.ok() || !b.ok()) {
+          ++mismatches[t];
+          continue;
+        }
+        for (size_t k = 0; k < (*a)[0].probabilities.size(); ++k) {
+          // The same rows in a larger batch: the same numbers up to the
+          // kernels' blocking.
+          if (std::abs((*a)[0].probabilities[k] - (*b)[0].probabilities[k]) >
+              1e-6f) {
+            ++mismatches[t];
+          }
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) EXPECT_EQ(mismatches[t], 0) << t;
+  const PredictorStats stats = (*batched)->stats();
+  EXPECT_EQ(stats.calls, kThreads * 5);
+  EXPECT_EQ(stats.texts, kThreads * 5);
+  EXPECT_LT(stats.runs, stats.calls);  // Some calls were joined.
+  EXPECT_LT(stats.calls_per_run[0], stats.runs);
+}
+
 TEST(PredictorTest, BadInputIsAnError) {
   OpRegistry registry;
   ASSERT_TRUE(PrepareRegistry({}, &registry).ok());
