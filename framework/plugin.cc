@@ -2,7 +2,9 @@
 
 #include <dlfcn.h>
 
+#include <filesystem>
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -46,18 +48,38 @@ absl::Status RegisterPlugin(const LoomPluginInfo& info,
 }
 
 absl::Status LoadPlugin(const std::string& path, OpRegistry* registry) {
-  void* handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  // dlopen() looks a name without a '/' up on the system library path only,
+  // never in the current folder, where a user who types --plugin=libx.so
+  // means it: a file of that name there is loaded as ./libx.so.
+  const bool bare = !path.empty() && path.find('/') == std::string::npos;
+  std::string to_open = path;
+  std::error_code error;
+  if (bare && std::filesystem::is_regular_file(path, error)) {
+    to_open = absl::StrCat("./", path);
+  }
+  void* handle = dlopen(to_open.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {
     const char* why = dlerror();
+    std::string hint;
+    if (bare && to_open == path) {
+      const std::filesystem::path cwd = std::filesystem::current_path(error);
+      hint = absl::StrCat(
+          " (a name without a '/' is looked for in the current folder, ",
+          error ? std::string("which cannot be read") : cwd.string(),
+          ", then on the system library path: LD_LIBRARY_PATH, "
+          "/etc/ld.so.cache, /lib, /usr/lib; give the plugin's path, e.g. "
+          "--plugin=path/to/",
+          path, ")");
+    }
     return absl::NotFoundError(absl::StrCat("cannot load plugin ", path, ": ",
-                                            why ? why : "unknown error"));
+                                            why ? why : "unknown error", hint));
   }
   using EntryFn = const LoomPluginInfo* (*)();
   auto entry = reinterpret_cast<EntryFn>(dlsym(handle, "loom_plugin_entry"));
   if (entry == nullptr) {
     dlclose(handle);
     return absl::InvalidArgumentError(
-        absl::StrCat(path,
+        absl::StrCat(to_open,
                      " is not a Loom plugin: it has no "
                      "'loom_plugin_entry' symbol (define one with "
                      "LOOM_PLUGIN)"));
@@ -66,9 +88,9 @@ absl::Status LoadPlugin(const std::string& path, OpRegistry* registry) {
   if (info == nullptr) {
     dlclose(handle);
     return absl::InvalidArgumentError(
-        absl::StrCat("plugin ", path, ": loom_plugin_entry returned null"));
+        absl::StrCat("plugin ", to_open, ": loom_plugin_entry returned null"));
   }
-  absl::Status status = RegisterPlugin(*info, path, registry);
+  absl::Status status = RegisterPlugin(*info, to_open, registry);
   // A failed plugin left nothing registered: it is safe to unload.
   if (!status.ok()) dlclose(handle);
   return status;

@@ -44,7 +44,10 @@ absl::Status RegisterPlugin(const LoomPluginInfo& info,
                             const std::string& source, OpRegistry* registry);
 
 // dlopen()s `path`, finds `loom_plugin_entry`, checks the ABI version and
-// registers the plugin's ops (all or none). A plugin that registered
+// registers the plugin's ops (all or none). A `path` without a '/' is
+// looked for in the current folder first (loaded, and named in messages
+// and OpDef::source, as "./<path>"), then, as dlopen() does, on the system
+// library path; the error when neither has it says so. A plugin that registered
 // stays loaded for the life of the process (kernels it created may still be
 // alive); one that failed is unloaded.
 absl::Status LoadPlugin(const std::string& path, OpRegistry* registry);

@@ -1,5 +1,6 @@
 #include "framework/plugin.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include "framework/testing/op_testing.h"
@@ -10,6 +11,7 @@ namespace loom::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const char kDir[] = "tests/framework/";
 
@@ -113,6 +115,69 @@ TEST(PluginTest, MissingFileIsRefused) {
   absl::Status s = LoadPlugin("/nonexistent/libnothing.so", &registry);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("cannot load plugin /nonexistent/libnothing.so"));
+  // A path with a '/' gets no word about the current folder.
+  EXPECT_THAT(std::string(s.message()), Not(HasSubstr("current folder")));
+}
+
+// Runs the test in `dir`, then goes back where it was.
+class InFolder {
+ public:
+  explicit InFolder(const std::string& dir)
+      : before_(std::filesystem::current_path()) {
+    std::filesystem::current_path(dir);
+  }
+  ~InFolder() { std::filesystem::current_path(before_); }
+
+ private:
+  std::filesystem::path before_;
+};
+
+// --plugin=libx.so means the libx.so in the current folder, though
+// dlopen() alone would look only on the system library path.
+TEST(PluginTest, BareNameIsFoundInTheCurrentFolder) {
+  OpRegistry registry;
+  {
+    InFolder in(kDir);
+    absl::Status s = LoadPlugin("libtest_plugin.so", &registry);
+    ASSERT_TRUE(s.ok()) << s;
+  }
+  const OpDef* square = registry.Find("Square");
+  ASSERT_NE(square, nullptr);
+  EXPECT_EQ(square->source, "./libtest_plugin.so");
+}
+
+TEST(PluginTest, BareNameErrorsNameTheFileLoaded) {
+  InFolder in(kDir);
+  OpRegistry registry;
+  absl::Status s = LoadPlugin("libno_entry_plugin.so", &registry);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("./libno_entry_plugin.so is not a Loom plugin"));
+}
+
+TEST(PluginTest, BareNameFoundNowhereSaysWhereItLooked) {
+  OpRegistry registry;
+  absl::Status s = LoadPlugin("libloom_no_such_plugin.so", &registry);
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  const std::string message(s.message());
+  EXPECT_THAT(message,
+              HasSubstr("cannot load plugin libloom_no_such_plugin.so"));
+  EXPECT_THAT(message,
+              HasSubstr(absl::StrCat("looked for in the current folder, ",
+                                     std::filesystem::current_path().string(),
+                                     ", then on the system library path")));
+  EXPECT_THAT(message, HasSubstr("--plugin=path/to/libloom_no_such_plugin.so"));
+}
+
+// A bare name that is not in the current folder is still looked up on the
+// system library path, as before: libm is found there (and refused, since
+// it is no plugin).
+TEST(PluginTest, BareNameNotInTheCurrentFolderUsesTheSystemPath) {
+  OpRegistry registry;
+  ASSERT_FALSE(std::filesystem::exists("libm.so.6"));
+  absl::Status s = LoadPlugin("libm.so.6", &registry);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("libm.so.6 is not a Loom plugin"));
 }
 
 }  // namespace
