@@ -202,7 +202,7 @@ std::string FileComment(const pb::FileDescriptorProto& file) {
 
 class SchemaWriter {
  public:
-  SchemaWriter(const pb::Descriptor* root) : root_(root) {
+  explicit SchemaWriter(const pb::Descriptor* root) {
     package_ = root->file()->package();
     Visit(root);
   }
@@ -365,7 +365,6 @@ class SchemaWriter {
     out << "\n";
   }
 
-  const pb::Descriptor* root_;
   std::string package_;
   std::set<std::string> seen_;
   std::vector<Entry> order_;
