@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
+#include "framework/data/readers/reader.h"
 
 namespace loom::data {
 namespace {
@@ -173,14 +174,27 @@ absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path) {
     if (!ParseReviewFileName(parts[2], &review.id, &review.rating)) {
       return BadFileName(absl::StrCat(name, " in archive ", archive_path));
     }
+    // The size in the header is only a claim (a 109-byte archive may say
+    // 64 GiB): check it, and what is read, against the largest review.
+    const auto too_large = [&](int64_t bytes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "IMDb review file ", name, " in archive ", archive_path,
+          " is too large: ", bytes, " bytes (a review may have at most ",
+          kMaxRecordBytes >> 20, " MiB; corrupt archive?)"));
+    };
     if (archive_entry_size_is_set(entry)) {
-      review.text.reserve(static_cast<size_t>(archive_entry_size(entry)));
+      const int64_t size = archive_entry_size(entry);
+      if (size > kMaxRecordBytes) return too_large(size);
+      if (size > 0) review.text.reserve(static_cast<size_t>(size));
     }
     char chunk[1 << 14];
     while (true) {
       const la_ssize_t got = archive_read_data(a, chunk, sizeof(chunk));
       if (got < 0) return fail(absl::StrCat("reading ", name));
       if (got == 0) break;
+      if (static_cast<int64_t>(review.text.size() + got) > kMaxRecordBytes) {
+        return too_large(static_cast<int64_t>(review.text.size() + got));
+      }
       review.text.append(chunk, static_cast<size_t>(got));
     }
     buckets[split][label].reviews.push_back(std::move(review));

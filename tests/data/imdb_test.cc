@@ -1,5 +1,7 @@
 #include "framework/data/imdb.h"
 
+#include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -239,6 +241,44 @@ TEST(ReadImdbErrorsTest, RepeatedId) {
   ASSERT_TRUE(WriteTextFile(dir + "/aclImdb/test/neg/3_2.txt", "Bad.").ok());
   ExpectError(ReadImdb(dir), dir + "/aclImdb/test/neg",
               "two reviews with id 3");
+}
+
+// A one-entry tar archive whose header claims `size` bytes (GNU base-256
+// size field) and that holds none of them.
+std::string TarClaiming(const std::string& name, uint64_t size) {
+  std::string header(512, '\0');
+  header.replace(0, name.size(), name);
+  header.replace(100, 7, "0000644");
+  header[124] = static_cast<char>(0x80);  // Base-256: 8 bytes big-endian.
+  for (int i = 0; i < 8; ++i) {
+    header[135 - i] = static_cast<char>((size >> (8 * i)) & 0xff);
+  }
+  header.replace(136, 11, "00000000000");
+  header[156] = '0';
+  header.replace(257, 6, std::string("ustar", 6));  // With its NUL.
+  header.replace(263, 2, "00");
+  header.replace(148, 8, "        ");
+  unsigned sum = 0;
+  for (const char c : header) sum += static_cast<unsigned char>(c);
+  char checksum[8];
+  std::snprintf(checksum, sizeof(checksum), "%06o", sum);
+  header.replace(148, 7, checksum, 7);
+  return header + std::string(1024, '\0');
+}
+
+// Found by tests/fuzz/imdb_archive_fuzzer (issue 13): the size an entry's
+// header claims was reserved before reading, so a tiny archive claiming
+// 64 GiB crashed with std::bad_alloc.
+TEST(ReadImdbErrorsTest, EntryClaimingAHugeSizeIsRefusedBeforeAllocating) {
+  fs::create_directories(TempPath(""));
+  const std::string path = TempPath("claims_64gib.tar");
+  ASSERT_TRUE(WriteTextFile(path, TarClaiming("aclImdb/train/pos/1_9.txt",
+                                              uint64_t{64} << 30))
+                  .ok());
+  absl::StatusOr<ImdbCorpus> corpus = ReadImdb(path);
+  ExpectError(corpus, "aclImdb/train/pos/1_9.txt in archive " + path,
+              "is too large: 68719476736 bytes");
+  EXPECT_EQ(corpus.status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

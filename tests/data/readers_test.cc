@@ -248,6 +248,33 @@ TEST(JsonLinesReaderTest, DetectedByContent) {
   EXPECT_EQ(r.stats.format, "jsonl");
 }
 
+// Found by tests/fuzz/jsonl_reader_fuzzer (issue 13): a number beyond
+// double's range threw an exception nobody caught (std::terminate), and a
+// float label outside int64's range was cast to int64 (undefined behavior).
+TEST(JsonLinesReaderTest, NumbersOutOfRangeAreBadRowsNotCrashes) {
+  const std::string path =
+      File("numbers.jsonl",
+           "{\"text\": \"a\", \"label\": 1e999}\n"
+           "{\"text\": \"b\", \"label\": 1e300}\n"
+           "{\"text\": \"c\", \"label\": 18446744073709551615}\n"
+           "{\"text\": \"d\", \"label\": -3.0}\n");
+  Read r = ReadAll(path);
+  EXPECT_THAT(std::string(r.status.message()),
+              HasSubstr(path + ":1: not valid JSON"));
+  EXPECT_THAT(std::string(r.status.message()), HasSubstr("1e999"));
+  ReadOptions skip;
+  skip.skip_bad_rows = true;
+  r = ReadAll(path, skip);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  EXPECT_THAT(Texts(r), ElementsAre("c", "d"));
+  EXPECT_THAT(Labels(r), ElementsAre("18446744073709551615", "-3"));
+  EXPECT_EQ(r.stats.skipped, 2);
+  EXPECT_EQ(
+      r.stats
+          .first_skipped_at["key 'label' is neither a string nor an integer"],
+      path + ":2");
+}
+
 // --------------------------------------------------------------- Folder --
 
 TEST(FolderReaderTest, OneSubfolderPerClass) {

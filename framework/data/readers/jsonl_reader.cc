@@ -19,13 +19,20 @@ bool LabelText(const json& value, std::string* out) {
     *out = std::string(absl::StripAsciiWhitespace(value.get<std::string>()));
     return true;
   }
+  if (value.is_number_unsigned()) {
+    *out = std::to_string(value.get<uint64_t>());
+    return true;
+  }
   if (value.is_number_integer()) {
     *out = std::to_string(value.get<int64_t>());
     return true;
   }
   if (value.is_number_float()) {
     const double d = value.get<double>();
-    if (d == static_cast<double>(static_cast<int64_t>(d))) {
+    // Only doubles in int64's range may be cast (anything else, 1e300 or
+    // NaN, is undefined behavior).
+    if (d >= -0x1p63 && d < 0x1p63 &&
+        d == static_cast<double>(static_cast<int64_t>(d))) {
       *out = std::to_string(static_cast<int64_t>(d));
       return true;
     }
@@ -80,7 +87,9 @@ class JsonLinesFormat : public TextFormat {
           json object;
           try {
             object = json::parse(record.json);
-          } catch (const json::parse_error& e) {
+          } catch (const json::exception& e) {
+            // parse_error, and out_of_range for a number beyond double's
+            // range (1e999).
             return BadRow(options, where,
                           absl::StrCat("not valid JSON (", e.what(), ")"),
                           stats);
