@@ -20,6 +20,7 @@
 #include "framework/training/train_job.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/inference/test_models.h"
 
 namespace loom {
 namespace {
@@ -28,49 +29,14 @@ using ::testing::HasSubstr;
 
 std::string TmpDir() { return std::string(std::getenv("TEST_TMPDIR")); }
 
-const std::vector<std::string>& Words() {
-  static const auto* words = new std::vector<std::string>{
-      "good", "bad", "film", "not", "great", "awful", "plot", "acting"};
-  return *words;
-}
-
-// A model folder: `model_file`'s graph with freshly initialized (seeded)
-// weights and a small vocabulary. Written once per path.
+// A model folder under the test's temporary folder.
 std::string SavedModelDir(const std::string& model_file,
                           const std::string& name,
                           std::vector<std::string> classes = {}) {
-  const std::string dir = TmpDir() + "/" + name;
-  if (std::filesystem::exists(dir + "/weights.ckpt")) return dir;
-  OpRegistry registry;
-  EXPECT_TRUE(PrepareRegistry({}, &registry).ok());
-  auto file = ReadModelFile(model_file);
-  EXPECT_TRUE(file.ok()) << file.status();
-  ConfigOverrides overrides;
-  overrides.num_words = 50;
-  overrides.max_len = 20;
-  EXPECT_TRUE(ApplyOverrides(overrides, &file->model).ok());
-  for (const std::string& c : classes) {
-    file->model.mutable_dataset()->add_class_name(c);
-  }
-  auto model = Model::Create(*file, registry, 7);
-  EXPECT_TRUE(model.ok()) << model.status();
-  auto vocabulary = data::Vocabulary::FromWords(Words(), 50);
-  EXPECT_TRUE(vocabulary.ok());
-  EXPECT_TRUE(SaveModel(**model, *vocabulary, dir).ok());
-  return dir;
+  return testing::WriteTestModel(model_file, TmpDir() + "/" + name, classes);
 }
 
-std::vector<std::string> Texts(int n) {
-  std::vector<std::string> texts;
-  for (int i = 0; i < n; ++i) {
-    std::string t;
-    for (int k = 0; k <= i % 9; ++k) {
-      absl::StrAppend(&t, Words()[(i * 7 + k * 3) % Words().size()], " ");
-    }
-    texts.push_back(t);
-  }
-  return texts;
-}
+std::vector<std::string> Texts(int n) { return testing::TestTexts(n); }
 
 std::unique_ptr<Predictor> LoadPredictor(const std::string& dir,
                                          OpRegistry* registry) {
