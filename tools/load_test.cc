@@ -87,6 +87,7 @@ int main(int argc, char** argv) {
       pool.emplace_back([&, t] {
         httplib::Client client(host, port);
         client.set_keep_alive(true);
+        client.set_tcp_nodelay(true);
         client.set_read_timeout(30, 0);
         while (std::chrono::steady_clock::now() < deadline) {
           const int k = issued.fetch_add(1);
@@ -99,7 +100,13 @@ int main(int argc, char** argv) {
                                 std::chrono::steady_clock::now() - sent)
                                 .count();
           if (!res || res->status != 200) {
-            ++failed;
+            if (failed.fetch_add(1) < 3) {
+              std::fprintf(
+                  stderr, "load_test: request failed: %s\n",
+                  res ? absl::StrCat("HTTP ", res->status, ": ", res->body)
+                            .c_str()
+                      : httplib::to_string(res.error()).c_str());
+            }
           } else {
             latencies[t].push_back(ms);
           }

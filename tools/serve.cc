@@ -6,8 +6,11 @@
 // --model is a model folder or a folder of numbered versions; a newer
 // version is picked up every --poll_seconds and on SIGHUP. SIGTERM or
 // SIGINT: stop accepting, finish the requests in flight, exit 0.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -45,7 +48,9 @@ ABSL_FLAG(int64_t, max_body_bytes, 1 << 20,
 ABSL_FLAG(int, max_instances, 1000, "Texts per request at most (else 400).");
 ABSL_FLAG(int64_t, max_text_bytes, 100000,
           "Bytes per text at most (else 400).");
-ABSL_FLAG(int, http_threads, 16, "Threads answering HTTP requests.");
+ABSL_FLAG(int, http_threads, 128,
+          "Threads answering HTTP requests; each keep-alive connection holds "
+          "one while open, so have as many as concurrent clients.");
 ABSL_FLAG(int, poll_seconds, 5,
           "How often to look for a newer model version (0: only on SIGHUP).");
 ABSL_FLAG(bool, log_requests, true,
@@ -53,6 +58,41 @@ ABSL_FLAG(bool, log_requests, true,
 ABSL_FLAG(std::vector<std::string>, plugin, {}, loom::tools::kPluginHelp);
 ABSL_FLAG(std::string, plugin_path, "", loom::tools::kPluginPathHelp);
 ABSL_FLAG(int, threads, 0, loom::tools::kThreadsHelp);
+
+namespace {
+
+// Debian's libcpp-httplib 0.11 listens with a backlog of 5
+// (CPPHTTPLIB_LISTEN_BACKLOG, compiled into the library), so a burst of
+// new connections overflows the accept queue: Linux then drops the
+// handshake's last ACK, and clients that already sent a request see the
+// connection fail (64 clients connecting at once lost a few requests that
+// way). httplib does not expose its socket, so find the listening socket
+// on `port` and listen() on it again with a larger backlog, which Linux
+// allows on a listening socket.
+void WidenListenBacklog(int port) {
+  for (int fd = 3; fd < 1024; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof(listening);
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+        !listening) {
+      continue;
+    }
+    sockaddr_storage addr;
+    socklen_t addr_len = sizeof(addr);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0) {
+      continue;
+    }
+    int bound = -1;
+    if (addr.ss_family == AF_INET) {
+      bound = ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      bound = ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port);
+    }
+    if (bound == port) ::listen(fd, 1024);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -97,6 +137,10 @@ int main(int argc, char** argv) {
   server.new_task_queue = [http_threads] {
     return new httplib::ThreadPool(static_cast<size_t>(http_threads));
   };
+  // Answers go out at once (no Nagle delay), and clients keep their
+  // connections for many requests.
+  server.set_tcp_nodelay(true);
+  server.set_keep_alive_max_count(100000);
   server.set_payload_max_length(
       static_cast<size_t>(absl::GetFlag(FLAGS_max_body_bytes)));
   const auto answer = [&svc](const httplib::Request& req,
@@ -141,6 +185,7 @@ int main(int argc, char** argv) {
               << absl::GetFlag(FLAGS_port) << "\n";
     return 1;
   }
+  WidenListenBacklog(port);
   std::printf("Serving %s version %lld on http://%s:%d/v1/models/%s\n",
               svc.name().c_str(), static_cast<long long>(svc.version()),
               host.c_str(), port, svc.name().c_str());
