@@ -152,8 +152,8 @@ LoomStatus* loom_model_load(const char* model_dir, const char* const* plugins,
     loom::PluginSearch search;
     if (plugin_path != nullptr) search.plugin_path = plugin_path;
     search.shipped_dir = InstalledPluginDir();
-    if (auto s = loom::PrepareRegistryForModel(*file, plugin_list, search,
-                                               registry.get());
+    if (auto s = loom::PrepareRegistryForModelDir(model_dir, *file, plugin_list,
+                                                  search, registry.get());
         !s.ok()) {
       return FromStatus(s);
     }

@@ -11,14 +11,6 @@ namespace {
 constexpr char kMagic[8] = {'L', 'O', 'O', 'M', 'C', 'K', 'P', 'T'};
 constexpr uint32_t kVersion = 1;
 
-uint64_t Fnv1a(const char* data, size_t n) {
-  uint64_t h = 1469598103934665603ull;
-  for (size_t i = 0; i < n; ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 template <typename T>
 void Put(std::string* out, T value) {
@@ -53,6 +45,15 @@ class Reader {
 
 }  // namespace
 
+uint64_t Fnv1a64(const char* data, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
 absl::Status SaveCheckpoint(const std::vector<Parameter>& parameters,
                             const std::string& path) {
   std::string out(kMagic, sizeof(kMagic));
@@ -65,7 +66,7 @@ absl::Status SaveCheckpoint(const std::vector<Parameter>& parameters,
     for (int64_t d : p.value.shape()) Put<int64_t>(&out, d);
     out.append(static_cast<const char*>(p.value.raw()), p.value.num_bytes());
   }
-  Put<uint64_t>(&out, Fnv1a(out.data(), out.size()));
+  Put<uint64_t>(&out, Fnv1a64(out.data(), out.size()));
   return WriteFileAtomically(path, out);
 }
 
@@ -81,7 +82,7 @@ absl::Status LoadCheckpoint(const std::string& path,
   }
   uint64_t stored;
   std::memcpy(&stored, d.data() + d.size() - 8, 8);
-  if (stored != Fnv1a(d.data(), d.size() - 8)) {
+  if (stored != Fnv1a64(d.data(), d.size() - 8)) {
     return absl::DataLossError(absl::StrCat(
         "checkpoint ", path, " is corrupt or truncated (checksum mismatch)"));
   }

@@ -15,6 +15,10 @@
 
 namespace loom {
 
+// FNV-1a, 64 bits: the checksum of checkpoints and of the plugins a model
+// folder carries (a check against damage, not against tampering).
+uint64_t Fnv1a64(const char* data, size_t n);
+
 absl::Status SaveCheckpoint(const std::vector<Parameter>& parameters,
                             const std::string& path);
 

@@ -114,8 +114,8 @@ absl::StatusOr<std::shared_ptr<const Service::Servable>> Service::LoadVersion(
   auto registry = std::make_unique<OpRegistry>();
   PluginSearch search;
   search.plugin_path = options_.plugin_path;
-  if (auto s = PrepareRegistryForModel(*file, options_.plugins, search,
-                                       registry.get());
+  if (auto s = PrepareRegistryForModelDir(dir, *file, options_.plugins,
+                                          search, registry.get());
       !s.ok()) {
     return s;
   }

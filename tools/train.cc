@@ -46,6 +46,9 @@ ABSL_FLAG(std::vector<std::string>, set, {},
           "--set=dataset.keep_punctuation=true,training.callback[0]."
           "early_stopping.min_delta=0.001 (see "
           "framework/training/config_set.h).");
+ABSL_FLAG(bool, copy_plugins, true,
+          "Copy the op plugins the model uses into <output_dir>/model/plugins/ "
+          "so the model folder loads without --plugin anywhere.");
 ABSL_FLAG(bool, profile, false,
           "Print the time spent in each node after training.");
 ABSL_FLAG(std::string, progress, "auto",
@@ -88,6 +91,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   options.profile = absl::GetFlag(FLAGS_profile);
+  options.copy_plugins = absl::GetFlag(FLAGS_copy_plugins);
   options.interactive =
       progress == "bar" ||
       (progress == "auto" && loom::ProgressBar::StdoutIsTerminal());

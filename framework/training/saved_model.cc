@@ -1,15 +1,133 @@
 #include "framework/training/saved_model.h"
 
+#include <algorithm>
+#include <filesystem>
+
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "framework/checkpoint.h"
 #include "framework/file_util.h"
 #include "framework/model_io.h"
+#include "framework/plugin.h"
 
 namespace loom {
 
+namespace {
+
+constexpr char kManifestHeader[] = "loom-plugins v1";
+
+// Copies the plugins the graph's ops come from into dir/plugins/.
+absl::Status SavePlugins(Model& model, const std::string& dir) {
+  // Plugin path -> the ops the graph uses from it, in first-use order.
+  std::vector<std::pair<std::string, std::vector<std::string>>> plugins;
+  for (const Node& node : model.executor().graph().nodes()) {
+    const std::string& source = node.op->source;
+    if (source.empty() || source == "builtin") continue;
+    auto it = std::find_if(plugins.begin(), plugins.end(),
+                           [&](const auto& p) { return p.first == source; });
+    if (it == plugins.end()) {
+      plugins.push_back({source, {}});
+      it = plugins.end() - 1;
+    }
+    if (std::find(it->second.begin(), it->second.end(),
+                  node.op->signature.name) == it->second.end()) {
+      it->second.push_back(node.op->signature.name);
+    }
+  }
+  if (plugins.empty()) return absl::OkStatus();
+  const std::string folder = dir + "/plugins";
+  if (auto s = MakeDirectories(folder); !s.ok()) return s;
+  std::string manifest = absl::StrCat(kManifestHeader, "\n");
+  for (const auto& [path, ops] : plugins) {
+    auto bytes = ReadFile(path);
+    if (!bytes.ok()) {
+      return absl::Status(bytes.status().code(),
+                          absl::StrCat("copying plugin ", path, " into ",
+                                       folder, ": ", bytes.status().message()));
+    }
+    const std::string name = std::filesystem::path(path).filename().string();
+    if (auto s = WriteFileAtomically(folder + "/" + name, *bytes); !s.ok()) {
+      return s;
+    }
+    absl::StrAppendFormat(&manifest, "%s abi=%d fnv1a64=%016x ops=%s\n", name,
+                          kLoomPluginAbiVersion,
+                          Fnv1a64(bytes->data(), bytes->size()),
+                          absl::StrJoin(ops, ","));
+  }
+  return WriteFileAtomically(folder + "/MANIFEST", manifest);
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::string>> ModelFolderPlugins(
+    const std::string& dir) {
+  const std::string folder = dir + "/plugins";
+  const std::string manifest_path = folder + "/MANIFEST";
+  if (!std::filesystem::exists(manifest_path)) {
+    return std::vector<std::string>();
+  }
+  auto manifest = ReadFile(manifest_path);
+  if (!manifest.ok()) return manifest.status();
+  std::vector<std::string> lines =
+      absl::StrSplit(*manifest, '\n', absl::SkipEmpty());
+  if (lines.empty() || lines[0] != kManifestHeader) {
+    return absl::DataLossError(absl::StrCat(
+        manifest_path, ": not a plugin manifest (first line is not '",
+        kManifestHeader, "')"));
+  }
+  std::vector<std::string> paths;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const std::string where = absl::StrCat(manifest_path, ":", i + 1);
+    std::vector<std::string> fields = absl::StrSplit(lines[i], ' ');
+    int abi = -1;
+    uint64_t checksum = 0;
+    bool have_checksum = false;
+    for (size_t f = 1; f < fields.size(); ++f) {
+      absl::string_view v = fields[f];
+      if (absl::ConsumePrefix(&v, "abi=")) {
+        if (!absl::SimpleAtoi(v, &abi)) abi = -1;
+      } else if (absl::ConsumePrefix(&v, "fnv1a64=")) {
+        have_checksum = absl::SimpleHexAtoi(v, &checksum);
+      }
+    }
+    if (fields.empty() || fields[0].empty() ||
+        fields[0].find('/') != std::string::npos || abi < 0 || !have_checksum) {
+      return absl::DataLossError(absl::StrCat(
+          where, ": expected '<file> abi=<N> fnv1a64=<hex> ops=<ops>'"));
+    }
+    if (abi != kLoomPluginAbiVersion) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, ": plugin ", fields[0], " was built for plugin ABI ", abi,
+          "; this Loom loads ABI ", kLoomPluginAbiVersion,
+          ": rebuild the plugin and train again"));
+    }
+    const std::string path = folder + "/" + fields[0];
+    auto bytes = ReadFile(path);
+    if (!bytes.ok()) {
+      return absl::NotFoundError(
+          absl::StrCat(dir, " needs plugin ", fields[0], " (", where,
+                       "), which is missing: ", bytes.status().message()));
+    }
+    if (Fnv1a64(bytes->data(), bytes->size()) != checksum) {
+      return absl::DataLossError(
+          absl::StrCat(path, " does not match its checksum in ", where,
+                       ": the file was changed or damaged after training"));
+    }
+    paths.push_back(path);
+  }
+  return paths;
+}
+
 absl::Status SaveModel(Model& model, const data::Vocabulary& vocabulary,
-                       const std::string& dir) {
+                       const std::string& dir, bool copy_plugins) {
   if (auto s = MakeDirectories(dir); !s.ok()) return s;
+  if (copy_plugins) {
+    if (auto s = SavePlugins(model, dir); !s.ok()) return s;
+  }
   if (auto s = WriteModelFile(model.def(), dir + "/model.pbtxt"); !s.ok()) {
     return s;
   }

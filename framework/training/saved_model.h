@@ -15,8 +15,20 @@
 
 namespace loom {
 
+// Writes the folder. With `copy_plugins`, every op plugin the graph's ops
+// come from is copied into dir/plugins/ and listed in dir/plugins/MANIFEST
+// (one line per plugin: file name, plugin ABI version, FNV-1a checksum, the
+// ops the graph uses from it), so the folder loads anywhere the host has
+// Loom (ModelFolderPlugins).
 absl::Status SaveModel(Model& model, const data::Vocabulary& vocabulary,
-                       const std::string& dir);
+                       const std::string& dir, bool copy_plugins = true);
+
+// The plugins a model folder carries (dir/plugins/MANIFEST), checked: each
+// file present, its checksum and ABI version the manifest's. Paths to
+// load, in manifest order; none if the folder has no manifest. Errors name
+// the folder and the plugin.
+absl::StatusOr<std::vector<std::string>> ModelFolderPlugins(
+    const std::string& dir);
 
 struct LoadedModel {
   std::unique_ptr<Model> model;

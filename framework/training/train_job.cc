@@ -149,7 +149,8 @@ absl::StatusOr<LoadedModel> LoadSavedModel(
     const PluginSearch& search, OpRegistry* registry) {
   auto file = ReadSavedModelFile(dir);
   if (!file.ok()) return file.status();
-  if (auto s = PrepareRegistryForModel(*file, plugins, search, registry);
+  if (auto s =
+          PrepareRegistryForModelDir(dir, *file, plugins, search, registry);
       !s.ok()) {
     return s;
   }
@@ -284,6 +285,27 @@ absl::Status PrepareRegistryForModel(const ModelFile& file,
     }
   }
   return absl::OkStatus();
+}
+
+absl::Status PrepareRegistryForModelDir(const std::string& dir,
+                                        const ModelFile& file,
+                                        const std::vector<std::string>& plugins,
+                                        const PluginSearch& search,
+                                        OpRegistry* registry) {
+  auto carried = ModelFolderPlugins(dir);
+  if (!carried.ok()) return carried.status();
+  // A --plugin of the same file name wins over the folder's copy.
+  absl::flat_hash_set<std::string> given;
+  for (const std::string& p : plugins) {
+    given.insert(std::filesystem::path(p).filename().string());
+  }
+  std::vector<std::string> all = plugins;
+  for (const std::string& p : *carried) {
+    if (!given.contains(std::filesystem::path(p).filename().string())) {
+      all.push_back(p);
+    }
+  }
+  return PrepareRegistryForModel(file, all, search, registry);
 }
 
 absl::Status ApplyOverrides(const ConfigOverrides& o, ModelDef* def) {
@@ -477,7 +499,8 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   if (auto s = WriteFileAtomically(dir + "/results.txt", results); !s.ok()) {
     return s;
   }
-  if (auto s = SaveModel(**model, dataset->vocabulary, dir + "/model");
+  if (auto s = SaveModel(**model, dataset->vocabulary, dir + "/model",
+                         options.copy_plugins);
       !s.ok()) {
     return s;
   }

@@ -81,6 +81,8 @@ struct TrainJobOptions {
   bool interactive = false;
   // Print the time spent in each node at the end.
   bool profile = false;
+  // Copy the plugins the model's ops come from into model/plugins/.
+  bool copy_plugins = true;
 };
 
 // Trains as the options say and writes into the output folder: config.pbtxt
@@ -163,6 +165,16 @@ absl::Status PrepareRegistryForModel(const ModelFile& file,
                                      const std::vector<std::string>& plugins,
                                      const PluginSearch& search,
                                      OpRegistry* registry);
+
+// PrepareRegistryForModel for a saved model folder `dir` (whose
+// model.pbtxt is `file`): the plugins the folder carries (dir/plugins/,
+// checked against its manifest) are loaded too, unless `plugins` has one of
+// the same file name.
+absl::Status PrepareRegistryForModelDir(const std::string& dir,
+                                        const ModelFile& file,
+                                        const std::vector<std::string>& plugins,
+                                        const PluginSearch& search,
+                                        OpRegistry* registry);
 
 }  // namespace loom
 

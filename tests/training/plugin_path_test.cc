@@ -10,6 +10,7 @@
 #include <system_error>
 #include <vector>
 
+#include "framework/file_util.h"
 #include "framework/model_io.h"
 #include "framework/plugin.h"
 #include "framework/registry.h"
@@ -266,18 +267,48 @@ TEST(PluginPathTest, TrainsBigruWithoutExplicitPlugin) {
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_THAT(evaluated.str(), HasSubstr("Test acc: "));
 
+  // The model folder carries its plugin (file, ABI, checksum, ops in
+  // plugins/MANIFEST): predict loads it from there, with no plugin path.
+  const std::string carried = evaluate.model_dir + "/plugins/libloom_gru.so";
+  ASSERT_TRUE(std::filesystem::exists(carried));
+  auto manifest = ReadFile(evaluate.model_dir + "/plugins/MANIFEST");
+  ASSERT_TRUE(manifest.ok());
+  EXPECT_THAT(*manifest, HasSubstr("libloom_gru.so abi=2 fnv1a64="));
+  EXPECT_THAT(*manifest, HasSubstr(" ops=GRU\n"));
   PredictJobOptions predict;
   predict.model_dir = evaluate.model_dir;
   predict.texts = {"a good film"};
   predict.threads = 1;
   std::ostringstream predicted;
   s = RunPredictJob(predict, predicted);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_THAT(predicted.str(), HasSubstr("a good film"));
+
+  // A damaged or missing copy is refused, naming it.
+  auto bytes = ReadFile(carried);
+  ASSERT_TRUE(bytes.ok());
+  ASSERT_TRUE(WriteFileAtomically(carried, *bytes + "x").ok());
+  s = RunPredictJob(predict, predicted);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("libloom_gru.so does not match its checksum"));
+  std::filesystem::remove(carried);
+  s = RunPredictJob(predict, predicted);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("needs plugin libloom_gru.so"));
+
+  // Trained with copy_plugins off, the folder needs the plugin path.
+  options.copy_plugins = false;
+  options.output_dir = TmpDir() + "/bigru_run_no_copy";
+  std::ostringstream again;
+  ASSERT_TRUE(RunTrainJob(options, again).ok()) << again.str();
+  predict.model_dir = options.output_dir + "/model";
+  EXPECT_FALSE(std::filesystem::exists(predict.model_dir + "/plugins"));
+  s = RunPredictJob(predict, predicted);
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("model.pbtxt requires plugin 'libloom_gru.so'"));
   predict.plugin_search = options.plugin_search;
   s = RunPredictJob(predict, predicted);
   ASSERT_TRUE(s.ok()) << s;
-  EXPECT_THAT(predicted.str(), HasSubstr("a good film"));
 }
 
 }  // namespace
