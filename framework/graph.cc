@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <limits>
 
 #include "absl/memory/memory.h"
 #include "absl/strings/numbers.h"
@@ -110,10 +111,21 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
           absl::StrCat(where, "parameter ", i, " has no name"));
     }
     Shape shape = FromProto(p.shape());
-    if (shape.empty() || !IsFullyDefined(shape) || NumElements(shape) == 0) {
+    if (shape.empty() || !IsFullyDefined(shape) ||
+        std::find(shape.begin(), shape.end(), 0) != shape.end()) {
       return absl::InvalidArgumentError(
           absl::StrCat(where, "needs a fully defined, non-empty shape, got ",
                        ShapeToString(shape)));
+    }
+    // Its size in bytes must fit in int64: NumElements() would overflow.
+    int64_t elements = 1;
+    for (const int64_t d : shape) {
+      if (elements > std::numeric_limits<int64_t>::max() / 4 / d) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, "shape ", ShapeToString(shape),
+                         " has too many elements (more than 2^61)"));
+      }
+      elements *= d;
     }
     Value v{p.name(), Value::Kind::kParameter, {DType::kFloat32, shape}};
     v.index = i;

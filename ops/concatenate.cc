@@ -92,7 +92,13 @@ absl::StatusOr<Shape> ConcatenatedShape(const std::vector<const Shape*>& shapes,
     for (int d = 0; d < rank; ++d) {
       const int64_t dim = s[d];
       if (d == *axis) {
-        out[d] = out[d] < 0 || dim < 0 ? -1 : out[d] + dim;
+        if (out[d] < 0 || dim < 0) {
+          out[d] = -1;
+        } else if (__builtin_add_overflow(out[d], dim, &out[d])) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("dim ", d, " of the result overflows int64 at ",
+                           ValueName(i), " ", ShapeToString(s)));
+        }
         continue;
       }
       if (!DimsCompatible(out[d], dim)) {

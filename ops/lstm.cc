@@ -138,9 +138,10 @@ struct LstmAttrs {
 absl::StatusOr<LstmAttrs> ReadAttrs(const AttrMap& attrs) {
   LstmAttrs a;
   a.units = attrs.GetInt("units");
-  if (a.units < 1) {
+  // The bound keeps 4 * units and the weights' sizes far from overflowing.
+  if (a.units < 1 || a.units > (int64_t{1} << 32)) {
     return absl::InvalidArgumentError(
-        absl::StrCat("attribute 'units' must be positive, got ", a.units));
+        absl::StrCat("attribute 'units' must be in [1, 2^32], got ", a.units));
   }
   const std::string& direction = attrs.GetString("direction");
   if (direction == "forward") {

@@ -166,5 +166,90 @@ TEST(GraphValidationTest, ModelBindingsMustExist) {
               HasSubstr("m.pbtxt: loss 'lost' is no node"));
 }
 
+// Found with tests/fuzz/model_fuzzer under UBSan (issue 13): the element
+// count of a parameter's shape overflowed int64 (undefined behavior; it
+// wrapped to 4 and the model trained).
+TEST(GraphValidationTest, ParameterShapeTooLargeToCount) {
+  auto file =
+      ParseModelText(R"pb(
+                       graph {
+                         parameter {
+                           name: "w"
+                           shape { dim: 4294967296 dim: 4294967296 dim: 4 }
+                         }
+                       }
+                     )pb",
+                     "huge.pbtxt");
+  ASSERT_TRUE(file.ok()) << file.status();
+  auto graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  ASSERT_FALSE(graph.ok());
+  EXPECT_THAT(std::string(graph.status().message()),
+              HasSubstr("huge.pbtxt:3: parameter 'w': shape [4294967296, "
+                        "4294967296, 4] has too many elements"));
+}
+
+// Also found with the model fuzzer under UBSan: shape functions of built-in
+// ops computed dimensions that overflow int64.
+TEST(GraphValidationTest, OpShapesThatOverflowAreErrors) {
+  auto concat = ParseModelText(
+      R"pb(
+        graph {
+          input {
+            name: "a"
+            dtype: DT_FLOAT
+            shape { dim: -1 dim: 9223372036854775807 }
+          }
+          node { name: "c" op: "Concatenate" input: "a" input: "a" }
+        }
+      )pb",
+      "concat.pbtxt");
+  ASSERT_TRUE(concat.ok()) << concat.status();
+  auto graph = Graph::Build(concat->model.graph(), Registry(), concat->source);
+  ASSERT_FALSE(graph.ok());
+  EXPECT_THAT(std::string(graph.status().message()),
+              HasSubstr("dim 1 of the result overflows int64"));
+
+  auto lstm = ParseModelText(R"pb(
+                               graph {
+                                 input {
+                                   name: "x"
+                                   dtype: DT_FLOAT
+                                   shape { dim: -1 dim: 5 dim: 4 }
+                                 }
+                                 parameter {
+                                   name: "k"
+                                   shape { dim: 4 dim: 12 }
+                                 }
+                                 parameter {
+                                   name: "r"
+                                   shape { dim: 3 dim: 12 }
+                                 }
+                                 parameter {
+                                   name: "b"
+                                   shape { dim: 12 }
+                                 }
+                                 node {
+                                   name: "l"
+                                   op: "LSTM"
+                                   input: "x"
+                                   input: "k"
+                                   input: "r"
+                                   input: "b"
+                                   attr {
+                                     key: "units"
+                                     value { i: 4611686018427387904 }
+                                   }
+                                 }
+                               }
+                             )pb",
+                             "lstm.pbtxt");
+  ASSERT_TRUE(lstm.ok()) << lstm.status();
+  graph = Graph::Build(lstm->model.graph(), Registry(), lstm->source);
+  ASSERT_FALSE(graph.ok());
+  EXPECT_THAT(std::string(graph.status().message()),
+              HasSubstr("attribute 'units' must be in [1, 2^32], got "
+                        "4611686018427387904"));
+}
+
 }  // namespace
 }  // namespace loom::testing
