@@ -225,10 +225,136 @@ absl::Status Executor::Run(const FeedMap& feeds,
                           absl::StrCat(g.Describe(n), ": ", s.message()));
     }
     for (int v : node.outputs) computed_[v] = 1;
+    if (!overrides_.empty()) {
+      for (int v : node.outputs) {
+        auto it = overrides_.find(v);
+        if (it == overrides_.end()) continue;
+        const Tensor& o = *it->second;
+        if (o.dtype() != values_[v].dtype() ||
+            o.shape() != values_[v].shape()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "the override of '", g.values()[v].name, "' is ",
+              DTypeName(o.dtype()), ShapeToString(o.shape()),
+              " but the value computed is ", DTypeName(values_[v].dtype()),
+              ShapeToString(values_[v].shape())));
+        }
+        values_[v].CopyFrom(o);
+      }
+    }
   }
   last_plan_ = *plan;
   last_run_training_ = training;
   return absl::OkStatus();
+}
+
+absl::Status Executor::RunWithOverrides(const FeedMap& feeds,
+                                        const FeedMap& overrides,
+                                        absl::Span<const std::string> fetches,
+                                        bool training) {
+  const Graph& g = *graph_;
+  overrides_.clear();
+  for (const auto& [name, tensor] : overrides) {
+    const int v = g.FindValue(name);
+    if (v < 0 || g.values()[v].kind != Value::Kind::kNodeOutput) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", name, "' is overridden but is not a node output of the graph"));
+    }
+    overrides_[v] = &tensor;
+  }
+  absl::Status s = Run(feeds, fetches, training);
+  overrides_.clear();
+  return s;
+}
+
+absl::StatusOr<Tensor> Executor::ValueGradient(const std::string& output,
+                                               const Tensor& seed,
+                                               const std::string& wrt) {
+  const Graph& g = *graph_;
+  if (last_plan_ == nullptr) {
+    return absl::FailedPreconditionError(
+        "ValueGradient() needs a successful Run() first");
+  }
+  const int out = g.FindValue(output);
+  const int from = g.FindValue(wrt);
+  if (out < 0 || !computed_[out] || from < 0 || !computed_[from]) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("value '", out < 0 || !computed_[out] ? output : wrt,
+                     "' was not computed by the last run"));
+  }
+  if (g.values()[from].kind != Value::Kind::kNodeOutput) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("gradients are taken with respect to node outputs; '", wrt,
+                     "' is a graph input or parameter"));
+  }
+  if (seed.dtype() != DType::kFloat32 || seed.shape() != values_[out].shape()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the gradient seed for '", output, "' must be float",
+                     ShapeToString(values_[out].shape()), ", got ",
+                     DTypeName(seed.dtype()), ShapeToString(seed.shape())));
+  }
+  // Values that depend on `wrt`.
+  const auto& nodes = g.nodes();
+  std::vector<char> depends(g.values().size(), 0);
+  depends[from] = 1;
+  for (int n : last_plan_->nodes) {
+    bool any = false;
+    for (int v : nodes[n].inputs) any |= v >= 0 && depends[v];
+    if (!any) continue;
+    const auto& constant = nodes[n].op->constant_outputs;
+    for (size_t k = 0; k < nodes[n].outputs.size(); ++k) {
+      if (std::find(constant.begin(), constant.end(), static_cast<int>(k)) ==
+          constant.end()) {
+        depends[nodes[n].outputs[k]] = 1;
+      }
+    }
+  }
+  Tensor result(DType::kFloat32, values_[from].shape());
+  if (!depends[out]) return result;
+  std::fill(has_grad_.begin(), has_grad_.end(), 0);
+  value_grads_[out].CopyFrom(seed);
+  has_grad_[out] = 1;
+  for (auto it = last_plan_->nodes.rbegin(); it != last_plan_->nodes.rend();
+       ++it) {
+    const int n = *it;
+    const Node& node = nodes[n];
+    bool has_output_grad = false;
+    for (int v : node.outputs) has_output_grad |= has_grad_[v] != 0;
+    bool wants_input_grad = false;
+    for (int v : node.inputs) wants_input_grad |= v >= 0 && depends[v];
+    if (!has_output_grad || !wants_input_grad) continue;
+    if (!node.op->differentiable) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(g.Describe(n), ": '", output, "' depends on '", wrt,
+                       "' through this node, but its op has no gradient"));
+    }
+    NodeState& state = nodes_[n];
+    std::vector<const Tensor*> output_grads;
+    for (int v : node.outputs) {
+      output_grads.push_back(has_grad_[v] ? &value_grads_[v] : nullptr);
+    }
+    std::vector<Tensor*> input_grads(node.inputs.size(), nullptr);
+    std::vector<SparseRows*> sparse_grads(node.inputs.size(), nullptr);
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const int v = node.inputs[i];
+      if (v >= 0 && depends[v]) input_grads[i] = &state.input_grad_scratch[i];
+    }
+    GradContext ctx(state.ctx.get(), std::move(output_grads), input_grads,
+                    sparse_grads);
+    if (absl::Status s = state.kernel->Backward(ctx); !s.ok()) {
+      return absl::Status(
+          s.code(), absl::StrCat(g.Describe(n), ": backward: ", s.message()));
+    }
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      if (input_grads[i] == nullptr) continue;
+      if (absl::Status s = AddDenseGrad(node.inputs[i], input_grads[i]);
+          !s.ok()) {
+        return absl::Status(s.code(),
+                            absl::StrCat(g.Describe(n), ": ", s.message()));
+      }
+    }
+  }
+  if (has_grad_[from]) result.CopyFrom(value_grads_[from]);
+  return result;
 }
 
 absl::StatusOr<const Tensor*> Executor::Fetch(const std::string& name) const {

@@ -63,6 +63,24 @@ class Executor {
   // result is the vector-Jacobian product seed^T * d(loss)/d(parameters).
   absl::Status Backward(const std::string& loss, const Tensor* seed = nullptr);
 
+  // Run() in inference or training mode, but each value named in
+  // `overrides` (a node output) is replaced by the given tensor right after
+  // its node runs, so every node reading it sees the override (e.g. chosen
+  // embedding rows in place of the looked-up ones). An override must have
+  // the computed value's dtype and shape.
+  absl::Status RunWithOverrides(const FeedMap& feeds, const FeedMap& overrides,
+                                absl::Span<const std::string> fetches,
+                                bool training);
+
+  // After a Run(): the vector-Jacobian product seed^T * d(output)/d(wrt)
+  // for the float value `output` (seed of its shape) with respect to the
+  // node output `wrt`, both computed by the last run, through every node
+  // between them (parameters need not be on the path). Parameter gradients
+  // are left as they were. Zero when `output` does not depend on `wrt`.
+  absl::StatusOr<Tensor> ValueGradient(const std::string& output,
+                                       const Tensor& seed,
+                                       const std::string& wrt);
+
   // Reseeds every node's random generator (dropout masks) as Create() did.
   void Reseed(uint64_t seed);
 
@@ -110,6 +128,8 @@ class Executor {
   const Plan* last_plan_ = nullptr;
   bool last_run_training_ = false;
   std::vector<char> computed_;  // Per value, by the last Run().
+  // Value index -> tensor, during RunWithOverrides() only.
+  absl::flat_hash_map<int, const Tensor*> overrides_;
 
   std::vector<Tensor> value_grads_;
   std::vector<char> has_grad_;
