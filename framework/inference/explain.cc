@@ -1,0 +1,675 @@
+#include "framework/inference/explain.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "framework/executor.h"
+#include "framework/graph.h"
+
+namespace loom {
+namespace {
+
+bool IsRecurrentOp(const std::string& op) {
+  const std::string upper = absl::AsciiStrToUpper(op);
+  return upper.find("LSTM") != std::string::npos ||
+         upper.find("GRU") != std::string::npos ||
+         upper.find("RNN") != std::string::npos;
+}
+
+// Tokens with the largest |score|, for and against, at most `k` each.
+void TopTokens(const Explanation& e, int k, std::vector<int>* pro,
+               std::vector<int>* con) {
+  std::vector<int> order;
+  for (size_t i = 0; i < e.tokens.size(); ++i) {
+    if (e.tokens[i].is_word) order.push_back(static_cast<int>(i));
+  }
+  std::sort(order.begin(), order.end(), [&](int a, int b) {
+    return e.tokens[a].attribution > e.tokens[b].attribution;
+  });
+  for (int i : order) {
+    if (e.tokens[i].attribution > 0 && static_cast<int>(pro->size()) < k) {
+      pro->push_back(i);
+    }
+  }
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    if (e.tokens[*it].attribution < 0 && static_cast<int>(con->size()) < k) {
+      con->push_back(*it);
+    }
+  }
+}
+
+double MaxAbsAttribution(const Explanation& e) {
+  double m = 0;
+  for (const ExplainedToken& t : e.tokens) {
+    if (t.is_word) m = std::max(m, std::fabs(t.attribution));
+  }
+  return m;
+}
+
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (c < 0x20) {
+          absl::StrAppendFormat(&out, "\\u%04x", c);
+        } else {
+          out += static_cast<char>(c);
+        }
+    }
+  }
+  return out + "\"";
+}
+
+std::string HtmlEscape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+std::string Num(double v) { return absl::StrFormat("%.6g", v); }
+
+}  // namespace
+
+absl::StatusOr<Explainer> Explainer::Create(
+    Model* model, const data::Vocabulary* vocabulary) {
+  if (model == nullptr || vocabulary == nullptr) {
+    return absl::InvalidArgumentError("Explainer: no model or vocabulary");
+  }
+  Explainer e;
+  e.model_ = model;
+  e.vocabulary_ = vocabulary;
+  const ModelDef& def = model->def();
+  const Graph& g = model->executor().graph();
+  const int features = g.FindValue(def.features_input());
+  std::vector<std::string> found;
+  for (const Node& node : g.nodes()) {
+    if (node.op->signature.name != "Embedding") continue;
+    if (!node.inputs.empty() && node.inputs[0] == features) {
+      found.push_back(g.values()[node.outputs[0]].name);
+    }
+  }
+  if (found.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model '", def.name(),
+        "' cannot be explained: integrated gradients follow the token ids "
+        "through an Embedding op (the gradient is taken with respect to the "
+        "looked-up rows, ids have none), and no Embedding node of its graph "
+        "reads the features input '",
+        def.features_input(), "'"));
+  }
+  if (found.size() > 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model '", def.name(), "' cannot be explained: ", found.size(),
+        " Embedding nodes read the features input (",
+        absl::StrJoin(found, ", "), "); attributions need exactly one"));
+  }
+  e.embedding_value_ = found[0];
+  const int pred = g.FindValue(def.prediction());
+  if (pred < 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", def.name(), "' has no prediction value '",
+                     def.prediction(), "'"));
+  }
+  const Shape& shape = g.values()[pred].info.shape;
+  e.prediction_width_ = shape.empty() ? 1 : shape.back();
+  if (shape.size() != 2 || e.prediction_width_ < 1) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "model '", def.name(), "' cannot be explained: its prediction '",
+        def.prediction(), "' is ", ShapeToString(shape),
+        ", not class probabilities [N, K]"));
+  }
+  const TextDatasetDef& d = def.dataset();
+  e.class_names_.assign(d.class_name().begin(), d.class_name().end());
+  if (e.class_names_.empty()) e.class_names_ = {"negative", "positive"};
+  const int64_t expected = e.prediction_width_ == 1 ? 2 : e.prediction_width_;
+  if (static_cast<int64_t>(e.class_names_.size()) != expected) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", def.name(), "' names ", e.class_names_.size(),
+                     " classes but its prediction gives ", expected));
+  }
+  e.max_len_ = d.max_len();
+  if (e.max_len_ <= 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("model '", def.name(), "': dataset.max_len must be > 0"));
+  }
+  e.pad_pre_ = d.padding() != TextDatasetDef::POST;
+  e.truncate_pre_ = d.truncating() != TextDatasetDef::POST;
+  bool forward = true;
+  for (const Node& node : g.nodes()) {
+    if (!IsRecurrentOp(node.op->signature.name)) continue;
+    e.has_recurrence_ = true;
+    if (node.attrs.Has("direction") &&
+        node.attrs.GetString("direction") != "forward") {
+      forward = false;
+    }
+    if (node.attrs.Has("go_backwards") && node.attrs.GetBool("go_backwards")) {
+      forward = false;
+    }
+  }
+  e.reads_forward_ = e.has_recurrence_ && forward;
+  return e;
+}
+
+std::vector<int32_t> Explainer::PadRow(const std::vector<int32_t>& ids,
+                                       std::vector<int>* positions) const {
+  const int n = static_cast<int>(ids.size());
+  const int kept = std::min(n, max_len_);
+  const int first = truncate_pre_ ? n - kept : 0;  // First id kept.
+  const int offset = pad_pre_ ? max_len_ - kept : 0;
+  std::vector<int32_t> row(max_len_, data::Vocabulary::kPadId);
+  if (positions != nullptr) positions->assign(n, -1);
+  for (int i = 0; i < kept; ++i) {
+    row[offset + i] = ids[first + i];
+    if (positions != nullptr) (*positions)[first + i] = offset + i;
+  }
+  return row;
+}
+
+double Explainer::ClassProbability(const Tensor& prediction, int64_t row,
+                                   int target_class) const {
+  if (prediction_width_ == 1) {
+    const double p = prediction.f32()[row];
+    return target_class == 1 ? p : 1.0 - p;
+  }
+  return prediction.f32()[row * prediction_width_ + target_class];
+}
+
+absl::StatusOr<std::vector<double>> Explainer::Score(const Tensor& ids,
+                                                     int target_class) {
+  Executor& ex = model_->executor();
+  const std::string& pred = model_->def().prediction();
+  const std::vector<std::string> fetches = {pred};
+  if (auto s = ex.Run({{model_->def().features_input(), ids}}, fetches, false);
+      !s.ok()) {
+    return s;
+  }
+  auto p = ex.Fetch(pred);
+  if (!p.ok()) return p.status();
+  std::vector<double> out(ids.dim(0));
+  for (int64_t i = 0; i < ids.dim(0); ++i) {
+    out[i] = ClassProbability(**p, i, target_class);
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<double>> Explainer::IntegratedGradients(
+    const std::vector<int32_t>& row, int target_class, int steps,
+    int32_t baseline_id, double* fx, double* fb) {
+  if (steps < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "integrated gradients need steps >= 2 (the trapezoid rule's two "
+        "ends), got ",
+        steps));
+  }
+  if (target_class < 0 || target_class >= num_classes()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("class ", target_class, " is not one of the model's ",
+                     num_classes(), " classes [0, ", num_classes(), ")"));
+  }
+  if (baseline_id < 0 || baseline_id >= vocabulary_->num_words()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("baseline token id ", baseline_id, " is not in [0, ",
+                     vocabulary_->num_words(), ")"));
+  }
+  const int64_t t_len = static_cast<int64_t>(row.size());
+  Executor& ex = model_->executor();
+  const std::string& features = model_->def().features_input();
+  const std::string& pred = model_->def().prediction();
+
+  // The embeddings of x and of the baseline, from one run of the graph.
+  std::vector<int32_t> pair(2 * t_len);
+  for (int64_t t = 0; t < t_len; ++t) {
+    pair[t] = row[t];
+    pair[t_len + t] = row[t] == data::Vocabulary::kPadId ? row[t] : baseline_id;
+  }
+  {
+    const std::vector<std::string> fetches = {embedding_value_};
+    if (auto s = ex.Run({{features, Tensor::FromVector({2, t_len}, pair)}},
+                        fetches, false);
+        !s.ok()) {
+      return s;
+    }
+  }
+  auto emb = ex.Fetch(embedding_value_);
+  if (!emb.ok()) return emb.status();
+  if ((*emb)->rank() != 3 || (*emb)->dim(0) != 2 || (*emb)->dim(1) != t_len) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the Embedding output '", embedding_value_, "' is ",
+        ShapeToString((*emb)->shape()), ", expected [2, ", t_len, ", D]"));
+  }
+  const int64_t width = (*emb)->dim(2);
+  const int64_t row_size = t_len * width;
+  const std::vector<float> x_emb((*emb)->f32(), (*emb)->f32() + row_size);
+  const std::vector<float> b_emb((*emb)->f32() + row_size,
+                                 (*emb)->f32() + 2 * row_size);
+
+  // steps rows: alpha_k = k / (steps - 1), all with x's ids (its mask).
+  std::vector<int32_t> ids(steps * t_len);
+  for (int k = 0; k < steps; ++k) {
+    std::copy(row.begin(), row.end(), ids.begin() + k * t_len);
+  }
+  Tensor path(DType::kFloat32, {steps, t_len, width});
+  for (int k = 0; k < steps; ++k) {
+    const float alpha = static_cast<float>(k) / (steps - 1);
+    float* dst = path.f32() + k * row_size;
+    for (int64_t j = 0; j < row_size; ++j) {
+      dst[j] = b_emb[j] + alpha * (x_emb[j] - b_emb[j]);
+    }
+  }
+  {
+    const std::vector<std::string> fetches = {pred};
+    if (auto s = ex.RunWithOverrides(
+            {{features, Tensor::FromVector({steps, t_len}, ids)}},
+            {{embedding_value_, path}}, fetches, false);
+        !s.ok()) {
+      return s;
+    }
+  }
+  auto p = ex.Fetch(pred);
+  if (!p.ok()) return p.status();
+  *fb = ClassProbability(**p, 0, target_class);
+  *fx = ClassProbability(**p, steps - 1, target_class);
+  Tensor seed(DType::kFloat32, (*p)->shape());
+  for (int k = 0; k < steps; ++k) {
+    if (prediction_width_ == 1) {
+      seed.f32()[k] = target_class == 1 ? 1.0f : -1.0f;
+    } else {
+      seed.f32()[k * prediction_width_ + target_class] = 1.0f;
+    }
+  }
+  auto grad = ex.ValueGradient(pred, seed, embedding_value_);
+  if (!grad.ok()) return grad.status();
+
+  // Trapezoid weights: 1/(steps-1), halved at both ends.
+  std::vector<double> mean_grad(row_size, 0.0);
+  for (int k = 0; k < steps; ++k) {
+    const double w = (k == 0 || k == steps - 1 ? 0.5 : 1.0) / (steps - 1);
+    const float* gk = grad->f32() + k * row_size;
+    for (int64_t j = 0; j < row_size; ++j) mean_grad[j] += w * gk[j];
+  }
+  std::vector<double> scores(t_len, 0.0);
+  for (int64_t t = 0; t < t_len; ++t) {
+    double s = 0;
+    for (int64_t d = 0; d < width; ++d) {
+      const int64_t j = t * width + d;
+      s += (static_cast<double>(x_emb[j]) - b_emb[j]) * mean_grad[j];
+    }
+    scores[t] = s;
+  }
+  return scores;
+}
+
+absl::StatusOr<Explanation> Explainer::Explain(const std::string& text,
+                                               const ExplainOptions& options) {
+  const std::vector<std::string> words =
+      data::Tokenize(text, vocabulary_->tokenizer_options());
+  if (words.empty()) {
+    return absl::InvalidArgumentError(
+        "nothing to explain: the text has no words");
+  }
+  std::vector<int32_t> ids = vocabulary_->Encode(text);
+  if (ids.size() != words.size() + 1) {
+    return absl::InternalError(absl::StrCat("the text encodes to ", ids.size(),
+                                            " ids for ", words.size(),
+                                            " words and the start id"));
+  }
+  bool any_known = false;
+  for (size_t i = 1; i < ids.size(); ++i) {
+    any_known |= ids[i] != data::Vocabulary::kOovId;
+  }
+  if (!any_known) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "nothing to explain: none of the text's ", words.size(),
+        " words is in the model's vocabulary, so every one reads as the same "
+        "out-of-vocabulary token"));
+  }
+  std::vector<int> positions;
+  const std::vector<int32_t> row = PadRow(ids, &positions);
+  const int64_t t_len = max_len_;
+
+  Explanation e;
+  e.class_names = class_names_;
+  e.steps = options.steps;
+  e.reads_forward = reads_forward_;
+  e.has_recurrence = has_recurrence_;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (positions[i] < 0) continue;  // Truncated away.
+    ExplainedToken tok;
+    tok.id = ids[i];
+    tok.position = positions[i];
+    tok.is_word = i > 0;
+    tok.word = i == 0 ? "<start>" : words[i - 1];
+    e.tokens.push_back(std::move(tok));
+  }
+
+  // The prediction of the text itself.
+  {
+    Executor& ex = model_->executor();
+    const std::vector<std::string> fetches = {model_->def().prediction()};
+    if (auto s = ex.Run({{model_->def().features_input(),
+                          Tensor::FromVector({1, t_len}, row)}},
+                        fetches, false);
+        !s.ok()) {
+      return s;
+    }
+    auto p = ex.Fetch(model_->def().prediction());
+    if (!p.ok()) return p.status();
+    for (int c = 0; c < num_classes(); ++c) {
+      e.probabilities.push_back(ClassProbability(**p, 0, c));
+    }
+  }
+  e.predicted_class = static_cast<int>(
+      std::max_element(e.probabilities.begin(), e.probabilities.end()) -
+      e.probabilities.begin());
+  e.target_class =
+      options.target_class < 0 ? e.predicted_class : options.target_class;
+
+  double fx = 0, fb = 0;
+  auto scores = IntegratedGradients(row, e.target_class, options.steps,
+                                    options.baseline_id, &fx, &fb);
+  if (!scores.ok()) return scores.status();
+  e.target_probability = fx;
+  e.baseline_probability = fb;
+  for (ExplainedToken& tok : e.tokens) {
+    tok.attribution = (*scores)[tok.position];
+  }
+  e.attribution_sum = std::accumulate(scores->begin(), scores->end(), 0.0);
+  e.completeness_error = std::fabs(e.attribution_sum - (fx - fb));
+
+  if (options.occlusion) {
+    std::vector<int> word_tokens;
+    for (size_t i = 0; i < e.tokens.size(); ++i) {
+      if (e.tokens[i].is_word) word_tokens.push_back(static_cast<int>(i));
+    }
+    const int64_t n = static_cast<int64_t>(word_tokens.size());
+    if (n > 0) {
+      std::vector<int32_t> batch(n * t_len);
+      for (int64_t k = 0; k < n; ++k) {
+        std::copy(row.begin(), row.end(), batch.begin() + k * t_len);
+        batch[k * t_len + e.tokens[word_tokens[k]].position] =
+            data::Vocabulary::kPadId;
+      }
+      auto occluded =
+          Score(Tensor::FromVector({n, t_len}, batch), e.target_class);
+      if (!occluded.ok()) return occluded.status();
+      const double base = e.probabilities[e.target_class];
+      for (int64_t k = 0; k < n; ++k) {
+        e.tokens[word_tokens[k]].occlusion = base - (*occluded)[k];
+      }
+    }
+    e.has_occlusion = true;
+  }
+
+  if (options.prefix_curve) {
+    // Row i holds the ids kept, up to and including tokens[i].
+    std::vector<int32_t> kept;
+    for (const ExplainedToken& tok : e.tokens) kept.push_back(tok.id);
+    const int64_t n = static_cast<int64_t>(kept.size());
+    std::vector<int32_t> batch(n * t_len);
+    for (int64_t i = 0; i < n; ++i) {
+      const std::vector<int32_t> prefix(kept.begin(), kept.begin() + i + 1);
+      const std::vector<int32_t> padded = PadRow(prefix);
+      std::copy(padded.begin(), padded.end(), batch.begin() + i * t_len);
+    }
+    auto curve = Score(Tensor::FromVector({n, t_len}, batch), e.target_class);
+    if (!curve.ok()) return curve.status();
+    e.prefix_probabilities = *std::move(curve);
+  }
+  return e;
+}
+
+std::string FormatExplanationText(const Explanation& e, bool color) {
+  std::string out;
+  const std::string& target = e.class_names[e.target_class];
+  absl::StrAppendFormat(&out, "prediction: %s (p = %.4f)",
+                        e.class_names[e.predicted_class],
+                        e.probabilities[e.predicted_class]);
+  if (e.target_class != e.predicted_class) {
+    absl::StrAppendFormat(&out, "; explaining %s (p = %.4f)", target,
+                          e.target_probability);
+  }
+  out += "\n";
+  const double scale = MaxAbsAttribution(e);
+  std::vector<std::string> parts;
+  for (const ExplainedToken& t : e.tokens) {
+    if (!t.is_word) continue;
+    if (color) {
+      const double s = scale > 0 ? std::fabs(t.attribution) / scale : 0;
+      // Blend from the terminal's dark background toward green / red.
+      const int strong = static_cast<int>(40 + 180 * s);
+      const int weak = 40;
+      const int r = t.attribution < 0 ? strong : weak;
+      const int g = t.attribution > 0 ? strong : weak;
+      parts.push_back(absl::StrFormat("\x1b[48;2;%d;%d;%dm\x1b[97m%s\x1b[0m", r,
+                                      g, weak, t.word));
+    } else {
+      parts.push_back(absl::StrFormat("%s(%+.3f)", t.word, t.attribution));
+    }
+  }
+  out += absl::StrJoin(parts, " ");
+  out += "\n";
+  std::vector<int> pro, con;
+  TopTokens(e, 5, &pro, &con);
+  auto list = [&](const std::vector<int>& idx) {
+    std::vector<std::string> s;
+    for (int i : idx) {
+      s.push_back(absl::StrFormat("%s %+.4f", e.tokens[i].word,
+                                  e.tokens[i].attribution));
+    }
+    return s.empty() ? std::string("(none)") : absl::StrJoin(s, ", ");
+  };
+  absl::StrAppend(&out, "for ", target, ": ", list(pro), "\n");
+  absl::StrAppend(&out, "against ", target, ": ", list(con), "\n");
+  absl::StrAppendFormat(
+      &out,
+      "integrated gradients, %d steps (trapezoid): sum %.4f = f(x) %.4f - "
+      "f(baseline) %.4f, error %.2g\n",
+      e.steps, e.attribution_sum, e.target_probability, e.baseline_probability,
+      e.completeness_error);
+  if (!e.prefix_probabilities.empty() && e.reads_forward) {
+    std::vector<std::string> curve;
+    for (double p : e.prefix_probabilities) {
+      curve.push_back(absl::StrFormat("%.2f", p));
+    }
+    absl::StrAppend(&out, "p(", target,
+                    ") after each word: ", absl::StrJoin(curve, " "), "\n");
+  }
+  return out;
+}
+
+std::string ExplanationToJson(const Explanation& e, const std::string& text) {
+  std::string out = "{";
+  absl::StrAppend(&out, "\"text\":", JsonString(text), ",\"classes\":[");
+  for (size_t i = 0; i < e.class_names.size(); ++i) {
+    absl::StrAppend(&out, i ? "," : "", JsonString(e.class_names[i]));
+  }
+  out += "],\"probabilities\":[";
+  for (size_t i = 0; i < e.probabilities.size(); ++i) {
+    absl::StrAppend(&out, i ? "," : "", Num(e.probabilities[i]));
+  }
+  absl::StrAppend(
+      &out, "],\"predicted_class\":", e.predicted_class,
+      ",\"predicted_label\":", JsonString(e.class_names[e.predicted_class]),
+      ",\"target_class\":", e.target_class,
+      ",\"target_label\":", JsonString(e.class_names[e.target_class]),
+      ",\"target_probability\":", Num(e.target_probability),
+      ",\"baseline_probability\":", Num(e.baseline_probability),
+      ",\"method\":\"integrated_gradients\",\"rule\":\"trapezoid\""
+      ",\"steps\":",
+      e.steps, ",\"attribution_sum\":", Num(e.attribution_sum),
+      ",\"completeness_error\":", Num(e.completeness_error), ",\"tokens\":[");
+  for (size_t i = 0; i < e.tokens.size(); ++i) {
+    const ExplainedToken& t = e.tokens[i];
+    absl::StrAppend(&out, i ? "," : "", "{\"word\":", JsonString(t.word),
+                    ",\"id\":", t.id, ",\"position\":", t.position,
+                    ",\"is_word\":", t.is_word ? "true" : "false",
+                    ",\"attribution\":", Num(t.attribution));
+    if (e.has_occlusion && t.is_word) {
+      absl::StrAppend(&out, ",\"occlusion\":", Num(t.occlusion));
+    }
+    out += "}";
+  }
+  absl::StrAppend(&out,
+                  "],\"reads_forward\":", e.reads_forward ? "true" : "false",
+                  ",\"prefix_curve\":[");
+  for (size_t i = 0; i < e.prefix_probabilities.size(); ++i) {
+    absl::StrAppend(&out, i ? "," : "", Num(e.prefix_probabilities[i]));
+  }
+  out += "]}";
+  return out;
+}
+
+std::string ExplanationToHtml(const Explanation& e, const std::string& text,
+                              const std::string& model_name) {
+  const std::string& target = e.class_names[e.target_class];
+  std::string out =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<title>Loom explanation</title><style>"
+      "body{font-family:sans-serif;margin:2em;max-width:60em}"
+      ".words{line-height:2.2em;font-size:1.1em}"
+      ".w{padding:0.15em 0.25em;border-radius:0.2em;margin:0 0.05em}"
+      "table{border-collapse:collapse}td,th{padding:0.2em 0.8em;"
+      "text-align:left}</style></head><body>\n";
+  absl::StrAppend(&out, "<h1>Why ", HtmlEscape(model_name), " says ",
+                  HtmlEscape(e.class_names[e.predicted_class]), "</h1>\n");
+  absl::StrAppendFormat(
+      &out,
+      "<p id=\"summary\">Predicted <b>%s</b> (p = %.4f). Attributions for "
+      "<b>%s</b>: integrated gradients through the embedding, %d steps "
+      "(trapezoid rule), baseline p = %.4f; sum of attributions %.4f, "
+      "completeness error %.2g.</p>\n",
+      HtmlEscape(e.class_names[e.predicted_class]),
+      e.probabilities[e.predicted_class], HtmlEscape(target), e.steps,
+      e.baseline_probability, e.attribution_sum, e.completeness_error);
+  const double scale = MaxAbsAttribution(e);
+  out += "<div class=\"words\" id=\"words\">";
+  for (const ExplainedToken& t : e.tokens) {
+    if (!t.is_word) continue;
+    const double s = scale > 0 ? std::fabs(t.attribution) / scale : 0;
+    // Captum's palette: green for, red against, lightness by magnitude.
+    const int hue = t.attribution >= 0 ? 120 : 0;
+    const int light = static_cast<int>(100 - 50 * s);
+    absl::StrAppendFormat(
+        &out,
+        "<span class=\"w\" data-attribution=\"%s\" style=\"background:"
+        "hsl(%d,75%%,%d%%)\" title=\"attribution %s%s\">%s</span> ",
+        Num(t.attribution), hue, light, Num(t.attribution),
+        e.has_occlusion ? absl::StrCat(", occlusion ", Num(t.occlusion)) : "",
+        HtmlEscape(t.word));
+  }
+  out += "</div>\n";
+  std::vector<int> pro, con;
+  TopTokens(e, 5, &pro, &con);
+  out += "<table><tr><th>for " + HtmlEscape(target) + "</th><th>against " +
+         HtmlEscape(target) + "</th></tr>";
+  for (size_t i = 0; i < std::max(pro.size(), con.size()); ++i) {
+    auto cell = [&](const std::vector<int>& v) {
+      if (i >= v.size()) return std::string("<td></td>");
+      return absl::StrFormat("<td>%s %+.4f</td>",
+                             HtmlEscape(e.tokens[v[i]].word),
+                             e.tokens[v[i]].attribution);
+    };
+    out += "<tr>" + cell(pro) + cell(con) + "</tr>";
+  }
+  out += "</table>\n";
+  const size_t n = e.prefix_probabilities.size();
+  if (n > 0) {
+    const double w = 720, h = 240, left = 40, bottom = 30, top = 10;
+    auto x_of = [&](size_t i) {
+      return left + (n == 1 ? 0.0 : (w - left - 10) * i / (n - 1.0));
+    };
+    auto y_of = [&](double p) { return top + (h - top - bottom) * (1 - p); };
+    absl::StrAppendFormat(
+        &out,
+        "<h2>p(%s) after each prefix%s</h2>\n<svg id=\"prefix-curve\" "
+        "xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
+        "viewBox=\"0 0 %g %g\">",
+        HtmlEscape(target),
+        e.reads_forward ? " (the recurrent layer reads forward)" : "", w, h, w,
+        h);
+    absl::StrAppendFormat(&out,
+                          "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" "
+                          "stroke=\"#888\" stroke-dasharray=\"4\"/>",
+                          left, y_of(0.5), w - 10, y_of(0.5));
+    absl::StrAppendFormat(&out,
+                          "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" "
+                          "fill=\"none\" stroke=\"#444\"/>",
+                          left, top, w - left - 10, h - top - bottom);
+    for (double p : {0.0, 0.5, 1.0}) {
+      absl::StrAppendFormat(&out,
+                            "<text x=\"4\" y=\"%g\" font-size=\"11\">%.1f"
+                            "</text>",
+                            y_of(p) + 4, p);
+    }
+    std::string points;
+    for (size_t i = 0; i < n; ++i) {
+      absl::StrAppendFormat(&points, "%s%.1f,%.1f", i ? " " : "", x_of(i),
+                            y_of(e.prefix_probabilities[i]));
+    }
+    absl::StrAppend(&out,
+                    "<polyline fill=\"none\" stroke=\"#1f6feb\" "
+                    "stroke-width=\"2\" points=\"",
+                    points, "\"/>");
+    for (size_t i = 0; i < n && i < e.tokens.size(); ++i) {
+      absl::StrAppendFormat(
+          &out,
+          "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"#1f6feb\"><title>"
+          "%s: %.4f</title></circle>",
+          x_of(i), y_of(e.prefix_probabilities[i]),
+          HtmlEscape(e.tokens[i].word), e.prefix_probabilities[i]);
+      if (n <= 40) {
+        absl::StrAppendFormat(&out,
+                              "<text x=\"%.1f\" y=\"%g\" font-size=\"10\" "
+                              "text-anchor=\"middle\">%s</text>",
+                              x_of(i), h - 12, HtmlEscape(e.tokens[i].word));
+      }
+    }
+    out += "</svg>\n";
+  }
+  absl::StrAppend(&out, "<p>Text: ", HtmlEscape(text), "</p>\n");
+  out += "</body></html>\n";
+  return out;
+}
+
+}  // namespace loom
