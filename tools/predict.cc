@@ -6,7 +6,12 @@
 //   bazel run //tools:predict -- --model=DIR --input=reviews.csv \
 //       --output=scored.csv
 // which writes every input row with the predicted label and the probability
-// of each class appended.
+// of each class appended. Why a text gets its score:
+//   bazel run //tools:predict -- --model=DIR --explain "A great film." \
+//       [--format=json] [--explain_html=why.html]
+// prints each word colored by its integrated-gradient attribution, the top
+// words for and against, and the probability after each prefix; JSON adds
+// occlusion scores (framework/inference/explain.h).
 #include <unistd.h>
 
 #include <fstream>
@@ -17,6 +22,11 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "framework/file_util.h"
+#include "framework/inference/explain.h"
+#include "framework/training/saved_model.h"
 #include "framework/training/train_job.h"
 #include "tools/data_flags.h"
 #include "tools/flag_help.h"
@@ -46,6 +56,73 @@ ABSL_FLAG(int, batch_size, 128, "Texts per run of the model.");
 ABSL_FLAG(std::vector<std::string>, plugin, {}, loom::tools::kPluginHelp);
 ABSL_FLAG(std::string, plugin_path, "", loom::tools::kPluginPathHelp);
 ABSL_FLAG(int, threads, 0, loom::tools::kThreadsHelp);
+ABSL_FLAG(std::string, explain, "",
+          "Explain this text: each word's integrated-gradient attribution "
+          "(through the embedding), occlusion scores and the probability "
+          "after each prefix.");
+ABSL_FLAG(int, explain_steps, 50,
+          "Integration steps for --explain (trapezoid rule, one batched run).");
+ABSL_FLAG(int, explain_class, -1,
+          "Class index --explain attributes (default: the predicted class).");
+ABSL_FLAG(std::string, format, "text",
+          "--explain's output: text (colored on a terminal) or json.");
+ABSL_FLAG(std::string, explain_html, "",
+          "Also write --explain's report as a self-contained HTML page "
+          "here (atomically).");
+
+namespace {
+
+// --explain: loads the model folder as RunPredictJob does and explains one
+// text.
+absl::Status RunExplain(const loom::PredictJobOptions& options,
+                        const std::string& text, const std::string& format,
+                        const std::string& html_path) {
+  if (format != "text" && format != "json") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--format must be text or json, got \"", format, "\""));
+  }
+  loom::SetThreads(options.threads);
+  const std::string dir = loom::UserPath(options.model_dir);
+  auto file = loom::ReadSavedModelFile(dir);
+  if (!file.ok()) return file.status();
+  loom::OpRegistry registry;
+  if (auto s = loom::PrepareRegistryForModelDir(
+          dir, *file, options.plugins, options.plugin_search, &registry);
+      !s.ok()) {
+    return s;
+  }
+  auto loaded = loom::LoadModel(dir, *file, registry);
+  if (!loaded.ok()) return loaded.status();
+  auto explainer =
+      loom::Explainer::Create(loaded->model.get(), &loaded->vocabulary);
+  if (!explainer.ok()) return explainer.status();
+  loom::ExplainOptions explain_options;
+  explain_options.steps = absl::GetFlag(FLAGS_explain_steps);
+  explain_options.target_class = absl::GetFlag(FLAGS_explain_class);
+  if (explain_options.target_class < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--explain_class must be a class index or -1, got ",
+                     explain_options.target_class));
+  }
+  auto e = explainer->Explain(text, explain_options);
+  if (!e.ok()) return e.status();
+  if (format == "json") {
+    std::cout << loom::ExplanationToJson(*e, text) << "\n";
+  } else {
+    std::cout << loom::FormatExplanationText(*e, options.interactive);
+  }
+  if (!html_path.empty()) {
+    const std::string html =
+        loom::ExplanationToHtml(*e, text, loaded->model->def().name());
+    if (auto s = loom::WriteFileAtomically(loom::UserPath(html_path), html);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
@@ -74,6 +151,28 @@ int main(int argc, char** argv) {
   options.data_flags.on_bad_text = absl::GetFlag(FLAGS_on_bad_text);
   options.interactive = ::isatty(STDOUT_FILENO) == 1;
   for (size_t i = 1; i < args.size(); ++i) options.texts.push_back(args[i]);
+  const std::string explain = absl::GetFlag(FLAGS_explain);
+  if (!explain.empty()) {
+    if (!options.texts.empty() || !options.input.empty() ||
+        !absl::GetFlag(FLAGS_file).empty()) {
+      std::cerr << "predict: --explain takes its text as the flag's value; "
+                   "give no other texts, --file or --input with it\n";
+      return 2;
+    }
+    absl::Status status =
+        RunExplain(options, explain, absl::GetFlag(FLAGS_format),
+                   absl::GetFlag(FLAGS_explain_html));
+    std::cout.flush();
+    if (!status.ok()) {
+      std::cerr << "predict: " << status.message() << "\n";
+      return 1;
+    }
+    return 0;
+  }
+  if (!absl::GetFlag(FLAGS_explain_html).empty()) {
+    std::cerr << "predict: --explain_html needs --explain \"text\"\n";
+    return 2;
+  }
   const std::string file = absl::GetFlag(FLAGS_file);
   if (!file.empty() && !options.texts.empty()) {
     std::cerr << "predict: give texts either as arguments or with --file, "
