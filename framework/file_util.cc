@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -15,18 +16,77 @@
 
 namespace loom {
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
+namespace {
+
+// "64 MiB", or the byte count when it is no whole number of MiB.
+std::string FormatLimit(int64_t bytes) {
+  if (bytes > 0 && bytes % (int64_t{1} << 20) == 0) {
+    return absl::StrCat(bytes >> 20, " MiB");
+  }
+  return absl::StrCat(bytes, " bytes");
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ReadFile(const std::string& path, int64_t max_bytes,
+                                     absl::string_view what) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer.
+  const int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     return absl::NotFoundError(
         absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
   }
-  std::ostringstream out;
-  out << in.rdbuf();
-  if (in.bad()) {
-    return absl::DataLossError(absl::StrCat("error reading ", path));
+  struct stat st = {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return absl::InvalidArgumentError(absl::StrCat(
+        path, " is not a regular file (",
+        S_ISDIR(st.st_mode)                          ? "a folder"
+        : S_ISFIFO(st.st_mode)                       ? "a FIFO"
+        : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode) ? "a device"
+                                                     : "not a file",
+        ")"));
   }
-  return out.str();
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  const auto too_large = [&](int64_t bytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " has ", bytes > st.st_size ? "at least " : "",
+                     bytes, " bytes, more than ", what, " may have (",
+                     FormatLimit(max_bytes), ")"));
+  };
+  if (st.st_size > max_bytes) {
+    close(fd);
+    return too_large(st.st_size);
+  }
+  std::string out;
+  // One spare byte, so that the end of the file is seen without growing.
+  out.resize(static_cast<size_t>(st.st_size) + 1);
+  size_t done = 0;
+  while (true) {
+    if (done == out.size()) {  // The file grew (or is in /proc).
+      if (static_cast<int64_t>(done) > max_bytes) {
+        close(fd);
+        return too_large(static_cast<int64_t>(done));
+      }
+      out.resize(std::max<size_t>(4096, 2 * done));
+    }
+    const ssize_t got = read(fd, out.data() + done, out.size() - done);
+    if (got < 0) {
+      if (errno == EINTR) continue;
+      const std::string why = std::strerror(errno);
+      close(fd);
+      return absl::DataLossError(
+          absl::StrCat("error reading ", path, ": ", why));
+    }
+    if (got == 0) break;
+    done += static_cast<size_t>(got);
+  }
+  close(fd);
+  if (static_cast<int64_t>(done) > max_bytes) {
+    return too_large(static_cast<int64_t>(done));
+  }
+  out.resize(done);
+  return out;
 }
 
 absl::Status WriteFileAtomically(const std::string& path,

@@ -56,6 +56,10 @@ absl::Status InitializeTensor(const InitializerDef& init, std::mt19937_64& rng,
   const int64_t n = tensor->num_elements();
   const Shape& shape = tensor->shape();
   const int64_t last = shape.empty() ? 1 : shape.back();
+  if (init.blocks() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "blocks must be >= 1 (0 or unset: 1), got ", init.blocks()));
+  }
   const int64_t blocks = init.blocks() > 1 ? init.blocks() : 1;
   if (last % blocks != 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -73,6 +77,11 @@ absl::Status InitializeTensor(const InitializerDef& init, std::mt19937_64& rng,
       std::fill_n(data, n, 1.0f);
       return absl::OkStatus();
     case InitializerDef::kConstant:
+      if (!std::isfinite(init.constant().value())) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("constant value must be a finite number, got ",
+                         init.constant().value()));
+      }
       std::fill_n(data, n, init.constant().value());
       return absl::OkStatus();
     case InitializerDef::kSegments:
@@ -82,6 +91,11 @@ absl::Status InitializeTensor(const InitializerDef& init, std::mt19937_64& rng,
           return absl::InvalidArgumentError(
               absl::StrCat("segment [", seg.begin(), ", ", seg.end(),
                            ") is outside the last dimension ", last));
+        }
+        if (!std::isfinite(seg.value())) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "segment [", seg.begin(), ", ", seg.end(),
+              "): value must be a finite number, got ", seg.value()));
         }
         for (int64_t r = 0; r < rows; ++r) {
           for (int64_t c = seg.begin(); c < seg.end(); ++c) {
@@ -96,9 +110,9 @@ absl::Status InitializeTensor(const InitializerDef& init, std::mt19937_64& rng,
         lo = -0.05f;
         hi = 0.05f;
       }
-      if (!(lo < hi)) {
+      if (!(lo < hi) || !std::isfinite(lo) || !std::isfinite(hi)) {
         return absl::InvalidArgumentError(absl::StrCat(
-            "uniform needs minval < maxval, got ", lo, " and ", hi));
+            "uniform needs finite minval < maxval, got ", lo, " and ", hi));
       }
       std::uniform_real_distribution<float> dist(lo, hi);
       for (int64_t i = 0; i < n; ++i) data[i] = dist(rng);
@@ -121,6 +135,10 @@ absl::Status InitializeTensor(const InitializerDef& init, std::mt19937_64& rng,
       }
       const float gain =
           init.orthogonal().gain() == 0 ? 1.0f : init.orthogonal().gain();
+      if (!std::isfinite(gain)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "orthogonal gain must be a finite number, got ", gain));
+      }
       for (int64_t b = 0; b < blocks; ++b) {
         FillOrthogonal(rng, rows, block_cols, last, gain,
                        data + b * block_cols);

@@ -1,7 +1,10 @@
 #include "framework/model_io.h"
 
+#include <algorithm>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "framework/file_util.h"
@@ -65,9 +68,23 @@ absl::StatusOr<ModelFile> ParseModelText(const std::string& text,
 }
 
 absl::StatusOr<ModelFile> ReadModelFile(const std::string& path) {
-  auto text = ReadFile(path);
+  auto text = ReadFile(path, kMaxModelFileBytes, "a model file");
   if (!text.ok()) return text.status();
-  return ParseModelText(*text, path);
+  if (absl::StripAsciiWhitespace(*text).empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model file ", path, " is empty",
+        text->empty() ? "" : " (only white space)",
+        "; a model file is a loom.ModelDef in protobuf text format (see "
+        "docs/MODEL_FORMAT.md and models/)"));
+  }
+  auto file = ParseModelText(*text, path);
+  if (file.ok() && file->model.ByteSizeLong() == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "model file ", path,
+        " sets nothing (only comments); a model file is a loom.ModelDef in "
+        "protobuf text format (see docs/MODEL_FORMAT.md and models/)"));
+  }
+  return file;
 }
 
 absl::Status WriteModelFile(const ModelDef& model, const std::string& path) {
@@ -105,6 +122,47 @@ absl::Status ValidateModelBindings(const ModelDef& model, const Graph& graph,
   }
   for (const std::string& m : model.metric()) {
     if (auto s = check("metric", m, true); !s.ok()) return s;
+  }
+  // What is fed must be a graph input.
+  for (auto [field, name] : std::vector<std::pair<std::string, std::string>>{
+           {"features_input", model.features_input()},
+           {"labels_input", model.labels_input()}}) {
+    const Value& v = graph.values()[graph.FindValue(name)];
+    if (v.kind != Value::Kind::kInput) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          filename, ": ", field, " '", name, "' is a ",
+          v.kind == Value::Kind::kParameter ? "parameter" : "node output",
+          ", not a graph input (the data are fed to graph inputs)"));
+    }
+  }
+  // The loss and the metrics are float scalars computed by nodes: training
+  // and the reports read one number from each.
+  const auto scalar = [&](const std::string& field,
+                          const std::string& name) -> absl::Status {
+    const Value& v = graph.values()[graph.FindValue(name)];
+    if (v.kind != Value::Kind::kNodeOutput) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          filename, ": ", field, " '", name, "' is a ",
+          v.kind == Value::Kind::kParameter ? "parameter" : "graph input",
+          "; it must be the output of a node computing it (e.g. ",
+          field == "loss" ? "BinaryCrossentropy" : "BinaryAccuracy", ")"));
+    }
+    const Shape& shape = v.info.shape;
+    const bool is_scalar = std::all_of(shape.begin(), shape.end(),
+                                       [](int64_t d) { return d == 1; });
+    if (v.info.dtype != DType::kFloat32 || !is_scalar) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          filename, ": ", field, " '", name, "' is ", DTypeName(v.info.dtype),
+          ShapeToString(shape), "; it must be a float scalar (shape [])",
+          field == "metric" && name == model.prediction()
+              ? ": it is the prediction, not a metric computed from it"
+              : ""));
+    }
+    return absl::OkStatus();
+  };
+  if (auto s = scalar("loss", model.loss()); !s.ok()) return s;
+  for (const std::string& m : model.metric()) {
+    if (auto s = scalar("metric", m); !s.ok()) return s;
   }
   return absl::OkStatus();
 }

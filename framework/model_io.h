@@ -2,6 +2,7 @@
 #ifndef LOOM_FRAMEWORK_MODEL_IO_H_
 #define LOOM_FRAMEWORK_MODEL_IO_H_
 
+#include <cstdint>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -17,8 +18,14 @@ struct ModelFile {
   GraphSource source;
 };
 
+// The largest model file read: a model definition is a few KiB, and
+// /dev/zero or a data file given by mistake must not be read whole.
+inline constexpr int64_t kMaxModelFileBytes = int64_t{64} << 20;
+
 // Parses a ModelDef in protobuf text format. Syntax errors and unknown
-// fields name the file, line and column.
+// fields name the file, line and column. Only a regular file of at most
+// kMaxModelFileBytes is read; an empty one (or one of only comments) is an
+// error saying so.
 absl::StatusOr<ModelFile> ReadModelFile(const std::string& path);
 absl::StatusOr<ModelFile> ParseModelText(const std::string& text,
                                          const std::string& filename);

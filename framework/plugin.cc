@@ -1,7 +1,13 @@
 #include "framework/plugin.h"
 
 #include <dlfcn.h>
+#include <elf.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <system_error>
@@ -11,6 +17,93 @@
 #include "absl/strings/str_cat.h"
 
 namespace loom {
+namespace {
+
+// Whether [offset, offset + size) lies within a file of `file_size` bytes.
+bool Within(uint64_t offset, uint64_t size, uint64_t file_size) {
+  return offset <= file_size && size <= file_size - offset;
+}
+
+template <typename Ehdr, typename Phdr, typename Shdr>
+absl::Status CheckElfLayout(int fd, const std::string& path,
+                            uint64_t file_size) {
+  const auto truncated = [&](absl::string_view what, uint64_t end) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot load plugin ", path, ": the file is truncated or damaged: ",
+        what, " ends at byte ", end, ", but the file has ", file_size,
+        " bytes (rebuild or copy the plugin again)"));
+  };
+  Ehdr eh;
+  if (file_size < sizeof(eh) ||
+      ::pread(fd, &eh, sizeof(eh), 0) != static_cast<ssize_t>(sizeof(eh))) {
+    return truncated("the ELF header", sizeof(eh));
+  }
+  if (eh.e_phnum > 0) {
+    if (eh.e_phentsize != sizeof(Phdr)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cannot load plugin ", path,
+          ": damaged ELF file (program header size ", eh.e_phentsize, ")"));
+    }
+    const uint64_t table = uint64_t{eh.e_phnum} * sizeof(Phdr);
+    if (!Within(eh.e_phoff, table, file_size)) {
+      return truncated("its program header table", eh.e_phoff + table);
+    }
+    std::vector<Phdr> headers(eh.e_phnum);
+    if (::pread(fd, headers.data(), table, eh.e_phoff) !=
+        static_cast<ssize_t>(table)) {
+      return truncated("its program header table", eh.e_phoff + table);
+    }
+    // The segments dlopen() maps: a page past the end of the file would
+    // raise SIGBUS inside the dynamic loader.
+    for (size_t i = 0; i < headers.size(); ++i) {
+      const Phdr& ph = headers[i];
+      if (ph.p_filesz > 0 && !Within(ph.p_offset, ph.p_filesz, file_size)) {
+        return truncated(absl::StrCat("segment ", i),
+                         uint64_t{ph.p_offset} + ph.p_filesz);
+      }
+    }
+  }
+  if (eh.e_shoff != 0 && eh.e_shnum > 0) {
+    const uint64_t table = uint64_t{eh.e_shnum} * sizeof(Shdr);
+    if (!Within(eh.e_shoff, table, file_size)) {
+      return truncated("its section header table", eh.e_shoff + table);
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Checks a shared object's ELF headers against the file's size before
+// dlopen() maps it. Files that are not ELF (or not this machine's byte
+// order) pass: dlopen() refuses them with its own message.
+absl::Status CheckElfFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return absl::OkStatus();  // dlopen() says why.
+  struct stat st;
+  absl::Status status;
+  unsigned char ident[EI_NIDENT] = {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    status = absl::InvalidArgumentError(
+        absl::StrCat("cannot load plugin ", path, ": not a regular file"));
+  } else if (::pread(fd, ident, sizeof(ident), 0) ==
+                 static_cast<ssize_t>(sizeof(ident)) &&
+             std::memcmp(ident, ELFMAG, SELFMAG) == 0) {
+    const bool native =
+        ident[EI_DATA] ==
+        (__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__ ? ELFDATA2LSB : ELFDATA2MSB);
+    const uint64_t size = static_cast<uint64_t>(st.st_size);
+    if (native && ident[EI_CLASS] == ELFCLASS64) {
+      status =
+          CheckElfLayout<Elf64_Ehdr, Elf64_Phdr, Elf64_Shdr>(fd, path, size);
+    } else if (native && ident[EI_CLASS] == ELFCLASS32) {
+      status =
+          CheckElfLayout<Elf32_Ehdr, Elf32_Phdr, Elf32_Shdr>(fd, path, size);
+    }
+  }
+  ::close(fd);
+  return status;
+}
+
+}  // namespace
 
 absl::Status RegisterPlugin(const LoomPluginInfo& info,
                             const std::string& source, OpRegistry* registry) {
@@ -56,6 +149,9 @@ absl::Status LoadPlugin(const std::string& path, OpRegistry* registry) {
   std::error_code error;
   if (bare && std::filesystem::is_regular_file(path, error)) {
     to_open = absl::StrCat("./", path);
+  }
+  if (to_open.find('/') != std::string::npos) {
+    if (auto s = CheckElfFile(to_open); !s.ok()) return s;
   }
   void* handle = dlopen(to_open.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {

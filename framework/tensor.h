@@ -12,6 +12,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 
 namespace loom {
@@ -29,10 +32,39 @@ int64_t NumElements(const Shape& shape);
 std::string ShapeToString(const Shape& shape);
 bool IsFullyDefined(const Shape& shape);
 
+// The bytes a tensor of `dtype` and `shape` takes; an error (not a wrapped
+// product) when a dimension is negative or the size does not fit in int64.
+absl::StatusOr<int64_t> TensorBytes(DType dtype, const Shape& shape);
+
+// The memory limit: the most bytes one model's tensors may ask for before
+// Loom refuses to allocate them (a huge parameter, num_words or max_len),
+// with an error instead of a failed allocation. Set by the environment
+// variable LOOM_MEMORY_LIMIT, read once: a percentage of physical memory
+// ("50%") or a size in bytes with an optional K, M, G or T suffix (powers
+// of 1024: "8G"). Default: 50% of physical memory.
+int64_t MemoryLimitBytes();
+// Where the limit came from, for messages: "50% of physical memory" or
+// "LOOM_MEMORY_LIMIT=8G".
+std::string MemoryLimitSource();
+// Overrides the limit (0 goes back to LOOM_MEMORY_LIMIT or the default).
+void SetMemoryLimitBytes(int64_t bytes);
+// Parses a LOOM_MEMORY_LIMIT value against `physical_bytes`.
+absl::StatusOr<int64_t> ParseMemoryLimit(absl::string_view text,
+                                         int64_t physical_bytes);
+// OK if `bytes` is within the memory limit, else a ResourceExhausted error:
+// "<what> needs <size>, more than the memory limit of <limit> (<source>)",
+// then ": <details>" if given.
+absl::Status CheckMemory(int64_t bytes, absl::string_view what,
+                         absl::string_view details = "");
+// "1.5 GiB", "512 bytes".
+std::string FormatBytes(int64_t bytes);
+
 class Tensor {
  public:
   Tensor() = default;
-  // Allocates a zero-filled tensor.
+  // Allocates a zero-filled tensor. A failed allocation throws
+  // std::bad_alloc, as operator new does; sizes that come from outside
+  // (model files, flags) are checked against MemoryLimitBytes() first.
   Tensor(DType dtype, Shape shape);
 
   static Tensor Scalar(float value);

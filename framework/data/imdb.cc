@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <thread>
 #include <utility>
@@ -157,12 +158,14 @@ absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path) {
 
   Buckets buckets;
   struct archive_entry* entry = nullptr;
+  int64_t files = 0;  // Of any name.
   while (true) {
     const int r = archive_read_next_header(a, &entry);
     if (r == ARCHIVE_EOF) break;
     if (r < ARCHIVE_WARN) return fail("reading an entry header");
     const char* name = archive_entry_pathname(entry);
     if (name == nullptr || archive_entry_filetype(entry) != AE_IFREG) continue;
+    ++files;
     std::vector<absl::string_view> parts = PathComponents(name);
     if (!parts.empty() && parts[0] == "aclImdb") parts.erase(parts.begin());
     if (parts.size() != 3) continue;
@@ -199,6 +202,12 @@ absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path) {
     }
     buckets[split][label].reviews.push_back(std::move(review));
   }
+  if (files == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("IMDb archive ", archive_path,
+                     " is empty: it holds no files at all (expected "
+                     "aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt)"));
+  }
   return Assemble(
       std::move(buckets),
       [&archive_path](int split, int label) {
@@ -218,8 +227,16 @@ bool IsDirectory(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
 }
 
+absl::Status ReviewTooLarge(const std::string& path, int64_t bytes) {
+  return absl::InvalidArgumentError(absl::StrCat(
+      "IMDb review ", path, " is too large: ", bytes,
+      " bytes (a review may have at most ", kMaxRecordBytes >> 20, " MiB)"));
+}
+
 absl::Status ReadFileInto(const std::string& path, std::string* out) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO put there since the folder was listed must not
+  // block the open (it is refused below).
+  const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) {
     const int err = errno;
     return absl::NotFoundError(
@@ -231,11 +248,22 @@ absl::Status ReadFileInto(const std::string& path, std::string* out) {
     return absl::InvalidArgumentError(
         absl::StrCat("IMDb review ", path, " is not a regular file"));
   }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  if (st.st_size > kMaxRecordBytes) {
+    ::close(fd);
+    return ReviewTooLarge(path, st.st_size);
+  }
   // One spare byte so that end of file is seen without growing the string.
   out->resize(static_cast<size_t>(st.st_size) + 1);
   size_t done = 0;
   while (true) {
-    if (done == out->size()) out->resize(2 * done);  // The file grew.
+    if (done == out->size()) {  // The file grew.
+      if (static_cast<int64_t>(done) > kMaxRecordBytes) {
+        ::close(fd);
+        return ReviewTooLarge(path, static_cast<int64_t>(done));
+      }
+      out->resize(2 * done);
+    }
     const ssize_t got = ::read(fd, out->data() + done, out->size() - done);
     if (got < 0) {
       if (errno == EINTR) continue;
@@ -254,7 +282,8 @@ absl::Status ReadFileInto(const std::string& path, std::string* out) {
 
 // Lists the review files of root/<split>/<label>/ into `bucket` (file name
 // parsed, text not read yet); `paths` receives their paths in the same order.
-absl::Status ListLabelFolder(const std::string& root, int split, int label,
+absl::Status ListLabelFolder(const std::string& root,
+                             const std::string& real_root, int split, int label,
                              Bucket* bucket, std::vector<std::string>* paths) {
   const std::string split_dir = absl::StrCat(root, "/", kSplits[split]);
   if (!IsDirectory(split_dir)) {
@@ -272,14 +301,60 @@ absl::Status ListLabelFolder(const std::string& root, int split, int label,
   while (struct dirent* e = ::readdir(d)) {
     const absl::string_view name = e->d_name;
     if (absl::StartsWith(name, ".")) continue;  // ".", "..", hidden files.
+    const std::string path = absl::StrCat(dir, "/", name);
+    // What the entry is, without following a symlink or opening anything:
+    // a FIFO would block open(), a device never end, and a symlink may
+    // lead anywhere (/etc/passwd).
+    struct stat st;
+    if (::fstatat(::dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      const int err = errno;
+      status = absl::NotFoundError(
+          absl::StrCat("cannot stat IMDb review ", path, ": ", strerror(err)));
+      break;
+    }
+    if (S_ISLNK(st.st_mode)) {
+      char* target = ::realpath(path.c_str(), nullptr);
+      const std::string resolved = target != nullptr ? target : "";
+      std::free(target);
+      if (resolved.empty()) {
+        status = absl::NotFoundError(absl::StrCat(
+            "IMDb review ", path, " is a symlink that leads nowhere"));
+        break;
+      }
+      if (!absl::StartsWith(resolved, real_root + "/")) {
+        status = absl::InvalidArgumentError(
+            absl::StrCat("IMDb review ", path,
+                         " is a symlink that leads out of the data "
+                         "folder ",
+                         real_root, " (to ", resolved,
+                         "); copy the file into the folder instead"));
+        break;
+      }
+      if (::stat(path.c_str(), &st) != 0) {
+        status =
+            absl::NotFoundError(absl::StrCat("cannot stat IMDb review ", path));
+        break;
+      }
+    }
+    if (!S_ISREG(st.st_mode)) {
+      status = absl::InvalidArgumentError(
+          absl::StrCat("IMDb folder ", dir, " holds ",
+                       S_ISDIR(st.st_mode)    ? "a folder"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                                              : "a device",
+                       " named '", name,
+                       "' where only review files (<id>_<rating>.txt) belong"));
+      break;
+    }
     Review review;
     review.label = label;
     if (!ParseReviewFileName(name, &review.id, &review.rating)) {
-      status = BadFileName(absl::StrCat(dir, "/", name));
+      status = BadFileName(path);
       break;
     }
     bucket->reviews.push_back(std::move(review));
-    paths->push_back(absl::StrCat(dir, "/", name));
+    paths->push_back(path);
   }
   ::closedir(d);
   return status;
@@ -302,12 +377,22 @@ absl::StatusOr<ImdbCorpus> ReadImdbFolder(const std::string& folder) {
     root = nested;
   }
 
+  // Symlinks may point into the folder, never out of it.
+  char* resolved = ::realpath(root.c_str(), nullptr);
+  if (resolved == nullptr) {
+    const int err = errno;
+    return absl::NotFoundError(absl::StrCat(
+        "IMDb folder ", root, " cannot be resolved: ", strerror(err)));
+  }
+  const std::string real_root = resolved;
+  std::free(resolved);
   Buckets buckets;
   std::array<std::array<std::vector<std::string>, 2>, 2> paths;
   for (int split = 0; split < 2; ++split) {
     for (int label = 0; label < 2; ++label) {
-      absl::Status status = ListLabelFolder(
-          root, split, label, &buckets[split][label], &paths[split][label]);
+      absl::Status status =
+          ListLabelFolder(root, real_root, split, label, &buckets[split][label],
+                          &paths[split][label]);
       if (!status.ok()) return status;
     }
   }
@@ -364,6 +449,17 @@ absl::StatusOr<ImdbCorpus> ReadImdb(const std::string& path) {
                                             strerror(err)));
   }
   if (S_ISDIR(st.st_mode)) return ReadImdbFolder(path);
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "IMDb data path ", path,
+        " is neither an archive file nor a folder (a device or FIFO?)"));
+  }
+  if (st.st_size == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("IMDb archive ", path,
+                     " is empty (0 bytes); expected IMDb's "
+                     "aclImdb_v1.tar.gz or its aclImdb/ folder"));
+  }
   return ReadImdbArchive(path);
 }
 

@@ -804,7 +804,12 @@ absl::Status Vocabulary::Save(const std::string& path) const {
 }
 
 absl::StatusOr<Vocabulary> Vocabulary::Load(const std::string& path) {
-  absl::StatusOr<std::string> content = ReadFile(path);
+  // A vocabulary of the largest num_words (2^31 - 1) is not plausible; a
+  // cap keeps /dev/zero or a data file given by mistake from being read
+  // whole.
+  constexpr int64_t kMaxVocabularyBytes = int64_t{256} << 20;
+  absl::StatusOr<std::string> content =
+      ReadFile(path, kMaxVocabularyBytes, "a vocabulary file");
   if (!content.ok()) {
     return absl::Status(
         content.status().code(),

@@ -1,5 +1,7 @@
 #include "framework/data/imdb.h"
 
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -193,6 +195,65 @@ TEST(ReadImdbErrorsTest, ArchiveWithoutReviews) {
   const std::string archive = TempPath("other.tar.gz");
   ASSERT_TRUE(WriteArchive(dir, archive).ok());
   ExpectError(ReadImdb(archive), archive, "aclImdb/train/neg holds no review");
+}
+
+// Issue 13: an empty archive, /dev/null or an empty file said
+// "aclImdb/train/neg holds no review files".
+TEST(ReadImdbErrorsTest, EmptyArchiveOrFileIsCalledEmpty) {
+  const std::string dir = TempPath("nothing");
+  fs::remove_all(dir);
+  fs::create_directories(dir + "/aclImdb/train");  // Folders, no files.
+  const std::string archive = TempPath("nothing.tar.gz");
+  ASSERT_TRUE(WriteArchive(dir, archive).ok());
+  ExpectError(ReadImdb(archive), archive, "is empty: it holds no files at all");
+  const std::string empty = TempPath("empty.tar.gz");
+  ASSERT_TRUE(WriteTextFile(empty, "").ok());
+  ExpectError(ReadImdb(empty), empty, "is empty (0 bytes)");
+  ExpectError(ReadImdb("/dev/null"), "/dev/null",
+              "is neither an archive file nor a folder");
+}
+
+// A FIFO named like a review blocked in open(); a symlink out of the data
+// folder read /etc/passwd as a review; a stray folder was "a review file
+// with a bad name".
+TEST(ReadImdbErrorsTest, OnlyRegularFilesInsideTheFolderAreReviews) {
+  const std::string fifo = FreshCorpus("fifo");
+  const std::string fifo_path = fifo + "/aclImdb/train/neg/100_1.txt";
+  ASSERT_EQ(mkfifo(fifo_path.c_str(), 0600), 0);
+  ExpectError(ReadImdb(fifo), fifo + "/aclImdb/train/neg",
+              "holds a FIFO named '100_1.txt' where only review files "
+              "(<id>_<rating>.txt) belong");
+
+  const std::string out = FreshCorpus("link_out");
+  const std::string outside = TempPath("outside_review.txt");
+  ASSERT_TRUE(WriteTextFile(outside, "a secret, not a review").ok());
+  const std::string link = out + "/aclImdb/train/pos/100_9.txt";
+  fs::create_symlink(outside, link);
+  absl::StatusOr<ImdbCorpus> corpus = ReadImdb(out);
+  ExpectError(corpus, link, "is a symlink that leads out of the data folder");
+  EXPECT_THAT(std::string(corpus.status().message()), HasSubstr(outside));
+  fs::remove(link);
+  fs::create_symlink("/etc/passwd", link);
+  ExpectError(ReadImdb(out), "/etc/passwd", "leads out of the data folder");
+  fs::remove(link);
+  fs::create_symlink(out + "/nowhere.txt", link);
+  ExpectError(ReadImdb(out), link, "is a symlink that leads nowhere");
+
+  // A symlink that stays inside the folder is a review like any other.
+  const std::string in = FreshCorpus("link_in");
+  std::string target;
+  for (const auto& e : fs::directory_iterator(in + "/aclImdb/train/pos")) {
+    target = e.path().string();
+  }
+  fs::create_symlink(target, in + "/aclImdb/train/pos/100_9.txt");
+  corpus = ReadImdb(in);
+  ASSERT_TRUE(corpus.ok()) << corpus.status();
+  EXPECT_EQ(corpus->train.size(), 25u);
+
+  const std::string stray = FreshCorpus("stray_folder");
+  fs::create_directories(stray + "/aclImdb/test/pos/notes");
+  ExpectError(ReadImdb(stray), stray + "/aclImdb/test/pos",
+              "holds a folder named 'notes' where only review files");
 }
 
 TEST(ReadImdbErrorsTest, MissingSplitOrLabelFolder) {

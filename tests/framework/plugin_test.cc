@@ -1,8 +1,13 @@
 #include "framework/plugin.h"
 
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
 
+#include "absl/strings/str_cat.h"
 #include "framework/testing/op_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -108,6 +113,39 @@ TEST(PluginTest, FileThatIsNotASharedObjectIsRefused) {
   EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
   EXPECT_THAT(std::string(s.message()), HasSubstr("cannot load plugin"));
   EXPECT_THAT(std::string(s.message()), HasSubstr(path));
+}
+
+// A truncated .so crashed the host with SIGBUS inside dlopen(), which maps
+// segments past the end of the file: the ELF headers are checked against
+// the file's size first (issue 13).
+TEST(PluginTest, TruncatedSharedObjectIsRefusedBeforeDlopen) {
+  std::ifstream in(std::string(kDir) + "libtest_plugin.so", std::ios::binary);
+  const std::string bytes((std::istreambuf_iterator<char>(in)),
+                          std::istreambuf_iterator<char>());
+  ASSERT_GT(bytes.size(), 4096u);
+  for (size_t size : {size_t{20}, size_t{100}, size_t{4096}, bytes.size() / 2,
+                      bytes.size() - 1}) {
+    const std::string path =
+        absl::StrCat(getenv("TEST_TMPDIR"), "/libtruncated_", size, ".so");
+    std::ofstream(path, std::ios::binary) << bytes.substr(0, size);
+    OpRegistry registry;
+    absl::Status s = LoadPlugin(path, &registry);
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr(absl::StrCat("cannot load plugin ", path,
+                                       ": the file is truncated or damaged: ")))
+        << size;
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr(absl::StrCat("but the file has ", size, " bytes")));
+    EXPECT_EQ(registry.Find("Square"), nullptr);
+  }
+}
+
+TEST(PluginTest, FifoIsRefusedWithoutBlocking) {
+  const std::string path = std::string(getenv("TEST_TMPDIR")) + "/libfifo.so";
+  ASSERT_EQ(mkfifo(path.c_str(), 0600), 0);
+  OpRegistry registry;
+  EXPECT_THAT(std::string(LoadPlugin(path, &registry).message()),
+              HasSubstr("cannot load plugin " + path + ": not a regular file"));
 }
 
 TEST(PluginTest, MissingFileIsRefused) {

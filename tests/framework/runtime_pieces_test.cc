@@ -1,16 +1,22 @@
 // Tensors, initializers, optimizers and checkpoints.
+#include <sys/stat.h>
+
 #include <cmath>
 #include <fstream>
 #include <random>
+#include <string>
 
 #include "framework/checkpoint.h"
 #include "framework/file_util.h"
+#include "framework/graph.h"
 #include "framework/initializers.h"
+#include "framework/model_io.h"
 #include "framework/optimizer.h"
 #include "framework/tensor.h"
 #include "framework/testing/op_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "ops/op_library.h"
 
 namespace loom::testing {
 namespace {
@@ -163,6 +169,180 @@ TEST(CheckpointTest, RoundTripsAndRefusesDamage) {
   EXPECT_THAT(std::string(LoadCheckpoint(path, &other).message()),
               HasSubstr("parameter 'w' has shape [3], the model expects [2]"));
   EXPECT_EQ(other[0].value.f32()[0], 0.0f);  // Untouched on error.
+}
+
+// Issue 13: sizes from outside are counted without wrapping and checked
+// against the memory limit before anything is allocated.
+TEST(TensorTest, BytesAreCountedWithoutOverflow) {
+  EXPECT_EQ(*TensorBytes(DType::kFloat32, {2, 3}), 24);
+  EXPECT_EQ(*TensorBytes(DType::kInt32, {}), 4);
+  EXPECT_EQ(*TensorBytes(DType::kFloat32, {0, int64_t{1} << 62}), 0);
+  // 2^32 * 2^32 * 4 elements wrapped to 4 and trained.
+  auto huge =
+      TensorBytes(DType::kFloat32, {int64_t{1} << 32, int64_t{1} << 32, 4});
+  EXPECT_THAT(std::string(huge.status().message()),
+              HasSubstr("float32[4294967296, 4294967296, 4] has more bytes "
+                        "than fit in 64 bits"));
+  EXPECT_FALSE(TensorBytes(DType::kFloat32, {-1, 3}).ok());
+}
+
+TEST(TensorTest, MemoryLimitParsesPercentagesAndSizes) {
+  const int64_t physical = int64_t{16} << 30;
+  EXPECT_EQ(*ParseMemoryLimit("50%", physical), int64_t{8} << 30);
+  EXPECT_EQ(*ParseMemoryLimit("8G", physical), int64_t{8} << 30);
+  EXPECT_EQ(*ParseMemoryLimit("512m", physical), int64_t{512} << 20);
+  EXPECT_EQ(*ParseMemoryLimit("1000000", physical), 1000000);
+  for (const char* bad : {"", "0", "-5G", "nan", "lots", "1e30T", "%"}) {
+    EXPECT_FALSE(ParseMemoryLimit(bad, physical).ok()) << bad;
+  }
+  EXPECT_EQ(FormatBytes(100), "100 bytes");
+  EXPECT_EQ(FormatBytes(int64_t{3} << 29), "1.5 GiB");
+}
+
+TEST(TensorTest, CheckMemoryNamesTheSizeAndTheLimit) {
+  EXPECT_GT(MemoryLimitBytes(), 0);
+  SetMemoryLimitBytes(int64_t{1} << 30);
+  EXPECT_TRUE(CheckMemory(int64_t{1} << 30, "x").ok());
+  absl::Status s = CheckMemory(int64_t{3} << 30, "parameter 'w'", "why");
+  SetMemoryLimitBytes(0);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("parameter 'w' needs 3.0 GiB (3221225472 bytes), "
+                        "more than the memory limit of 1.0 GiB (set by the "
+                        "program): why"));
+}
+
+// blocks: -3 was taken as 1; NaN values filled the weights.
+TEST(InitializerTest, BadSettingsAreRefused) {
+  Tensor w(DType::kFloat32, {4, 6});
+  std::mt19937_64 rng(4);
+  InitializerDef def;
+  def.mutable_glorot_uniform();
+  def.set_blocks(-3);
+  EXPECT_THAT(std::string(InitializeTensor(def, rng, &w).message()),
+              HasSubstr("blocks must be >= 1 (0 or unset: 1), got -3"));
+  def.set_blocks(3);
+  EXPECT_TRUE(InitializeTensor(def, rng, &w).ok());
+  def.set_blocks(0);
+  def.mutable_constant()->set_value(std::nanf(""));
+  EXPECT_THAT(std::string(InitializeTensor(def, rng, &w).message()),
+              HasSubstr("constant value must be a finite number, got nan"));
+  def.mutable_uniform()->set_minval(-HUGE_VALF);
+  def.mutable_uniform()->set_maxval(1);
+  EXPECT_THAT(std::string(InitializeTensor(def, rng, &w).message()),
+              HasSubstr("uniform needs finite minval < maxval"));
+  def.mutable_orthogonal()->set_gain(std::nanf(""));
+  EXPECT_THAT(std::string(InitializeTensor(def, rng, &w).message()),
+              HasSubstr("orthogonal gain must be a finite number"));
+}
+
+// --graph=/dev/zero read 4.2 GB before failing; a FIFO blocked in open().
+TEST(FileUtilTest, ReadFileTakesOnlyRegularFilesUpToACap) {
+  EXPECT_THAT(std::string(ReadFile("/dev/zero").status().message()),
+              HasSubstr("/dev/zero is not a regular file (a device)"));
+  const std::string fifo = TempPath("fifo");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  EXPECT_THAT(std::string(ReadFile(fifo).status().message()),
+              HasSubstr("fifo is not a regular file (a FIFO)"));
+  EXPECT_THAT(std::string(ReadFile(TempPath("")).status().message()),
+              HasSubstr("is not a regular file (a folder)"));
+  const std::string big = TempPath("big.txt");
+  ASSERT_TRUE(WriteFileAtomically(big, std::string(3000, 'x')).ok());
+  EXPECT_EQ(ReadFile(big, 3000)->size(), 3000u);
+  EXPECT_THAT(
+      std::string(ReadFile(big, 2048, "a model file").status().message()),
+      HasSubstr("big.txt has 3000 bytes, more than a model file may "
+                "have (2048 bytes)"));
+  EXPECT_THAT(std::string(ReadFile(TempPath("none")).status().message()),
+              HasSubstr("cannot open"));
+  // Files whose size stat() does not know are read to the end.
+  auto cpuinfo = ReadFile("/proc/self/status");
+  ASSERT_TRUE(cpuinfo.ok()) << cpuinfo.status();
+  EXPECT_THAT(*cpuinfo, HasSubstr("Name:"));
+}
+
+TEST(ModelFileTest, EmptyAndNonRegularModelFilesAreNamed) {
+  const std::string empty = TempPath("empty.pbtxt");
+  ASSERT_TRUE(WriteFileAtomically(empty, "").ok());
+  // Said "the model sets no 'features_input'".
+  EXPECT_THAT(std::string(ReadModelFile(empty).status().message()),
+              HasSubstr("model file " + empty + " is empty;"));
+  const std::string comments = TempPath("comments.pbtxt");
+  ASSERT_TRUE(WriteFileAtomically(comments, "# nothing yet\n\n").ok());
+  EXPECT_THAT(std::string(ReadModelFile(comments).status().message()),
+              HasSubstr("sets nothing (only comments)"));
+  EXPECT_THAT(std::string(ReadModelFile("/dev/zero").status().message()),
+              HasSubstr("/dev/zero is not a regular file"));
+  const std::string huge = TempPath("huge.pbtxt");
+  {
+    std::ofstream out(huge);
+    out.seekp(kMaxModelFileBytes + 1);
+    out << "x";
+  }
+  EXPECT_THAT(std::string(ReadModelFile(huge).status().message()),
+              HasSubstr("more than a model file may have (64 MiB)"));
+}
+
+// The loss and the metrics are float scalars computed by nodes; the data
+// are fed to graph inputs. A loss that was a parameter trained with loss 0;
+// a metric that was the [N, 1] prediction printed "Test probability"; a
+// non-scalar loss failed only at step 1.
+TEST(ModelFileTest, BindingsAreCheckedWhenTheModelIsBuilt) {
+  OpRegistry registry;
+  ASSERT_TRUE(RegisterBuiltinOps(&registry).ok());
+  const std::string base = R"pb(
+    labels_input: "y"
+    prediction: "out"
+    graph {
+      input {
+        name: "x"
+        dtype: DT_FLOAT
+        shape { dim: -1 dim: 2 }
+      }
+      input {
+        name: "y"
+        dtype: DT_FLOAT
+        shape { dim: -1 dim: 1 }
+      }
+      parameter {
+        name: "w"
+        shape { dim: 2 dim: 1 }
+        initializer { glorot_uniform {} }
+      }
+      parameter {
+        name: "s"
+        shape { dim: 1 }
+        initializer { zeros {} }
+      }
+      node { name: "out" op: "MatMul" input: "x" input: "w" }
+      node { name: "loss" op: "MeanSquaredError" input: "out" input: "y" }
+      node { name: "act" op: "Tanh" input: "out" }
+    }
+  )pb";
+  const auto error = [&](const std::string& extra) {
+    auto file = ParseModelText(base + extra, "m.pbtxt");
+    EXPECT_TRUE(file.ok()) << file.status();
+    auto graph = Graph::Build(file->model.graph(), registry, file->source);
+    EXPECT_TRUE(graph.ok()) << graph.status();
+    return std::string(
+        ValidateModelBindings(file->model, **graph, "m.pbtxt").message());
+  };
+  EXPECT_EQ(error(R"pb(features_input: "x" loss: "loss")pb"), "");
+  EXPECT_EQ(error(R"pb(features_input: "x" loss: "s")pb"),
+            "m.pbtxt: loss 's' is a parameter; it must be the output of a "
+            "node computing it (e.g. BinaryCrossentropy)");
+  EXPECT_EQ(error(R"pb(features_input: "x" loss: "act")pb"),
+            "m.pbtxt: loss 'act' is float32[?, 1]; it must be a float scalar "
+            "(shape [])");
+  EXPECT_EQ(error(R"pb(features_input: "x" loss: "loss" metric: "out")pb"),
+            "m.pbtxt: metric 'out' is float32[?, 1]; it must be a float "
+            "scalar (shape []): it is the prediction, not a metric computed "
+            "from it");
+  EXPECT_THAT(error(R"pb(features_input: "x" loss: "loss" metric: "y")pb"),
+              HasSubstr("metric 'y' is a graph input"));
+  EXPECT_THAT(error(R"pb(loss: "loss" features_input: "out")pb"),
+              HasSubstr("features_input 'out' is a node output, not a graph "
+                        "input"));
 }
 
 }  // namespace
