@@ -1,5 +1,8 @@
 // Evaluates a trained model on the test split of its data set:
 //   bazel run //tools:evaluate -- --model=runs/<run>/model
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <iostream>
 #include <string>
 #include <vector>
@@ -23,6 +26,13 @@ int main(int argc, char** argv) {
       "Evaluates a trained Loom model on its test split.\n"
       "  bazel run //tools:evaluate -- --model=runs/<run>/model");
   absl::ParseCommandLine(argc, argv);
+  // A closed standard output would lose the results, and the next file
+  // opened would take its descriptor and receive them.
+  if (::fcntl(STDOUT_FILENO, F_GETFD) == -1) {
+    std::cerr << "evaluate: standard output is closed; redirect it to a file "
+                 "(or /dev/null)\n";
+    return 2;
+  }
   loom::EvaluateJobOptions options;
   options.model_dir = absl::GetFlag(FLAGS_model);
   if (options.model_dir.empty()) {
@@ -36,8 +46,14 @@ int main(int argc, char** argv) {
   options.threads = absl::GetFlag(FLAGS_threads);
   options.batch_size = absl::GetFlag(FLAGS_batch_size);
   absl::Status status = loom::RunEvaluateJob(options, std::cout);
+  std::cout.flush();
   if (!status.ok()) {
     std::cerr << "evaluate: " << status.message() << "\n";
+    return 1;
+  }
+  if (!std::cout) {
+    std::cerr << "evaluate: cannot write the results to standard output "
+                 "(closed, or a full disk or /dev/full?)\n";
     return 1;
   }
   return 0;

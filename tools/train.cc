@@ -1,6 +1,9 @@
 // Trains a model definition:
 //   bazel run //tools:train -- --graph=models/bilstm.pbtxt
 // Every setting of the .pbtxt can be overridden by a flag; --help lists them.
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <iostream>
 #include <optional>
 #include <string>
@@ -59,6 +62,13 @@ int main(int argc, char** argv) {
       "Trains a Loom model definition.\n"
       "  bazel run //tools:train -- --graph=models/bilstm.pbtxt [flags]");
   absl::ParseCommandLine(argc, argv);
+  // A closed standard output would lose the results, and the next file
+  // opened would take its descriptor and receive them.
+  if (::fcntl(STDOUT_FILENO, F_GETFD) == -1) {
+    std::cerr << "train: standard output is closed; redirect it to a file "
+                 "(or /dev/null)\n";
+    return 2;
+  }
   loom::TrainJobOptions options;
   options.graph = absl::GetFlag(FLAGS_graph);
   if (options.graph.empty()) {
@@ -96,8 +106,15 @@ int main(int argc, char** argv) {
       progress == "bar" ||
       (progress == "auto" && loom::ProgressBar::StdoutIsTerminal());
   absl::Status status = loom::RunTrainJob(options, std::cout);
+  std::cout.flush();
   if (!status.ok()) {
     std::cerr << "train: " << status.message() << "\n";
+    return 1;
+  }
+  if (!std::cout) {
+    std::cerr << "train: cannot write to standard output (closed, or a full "
+                 "disk or /dev/full?): the progress and test results shown "
+                 "there are lost; the run's files were written\n";
     return 1;
   }
   return 0;

@@ -1,10 +1,13 @@
 #include "framework/training/callbacks.h"
 
+#include <algorithm>
 #include <cmath>
 #include <ostream>
+#include <utility>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "framework/checkpoint.h"
 #include "framework/file_util.h"
 
@@ -28,17 +31,38 @@ absl::StatusOr<double> MetricMonitor::Value(const EpochLog& log) const {
                    "' is not reported; available: ", available));
 }
 
+absl::Status MetricMonitor::CheckReported(const Model& model,
+                                          const std::string& where) const {
+  const std::vector<std::string>& names = model.epoch_metric_names();
+  if (names.empty() ||
+      std::find(names.begin(), names.end(), monitor_) != names.end()) {
+    return absl::OkStatus();
+  }
+  const bool val = absl::StartsWith(monitor_, "val_");
+  return absl::InvalidArgumentError(
+      absl::StrCat(where, ".monitor: '", monitor_,
+                   "' is not a metric this training reports; it reports ",
+                   absl::StrJoin(names, ", "),
+                   val && !absl::StrContains(absl::StrJoin(names, ","), "val_")
+                       ? " (no val_ metrics: there is no validation data; set "
+                         "training.validation_split)"
+                       : ""));
+}
+
 bool MetricMonitor::Improves(double value) const {
   return maximize_ ? value > best_ + min_delta_ : value < best_ - min_delta_;
 }
 
-EarlyStopping::EarlyStopping(const EarlyStoppingDef& def, std::ostream* log)
+EarlyStopping::EarlyStopping(const EarlyStoppingDef& def, std::ostream* log,
+                             std::string where)
     : monitor_(def.monitor(), def.min_delta()),
       patience_(def.patience()),
       restore_best_weights_(def.restore_best_weights()),
-      log_(log) {}
+      log_(log),
+      where_(std::move(where)) {}
 
 absl::Status EarlyStopping::OnTrainBegin(Model& model) {
+  if (auto s = monitor_.CheckReported(model, where_); !s.ok()) return s;
   wait_ = 0;
   best_epoch_ = 0;
   stopped_epoch_ = 0;
@@ -82,14 +106,16 @@ absl::Status EarlyStopping::OnTrainEnd(Model& model) {
 }
 
 ReduceLrOnPlateau::ReduceLrOnPlateau(const ReduceLrOnPlateauDef& def,
-                                     std::ostream* log)
+                                     std::ostream* log, std::string where)
     : monitor_(def.monitor(), def.min_delta() > 0 ? def.min_delta() : 1e-4),
       factor_(def.factor() > 0 ? def.factor() : 0.1),
       patience_(def.patience() > 0 ? def.patience() : 10),
       min_lr_(def.min_lr()),
-      log_(log) {}
+      log_(log),
+      where_(std::move(where)) {}
 
 absl::Status ReduceLrOnPlateau::OnTrainBegin(Model& model) {
+  if (auto s = monitor_.CheckReported(model, where_); !s.ok()) return s;
   wait_ = 0;
   return absl::OkStatus();
 }
@@ -123,6 +149,10 @@ CheckpointWriter::CheckpointWriter(std::string dir, std::string monitor)
     : dir_(std::move(dir)), monitor_(std::move(monitor), 0.0) {}
 
 absl::Status CheckpointWriter::OnTrainBegin(Model& model) {
+  if (auto s = monitor_.CheckReported(model, "the checkpoints' best");
+      !s.ok()) {
+    return s;
+  }
   return MakeDirectories(dir_);
 }
 
@@ -145,25 +175,40 @@ absl::StatusOr<std::vector<std::unique_ptr<Callback>>> CreateCallbacks(
   for (int i = 0; i < training.callback_size(); ++i) {
     const CallbackDef& def = training.callback(i);
     switch (def.kind_case()) {
-      case CallbackDef::kEarlyStopping:
-        if (def.early_stopping().patience() < 0) {
+      case CallbackDef::kEarlyStopping: {
+        const auto& e = def.early_stopping();
+        const std::string where =
+            absl::StrCat("training.callback[", i, "].early_stopping");
+        if (e.patience() < 0) {
           return absl::InvalidArgumentError(
-              absl::StrCat("training.callback[", i,
-                           "].early_stopping.patience must be >= 0"));
+              absl::StrCat(where, ".patience must be >= 0"));
         }
-        out.push_back(
-            std::make_unique<EarlyStopping>(def.early_stopping(), log));
+        if (!std::isfinite(e.min_delta())) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, ".min_delta must be a finite number, got ",
+                           e.min_delta()));
+        }
+        out.push_back(std::make_unique<EarlyStopping>(e, log, where));
         break;
+      }
       case CallbackDef::kReduceLrOnPlateau: {
         const auto& r = def.reduce_lr_on_plateau();
-        if (r.factor() < 0 || r.factor() >= 1 || r.patience() < 0) {
+        const std::string where =
+            absl::StrCat("training.callback[", i, "].reduce_lr_on_plateau");
+        // Written so that NaN fails every test.
+        if (!(r.factor() >= 0 && r.factor() < 1) || r.patience() < 0) {
           return absl::InvalidArgumentError(absl::StrCat(
-              "training.callback[", i,
-              "].reduce_lr_on_plateau needs factor in [0, 1) and patience "
-              ">= 0, got factor ",
+              where, " needs factor in [0, 1) and patience >= 0, got factor ",
               r.factor(), " and patience ", r.patience()));
         }
-        out.push_back(std::make_unique<ReduceLrOnPlateau>(r, log));
+        if (!(r.min_lr() >= 0 && std::isfinite(r.min_lr())) ||
+            !(r.min_delta() >= 0 && std::isfinite(r.min_delta()))) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where,
+              " needs finite min_lr >= 0 and min_delta >= 0, got min_lr ",
+              r.min_lr(), " and min_delta ", r.min_delta()));
+        }
+        out.push_back(std::make_unique<ReduceLrOnPlateau>(r, log, where));
         break;
       }
       case CallbackDef::KIND_NOT_SET:

@@ -23,6 +23,12 @@ class MetricMonitor {
   MetricMonitor(std::string monitor, double min_delta);
   // Looks the metric up in `log`; an error names the available metrics.
   absl::StatusOr<double> Value(const EpochLog& log) const;
+  // Before training: an error naming `where` (the callback's setting) and
+  // the metrics there will be if the monitored one is not among
+  // model.epoch_metric_names(). Nothing is checked when the model reports no
+  // names (outside Model::Fit).
+  absl::Status CheckReported(const Model& model,
+                             const std::string& where) const;
   // Whether `value` improves on the best so far by more than min_delta.
   bool Improves(double value) const;
   void set_best(double value) { best_ = value; }
@@ -42,7 +48,10 @@ class MetricMonitor {
 // early, a well-known surprise).
 class EarlyStopping : public Callback {
  public:
-  EarlyStopping(const EarlyStoppingDef& def, std::ostream* log);
+  // `where` names the setting in errors, e.g.
+  // "training.callback[0].early_stopping".
+  EarlyStopping(const EarlyStoppingDef& def, std::ostream* log,
+                std::string where = "EarlyStopping");
   absl::Status OnTrainBegin(Model& model) override;
   absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
                           bool* stop) override;
@@ -55,6 +64,7 @@ class EarlyStopping : public Callback {
   int patience_;
   bool restore_best_weights_;
   std::ostream* log_;
+  std::string where_;
   int wait_ = 0;
   int best_epoch_ = 0;
   int last_epoch_ = 0;
@@ -64,7 +74,8 @@ class EarlyStopping : public Callback {
 
 class ReduceLrOnPlateau : public Callback {
  public:
-  ReduceLrOnPlateau(const ReduceLrOnPlateauDef& def, std::ostream* log);
+  ReduceLrOnPlateau(const ReduceLrOnPlateauDef& def, std::ostream* log,
+                    std::string where = "ReduceLROnPlateau");
   absl::Status OnTrainBegin(Model& model) override;
   absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
                           bool* stop) override;
@@ -75,6 +86,7 @@ class ReduceLrOnPlateau : public Callback {
   int patience_;
   double min_lr_;
   std::ostream* log_;
+  std::string where_;
   int wait_ = 0;
 };
 
@@ -92,7 +104,9 @@ class CheckpointWriter : public Callback {
   MetricMonitor monitor_;
 };
 
-// The callbacks a TrainingDef asks for, checking their settings.
+// The callbacks a TrainingDef asks for, checking their settings (numbers
+// in range and finite; the monitored metrics are checked when training
+// begins, before the first epoch).
 absl::StatusOr<std::vector<std::unique_ptr<Callback>>> CreateCallbacks(
     const TrainingDef& training, std::ostream* log);
 

@@ -1,5 +1,6 @@
 #include "framework/training/config_set.h"
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -176,7 +177,177 @@ absl::Status Set(const std::string& path, const std::string& value,
   return absl::OkStatus();
 }
 
+// The longest sequence a review can give: a review has at most 64 MiB
+// (kMaxRecordBytes of the readers), a token and a separator at least two
+// bytes.
+constexpr int64_t kMaxSequenceLength = (int64_t{64} << 20) / 2;
+
+absl::Status Bad(absl::string_view path, absl::string_view value,
+                 absl::string_view rule) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(path, " is ", value, ": ", rule));
+}
+
+// A count: >= 0, 0 meaning `zero` ("the default", "all").
+absl::Status CheckCount(absl::string_view path, int64_t value,
+                        absl::string_view zero) {
+  if (value >= 0) return absl::OkStatus();
+  return Bad(path, absl::StrCat(value),
+             absl::StrCat("it must be >= 0 (0 or unset: ", zero, ")"));
+}
+
+absl::Status CheckFinite(absl::string_view path, double value) {
+  if (std::isfinite(value)) return absl::OkStatus();
+  return Bad(path, absl::StrCat(value), "it must be a finite number");
+}
+
+// A float in [low, high) (or [low, high] with `closed`); NaN never is.
+absl::Status CheckRange(absl::string_view path, double value, double low,
+                        double high, bool closed, absl::string_view what) {
+  if (value >= low && (value < high || (closed && value == high))) {
+    return absl::OkStatus();
+  }
+  return Bad(path, absl::StrCat(value), what);
+}
+
+absl::Status CheckLearningRate(absl::string_view path, float value,
+                               absl::string_view default_text) {
+  return CheckRange(
+      path, value, 0, kMaxLearningRate, true,
+      absl::StrCat("a learning rate must be a finite number in (0, ",
+                   kMaxLearningRate, "] (0 or unset: ", default_text, ")"));
+}
+
+absl::Status CheckOptimizer(const OptimizerDef& o) {
+  if (o.has_sgd()) {
+    const auto& s = o.sgd();
+    if (auto st = CheckLearningRate("training.optimizer.sgd.learning_rate",
+                                    s.learning_rate(), "0.01");
+        !st.ok()) {
+      return st;
+    }
+    return CheckRange("training.optimizer.sgd.momentum", s.momentum(), 0, 1,
+                      false, "it must be in [0, 1)");
+  }
+  const auto& a = o.adam();
+  if (auto st = CheckLearningRate("training.optimizer.adam.learning_rate",
+                                  a.learning_rate(), "0.001");
+      !st.ok()) {
+    return st;
+  }
+  for (const auto& [field, value] :
+       {std::pair<const char*, float>{"beta_1", a.beta_1()},
+        {"beta_2", a.beta_2()}}) {
+    if (auto st = CheckRange(absl::StrCat("training.optimizer.adam.", field),
+                             value, 0, 1, false,
+                             "it must be in [0, 1) (0 or unset: Keras' "
+                             "default)");
+        !st.ok()) {
+      return st;
+    }
+  }
+  return CheckRange("training.optimizer.adam.epsilon", a.epsilon(), 0, 1, true,
+                    "it must be in [0, 1] (0 or unset: 1e-7)");
+}
+
+absl::Status CheckCallback(const CallbackDef& c, int i) {
+  const std::string at = absl::StrCat("training.callback[", i, "].");
+  switch (c.kind_case()) {
+    case CallbackDef::kEarlyStopping: {
+      const auto& e = c.early_stopping();
+      const std::string path = at + "early_stopping.";
+      if (auto s = CheckCount(path + "patience", e.patience(), "0 epochs");
+          !s.ok()) {
+        return s;
+      }
+      return CheckFinite(path + "min_delta", e.min_delta());
+    }
+    case CallbackDef::kReduceLrOnPlateau: {
+      const auto& r = c.reduce_lr_on_plateau();
+      const std::string path = at + "reduce_lr_on_plateau.";
+      if (auto s = CheckRange(path + "factor", r.factor(), 0, 1, false,
+                              "it must be in [0, 1) (0 or unset: 0.1)");
+          !s.ok()) {
+        return s;
+      }
+      if (auto s = CheckCount(path + "patience", r.patience(), "10 epochs");
+          !s.ok()) {
+        return s;
+      }
+      if (auto s = CheckRange(
+              path + "min_lr", r.min_lr(), 0, kMaxLearningRate, true,
+              absl::StrCat("it must be in [0, ", kMaxLearningRate, "]"));
+          !s.ok()) {
+        return s;
+      }
+      return CheckRange(path + "min_delta", r.min_delta(), 0, HUGE_VAL, false,
+                        "it must be a finite number >= 0 (0 or unset: 1e-4)");
+    }
+    case CallbackDef::KIND_NOT_SET:
+      return absl::InvalidArgumentError(
+          absl::StrCat("training.callback[", i,
+                       "] is empty: give early_stopping or "
+                       "reduce_lr_on_plateau"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status CheckModelSettings(const ModelDef& def) {
+  const TrainingDef& t = def.training();
+  if (auto s = CheckCount("training.epochs", t.epochs(), "1"); !s.ok()) {
+    return s;
+  }
+  if (auto s = CheckCount("training.batch_size", t.batch_size(), "32");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = CheckRange("training.validation_split", t.validation_split(), 0,
+                          1, false, "it must be in [0, 1)");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = CheckOptimizer(t.optimizer()); !s.ok()) return s;
+  for (int i = 0; i < t.callback_size(); ++i) {
+    if (auto s = CheckCallback(t.callback(i), i); !s.ok()) return s;
+  }
+  // The data sets feed token ids.
+  for (const InputDef& in : def.graph().input()) {
+    if (in.name() == def.features_input() && in.dtype() != DT_INT32) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "features_input '", in.name(), "' is a graph input of dtype ",
+          DataType_Name(in.dtype()),
+          ", but it is fed token ids: make its dtype DT_INT32"));
+    }
+  }
+  const TextDatasetDef& d = def.dataset();
+  if (d.num_words() != 0 && d.num_words() <= 3) {
+    return Bad("dataset.num_words", absl::StrCat(d.num_words()),
+               "it must be > 3 (ids 0-2 are padding, start and "
+               "out-of-vocabulary)");
+  }
+  if (d.max_len() < 0) {
+    return Bad("dataset.max_len", absl::StrCat(d.max_len()),
+               "it must be positive");
+  }
+  if (d.max_len() > kMaxSequenceLength) {
+    return Bad("dataset.max_len", absl::StrCat(d.max_len()),
+               absl::StrCat("no review is that long (a review has at most 64 "
+                            "MiB, so at most ",
+                            kMaxSequenceLength, " tokens)"));
+  }
+  if (auto s = CheckCount("dataset.train_limit", d.train_limit(), "all");
+      !s.ok()) {
+    return s;
+  }
+  if (auto s = CheckCount("dataset.test_limit", d.test_limit(), "all");
+      !s.ok()) {
+    return s;
+  }
+  return CheckRange("dataset.test_split", d.test_split(), 0, 1, false,
+                    "it must be in [0, 1) (0 or unset: 0.2)");
+}
 
 absl::Status SetConfigValue(const std::string& assignment, ModelDef* def) {
   const size_t eq = assignment.find('=');

@@ -25,6 +25,18 @@ namespace loom {
 // a setting).
 absl::Status SetConfigValue(const std::string& assignment, ModelDef* def);
 
+// The largest learning rate accepted: beyond it the weights diverge.
+inline constexpr float kMaxLearningRate = 10;
+
+// Checks the dataset and training settings once every override is applied
+// (ApplyOverrides calls it), whether a value came from the model file, a
+// flag or --set: numbers in the range the schema gives (0 keeps meaning
+// "the default" where the schema says so; negative batch sizes, epochs or
+// patience are errors, not defaults), finite floats (no NaN or infinity),
+// learning rates in (0, kMaxLearningRate], and lengths no review can reach.
+// Errors name the field by its --set path and the value.
+absl::Status CheckModelSettings(const ModelDef& def);
+
 }  // namespace loom
 
 #endif  // LOOM_FRAMEWORK_TRAINING_CONFIG_SET_H_

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <ostream>
 
 #include "absl/memory/memory.h"
@@ -64,6 +65,88 @@ Metrics MeanMetrics(const std::vector<std::string>& names,
   return out;
 }
 
+// The shape of `info` with unknown dimensions taken as `batch_size` (the
+// first) or 1 (any other: a lower bound).
+Shape EstimatedShape(const ValueInfo& info, int64_t batch_size) {
+  Shape shape = info.shape;
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] < 0) shape[i] = i == 0 ? batch_size : 1;
+  }
+  return shape;
+}
+
+// Adds `bytes` to `*total`, saturating: the sum is only compared with the
+// limit.
+void AddBytes(int64_t bytes, int64_t* total) {
+  *total = bytes > std::numeric_limits<int64_t>::max() - *total
+               ? std::numeric_limits<int64_t>::max()
+               : *total + bytes;
+}
+
+int64_t BytesOrMax(DType dtype, const Shape& shape) {
+  absl::StatusOr<int64_t> bytes = TensorBytes(dtype, shape);
+  return bytes.ok() ? *bytes : std::numeric_limits<int64_t>::max();
+}
+
+// Checks, from the graph's shapes, that the model fits in the memory limit
+// (tensor.h) before the executor allocates anything: each parameter with
+// its gradient, then one training step at `batch_size` rows (parameters
+// with gradients plus every graph input and node output). The estimate is a
+// lower bound: a huge parameter, num_words, units or max_len is refused
+// here instead of failing an allocation.
+absl::Status CheckModelMemory(const Graph& g, int64_t batch_size) {
+  int64_t params = 0;
+  for (int v : g.parameter_values()) {
+    const Value& value = g.values()[v];
+    int64_t both = 0;
+    const int64_t bytes = BytesOrMax(value.info.dtype, value.info.shape);
+    AddBytes(bytes, &both);
+    AddBytes(bytes, &both);
+    if (auto s = CheckMemory(both, absl::StrCat("parameter '", value.name, "' ",
+                                                DTypeName(value.info.dtype),
+                                                ShapeToString(value.info.shape),
+                                                " with its gradient"));
+        !s.ok()) {
+      return s;
+    }
+    AddBytes(both, &params);
+  }
+  int64_t values = 0;
+  int64_t largest = -1;
+  int largest_value = -1;
+  for (size_t v = 0; v < g.values().size(); ++v) {
+    const Value& value = g.values()[v];
+    if (value.kind == Value::Kind::kParameter) continue;
+    const int64_t bytes =
+        BytesOrMax(value.info.dtype, EstimatedShape(value.info, batch_size));
+    AddBytes(bytes, &values);
+    if (bytes > largest) {
+      largest = bytes;
+      largest_value = static_cast<int>(v);
+    }
+  }
+  int64_t total = params;
+  AddBytes(values, &total);
+  if (total <= MemoryLimitBytes()) return absl::OkStatus();
+  std::string details = absl::StrCat(
+      "parameters with gradients ", FormatBytes(params),
+      ", graph inputs and node outputs at least ", FormatBytes(values));
+  if (largest_value >= 0) {
+    const Value& value = g.values()[largest_value];
+    absl::StrAppend(
+        &details, ", the largest of them ",
+        value.kind == Value::Kind::kNodeOutput
+            ? absl::StrCat("the output of ", g.Describe(value.producer))
+            : absl::StrCat("graph input '", value.name, "'"),
+        ", ", DTypeName(value.info.dtype),
+        ShapeToString(EstimatedShape(value.info, batch_size)), ", ",
+        FormatBytes(largest));
+  }
+  return CheckMemory(total,
+                     absl::StrCat("a training step at batch size ", batch_size),
+                     details);
+}
+
 }  // namespace
 
 Arrays SliceRows(const Arrays& arrays, int64_t begin, int64_t end) {
@@ -76,7 +159,7 @@ Arrays SliceRows(const Arrays& arrays, int64_t begin, int64_t end) {
 
 absl::StatusOr<std::pair<Arrays, Arrays>> SplitValidation(const Arrays& arrays,
                                                           double fraction) {
-  if (fraction < 0 || fraction >= 1) {
+  if (!(fraction >= 0 && fraction < 1)) {  // NaN too.
     return absl::InvalidArgumentError(
         absl::StrCat("validation_split must be in [0, 1), got ", fraction));
   }
@@ -107,6 +190,15 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelFile& file,
   if (auto s = ValidateModelBindings(file.model, **graph, filename); !s.ok()) {
     return s;
   }
+  // Before anything is allocated (and before the data set is read): a huge
+  // parameter, num_words, units or max_len is an error, not a failed
+  // allocation during the first step.
+  const int64_t batch = file.model.training().batch_size() > 0
+                            ? file.model.training().batch_size()
+                            : 32;
+  if (auto s = CheckModelMemory(**graph, batch); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(filename, ": ", s.message()));
+  }
   auto executor =
       Executor::Create(std::shared_ptr<const Graph>(*std::move(graph)), seed);
   if (!executor.ok()) return executor.status();
@@ -125,6 +217,36 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelFile& file,
     model->metric_values_.push_back(m);
   }
   return model;
+}
+
+absl::Status Model::CheckArrays(const Arrays& data, bool with_labels) const {
+  const Graph& g = executor_->graph();
+  const auto check = [&](const char* field, const std::string& input,
+                         const Tensor& t, const char* what) -> absl::Status {
+    const int v = g.FindValue(input);
+    if (v < 0 || g.values()[v].kind != Value::Kind::kInput) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          field, " '", input, "' is not an input of the model's graph"));
+    }
+    const ValueInfo& info = g.values()[v].info;
+    if (t.dtype() == info.dtype && ShapesCompatible(info.shape, t.shape())) {
+      return absl::OkStatus();
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the model's ", field, " '", input, "' is ", DTypeName(info.dtype),
+        ShapeToString(info.shape), ", but the ", what, " are ",
+        DTypeName(t.dtype()), ShapeToString(t.shape()),
+        t.dtype() == DType::kInt32 && info.dtype != DType::kInt32
+            ? " (token ids: make it an input of dtype DT_INT32)"
+            : ""));
+  };
+  if (auto s = check("features_input", def_.features_input(), data.features,
+                     "features");
+      !s.ok()) {
+    return s;
+  }
+  if (!with_labels) return absl::OkStatus();
+  return check("labels_input", def_.labels_input(), data.labels, "labels");
 }
 
 absl::Status Model::RunBatch(const Arrays& data,
@@ -165,8 +287,19 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
   if (train.size() == 0) {
     return absl::InvalidArgumentError("fit was given no training examples");
   }
+  if (auto s = CheckArrays(train, true); !s.ok()) return s;
+  if (validation.size() > 0) {
+    if (auto s = CheckArrays(validation, true); !s.ok()) return s;
+  }
   History history;
   history.model_name = def_.name();
+  // What every EpochLog will hold, for callbacks to check their monitor.
+  epoch_metric_names_ = metric_names_;
+  if (validation.size() > 0) {
+    for (const std::string& name : metric_names_) {
+      epoch_metric_names_.push_back("val_" + name);
+    }
+  }
   for (Callback* c : callbacks) {
     if (auto s = c->OnTrainBegin(*this); !s.ok()) return s;
   }
@@ -186,10 +319,22 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
     for (int64_t step = 0; step < steps; ++step) {
       const int64_t begin = step * options.batch_size;
       const int64_t end = std::min(n, begin + options.batch_size);
+      const double loss_before = sums[0];
       if (auto s = RunBatch(train, order, begin, end, true, &sums); !s.ok()) {
         return absl::Status(
             s.code(), absl::StrCat("epoch ", epoch, ", step ", step + 1, ": ",
                                    s.message()));
+      }
+      // Keras' TerminateOnNaN: the weights are no longer usable.
+      if (options.terminate_on_nan && !std::isfinite(sums[0])) {
+        const double loss = (sums[0] - loss_before) / (end - begin);
+        if (options.log && options.interactive) *options.log << "\n";
+        return absl::InvalidArgumentError(absl::StrCat(
+            "epoch ", epoch, ", step ", step + 1, " of ", steps, ": the loss '",
+            def_.loss(), "' is ", std::isnan(loss) ? "NaN" : "infinite",
+            "; training stopped (the weights are no longer usable: lower the "
+            "learning rate, currently ",
+            optimizer_->learning_rate(), ", or check the data)"));
       }
       seen = end;
       if (options.log) {
@@ -234,6 +379,7 @@ absl::StatusOr<Metrics> Model::Evaluate(const Arrays& data, int batch_size) {
   }
   const int64_t n = data.size();
   if (n == 0) return absl::InvalidArgumentError("evaluate was given no data");
+  if (auto s = CheckArrays(data, true); !s.ok()) return s;
   const std::vector<int64_t> order = Identity(n);
   std::vector<double> sums(metric_values_.size(), 0.0);
   for (int64_t begin = 0; begin < n; begin += batch_size) {
@@ -249,6 +395,9 @@ absl::StatusOr<Tensor> Model::Predict(const Tensor& features, int batch_size) {
   if (batch_size <= 0) {
     return absl::InvalidArgumentError("predict needs batch_size > 0");
   }
+  Arrays arrays;
+  arrays.features = features;
+  if (auto s = CheckArrays(arrays, false); !s.ok()) return s;
   const int64_t n = features.dim(0);
   Tensor out;
   const std::vector<int64_t> order = Identity(n);

@@ -67,6 +67,9 @@ struct FitOptions {
   // (a redrawn progress bar) or a file (one line per epoch).
   std::ostream* log = nullptr;
   bool interactive = false;
+  // Keras' TerminateOnNaN: a NaN or infinite training loss stops Fit at
+  // once with an error naming the epoch and step.
+  bool terminate_on_nan = true;
 };
 
 class Model {
@@ -94,9 +97,18 @@ class Model {
   Optimizer& optimizer() { return *optimizer_; }
   // Names of the reported metrics, loss first: {"loss", "accuracy"}.
   const std::vector<std::string>& metric_names() const { return metric_names_; }
+  // The metrics every EpochLog of the current Fit() reports (set before
+  // the callbacks' OnTrainBegin): metric_names(), then with validation data
+  // each of them again with a "val_" prefix.
+  const std::vector<std::string>& epoch_metric_names() const {
+    return epoch_metric_names_;
+  }
 
  private:
   Model() = default;
+  // Checks the arrays against the graph inputs the model binds (dtype and
+  // shape), naming features_input or labels_input.
+  absl::Status CheckArrays(const Arrays& data, bool with_labels) const;
   // Runs one batch (rows `order[begin, end)` of `data`) and adds its
   // size-weighted metrics to `sums`.
   absl::Status RunBatch(const Arrays& data, const std::vector<int64_t>& order,
@@ -108,7 +120,8 @@ class Model {
   std::unique_ptr<Optimizer> optimizer_;
   std::vector<std::string> metric_names_;   // Display names.
   std::vector<std::string> metric_values_;  // Graph values, loss first.
-  Arrays batch_;                            // Reused batch buffers.
+  std::vector<std::string> epoch_metric_names_;
+  Arrays batch_;  // Reused batch buffers.
 };
 
 }  // namespace loom

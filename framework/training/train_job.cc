@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <ostream>
 #include <system_error>
+#include <thread>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
@@ -192,8 +193,27 @@ absl::Status ResolveDataSource(const DataFlags& flags, TextDatasetDef* d) {
   return data::ValidateSourceSettings(*d);
 }
 
+int MaxThreads() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return 4 * static_cast<int>(cores > 0 ? cores : 1);
+}
+
+absl::Status CheckThreads(int threads) {
+  if (threads < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--threads must be >= 0 (0: all cores), got ", threads));
+  }
+  if (threads > MaxThreads()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--threads=", threads, " is more than ", MaxThreads(),
+                     ", 4 per core on this machine's ", MaxThreads() / 4,
+                     " cores; more threads only wait for each other"));
+  }
+  return absl::OkStatus();
+}
+
 void SetThreads(int threads) {
-  if (threads > 0) omp_set_num_threads(threads);
+  if (threads > 0) omp_set_num_threads(std::min(threads, MaxThreads()));
 }
 
 absl::Status PrepareRegistry(const std::vector<std::string>& plugins,
@@ -331,9 +351,10 @@ absl::Status ApplyOverrides(const ConfigOverrides& o, ModelDef* def) {
     t->set_batch_size(*o.batch_size);
   }
   if (o.learning_rate) {
-    if (!(*o.learning_rate > 0)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--learning_rate must be positive, got ", *o.learning_rate));
+    if (!(*o.learning_rate > 0 && *o.learning_rate <= kMaxLearningRate)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--learning_rate must be a finite number in (0, ",
+                       kMaxLearningRate, "], got ", *o.learning_rate));
     }
     OptimizerDef* opt = t->mutable_optimizer();
     if (opt->has_sgd()) {
@@ -343,7 +364,7 @@ absl::Status ApplyOverrides(const ConfigOverrides& o, ModelDef* def) {
     }
   }
   if (o.validation_split) {
-    if (*o.validation_split < 0 || *o.validation_split >= 1) {
+    if (!(*o.validation_split >= 0 && *o.validation_split < 1)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "--validation_split must be in [0, 1), got ", *o.validation_split));
     }
@@ -383,6 +404,8 @@ absl::Status ApplyOverrides(const ConfigOverrides& o, ModelDef* def) {
       }
     }
   }
+  // Once, after every override: the model file's values and --set's too.
+  if (auto s = CheckModelSettings(*def); !s.ok()) return s;
   SyncGraphWithDataset(def);
   if (t->epochs() <= 0 && !o.epochs) t->set_epochs(1);
   if (t->batch_size() <= 0) t->set_batch_size(32);  // Keras' default.
@@ -390,6 +413,7 @@ absl::Status ApplyOverrides(const ConfigOverrides& o, ModelDef* def) {
 }
 
 absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
+  if (auto s = CheckThreads(options.threads); !s.ok()) return s;
   SetThreads(options.threads);
   auto file = ReadModelFile(UserPath(options.graph));
   if (!file.ok()) return file.status();
@@ -513,6 +537,12 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
 
 absl::Status RunEvaluateJob(const EvaluateJobOptions& options,
                             std::ostream& out) {
+  if (auto s = CheckThreads(options.threads); !s.ok()) return s;
+  if (options.batch_size < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--batch_size must be positive (0: the model's), got ",
+                     options.batch_size));
+  }
   SetThreads(options.threads);
   OpRegistry registry;
   auto loaded = LoadSavedModel(UserPath(options.model_dir), options.plugins,
@@ -545,6 +575,7 @@ absl::Status RunEvaluateJob(const EvaluateJobOptions& options,
 
 absl::Status RunPredictJob(const PredictJobOptions& options,
                            std::ostream& out) {
+  if (auto s = CheckThreads(options.threads); !s.ok()) return s;
   SetThreads(options.threads);
   const bool file_mode = !options.input.empty();
   if (file_mode && options.output.empty()) {

@@ -127,7 +127,15 @@ struct PredictJobOptions {
 // `output` instead (score_file.h).
 absl::Status RunPredictJob(const PredictJobOptions& options, std::ostream& out);
 
-// Sets the number of threads oneDNN's kernels use (0: all cores).
+// The most threads --threads accepts: 4 per core.
+int MaxThreads();
+
+// --threads: 0 (all cores) up to MaxThreads(); an error naming the flag
+// otherwise. The jobs below check it first.
+absl::Status CheckThreads(int threads);
+
+// Sets the number of threads oneDNN's kernels use (0: all cores; at most
+// MaxThreads()).
 void SetThreads(int threads);
 
 // A path as the user meant it: relative paths are taken from the folder

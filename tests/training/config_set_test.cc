@@ -1,7 +1,12 @@
 #include "framework/training/config_set.h"
 
+#include <cmath>
+#include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "framework/training/train_job.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
@@ -114,6 +119,147 @@ TEST(ConfigSetTest, ApplyOverridesRunsSetsBeforeTheNamedFlags) {
   EXPECT_EQ(def.dataset().max_len(), 50);
   o.set = {"training.nothing=1"};
   EXPECT_THAT(Message(ApplyOverrides(o, &def)), HasSubstr("no field"));
+}
+
+// Issue 13: values the model file or --set give are checked once, after
+// every override, instead of silently becoming defaults (batch_size -1 was
+// 32, epochs -1 was 1) or training on NaN.
+TEST(ConfigSetTest, BadValuesFromSetAreRefusedAfterAllOverrides) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"training.batch_size=-1",
+       "training.batch_size is -1: it must be >= 0 (0 or unset: 32)"},
+      {"training.epochs=-1",
+       "training.epochs is -1: it must be >= 0 (0 or unset: 1)"},
+      {"training.optimizer.adam.learning_rate=nan",
+       "training.optimizer.adam.learning_rate is nan: a learning rate must "
+       "be a finite number in (0, 10]"},
+      {"training.optimizer.adam.learning_rate=inf",
+       "training.optimizer.adam.learning_rate is inf"},
+      {"training.optimizer.adam.learning_rate=1e30",
+       "training.optimizer.adam.learning_rate is 1e+30"},
+      {"training.optimizer.sgd.learning_rate=-1",
+       "training.optimizer.sgd.learning_rate is -1"},
+      {"training.optimizer.adam.beta_1=nan",
+       "training.optimizer.adam.beta_1 is nan: it must be in [0, 1)"},
+      {"training.validation_split=nan",
+       "training.validation_split is nan: it must be in [0, 1)"},
+      {"training.callback[0].early_stopping.min_delta=nan",
+       "training.callback[0].early_stopping.min_delta is nan: it must be a "
+       "finite number"},
+      {"training.callback[0].early_stopping.patience=-2",
+       "training.callback[0].early_stopping.patience is -2"},
+      {"training.callback[1].reduce_lr_on_plateau.factor=nan",
+       "training.callback[1].reduce_lr_on_plateau.factor is nan: it must be "
+       "in [0, 1)"},
+      {"training.callback[1].reduce_lr_on_plateau.min_lr=inf",
+       "training.callback[1].reduce_lr_on_plateau.min_lr is inf"},
+      {"dataset.max_len=100000000",
+       "dataset.max_len is 100000000: no review is that long"},
+      {"dataset.max_len=-5", "dataset.max_len is -5: it must be positive"},
+      {"dataset.num_words=2", "dataset.num_words is 2: it must be > 3"},
+      {"dataset.train_limit=-1", "dataset.train_limit is -1"},
+      {"dataset.test_split=nan", "dataset.test_split is nan"},
+  };
+  for (const auto& [assignment, expected] : cases) {
+    ModelDef def = Config();
+    ConfigOverrides o;
+    o.set = {assignment};
+    EXPECT_THAT(Message(ApplyOverrides(o, &def)), HasSubstr(expected))
+        << assignment;
+  }
+  // A named flag that fixes the value wins: the check runs after it.
+  ModelDef def = Config();
+  ConfigOverrides o;
+  o.set = {"training.batch_size=-1"};
+  o.batch_size = 16;
+  ASSERT_TRUE(ApplyOverrides(o, &def).ok());
+  EXPECT_EQ(def.training().batch_size(), 16);
+  // Unset values keep their defaults.
+  def = Config();
+  ASSERT_TRUE(ApplyOverrides(ConfigOverrides(), &def).ok());
+  EXPECT_EQ(def.training().batch_size(), 32);
+}
+
+TEST(ConfigSetTest, BadValuesInTheModelFileAreRefused) {
+  ModelDef def = Config();
+  def.mutable_training()->set_batch_size(-1);
+  EXPECT_THAT(Message(ApplyOverrides(ConfigOverrides(), &def)),
+              HasSubstr("training.batch_size is -1"));
+  def = Config();
+  def.mutable_training()->mutable_optimizer()->mutable_adam()->set_epsilon(
+      std::nanf(""));
+  EXPECT_THAT(Message(CheckModelSettings(def)),
+              HasSubstr("training.optimizer.adam.epsilon is nan"));
+}
+
+TEST(ConfigSetTest, FlagsRefuseNanAndAbsurdValues) {
+  const auto error = [](ConfigOverrides o) {
+    ModelDef def = Config();
+    return Message(ApplyOverrides(o, &def));
+  };
+  ConfigOverrides o;
+  o.validation_split = std::nanf("");  // SIGSEGV in SplitValidation.
+  EXPECT_THAT(error(o),
+              HasSubstr("--validation_split must be in [0, 1), got nan"));
+  for (float lr : {std::nanf(""), HUGE_VALF, 1e30f, 0.0f, -1.0f}) {
+    o = ConfigOverrides();
+    o.learning_rate = lr;
+    EXPECT_THAT(error(o), HasSubstr("--learning_rate must be a finite number "
+                                    "in (0, 10]"))
+        << lr;
+  }
+  o = ConfigOverrides();
+  o.learning_rate = 10;
+  EXPECT_EQ(error(o), "");
+}
+
+// The data sets feed token ids: a float features_input failed at step 1
+// with a shape message that did not name it.
+TEST(ConfigSetTest, FeaturesInputMustTakeTokenIds) {
+  ModelDef def = Config();
+  def.set_features_input("x");
+  InputDef* in = def.mutable_graph()->add_input();
+  in->set_name("x");
+  in->set_dtype(DT_FLOAT);
+  EXPECT_THAT(Message(ApplyOverrides(ConfigOverrides(), &def)),
+              HasSubstr("features_input 'x' is a graph input of dtype "
+                        "DT_FLOAT, but it is fed token ids: make its dtype "
+                        "DT_INT32"));
+  in->set_dtype(DT_INT32);
+  EXPECT_TRUE(ApplyOverrides(ConfigOverrides(), &def).ok());
+}
+
+// --threads=100000 crashed in FusedLstm::Forward, 1000 made no epoch in a
+// minute, -3 was accepted.
+TEST(ConfigSetTest, ThreadsAreCheckedAgainstTheCores) {
+  EXPECT_TRUE(CheckThreads(0).ok());
+  EXPECT_TRUE(CheckThreads(1).ok());
+  EXPECT_TRUE(CheckThreads(MaxThreads()).ok());
+  EXPECT_THAT(Message(CheckThreads(-3)),
+              HasSubstr("--threads must be >= 0 (0: all cores), got -3"));
+  for (int threads : {1000, 100000}) {
+    EXPECT_THAT(Message(CheckThreads(threads)),
+                HasSubstr(absl::StrCat("--threads=", threads, " is more than ",
+                                       MaxThreads(), ", 4 per core")));
+  }
+  TrainJobOptions train;
+  train.threads = 100000;
+  std::ostringstream out;
+  EXPECT_THAT(Message(RunTrainJob(train, out)),
+              HasSubstr("--threads=100000 is more than"));
+  EvaluateJobOptions evaluate;
+  evaluate.threads = -3;
+  EXPECT_THAT(Message(RunEvaluateJob(evaluate, out)),
+              HasSubstr("--threads must be >= 0"));
+  evaluate.threads = 1;
+  evaluate.batch_size = -1;  // Was the model's batch size, silently.
+  EXPECT_THAT(
+      Message(RunEvaluateJob(evaluate, out)),
+      HasSubstr("--batch_size must be positive (0: the model's), got -1"));
+  PredictJobOptions predict;
+  predict.threads = 1000;
+  EXPECT_THAT(Message(RunPredictJob(predict, out)),
+              HasSubstr("--threads=1000 is more than"));
 }
 
 }  // namespace
