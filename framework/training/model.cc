@@ -147,7 +147,40 @@ absl::Status CheckModelMemory(const Graph& g, int64_t batch_size) {
                      details);
 }
 
+// CheckIdsFitEmbeddings on a graph; `prefix` starts the message.
+absl::Status CheckIdsFit(const Graph& g, const std::string& features_input,
+                         int64_t num_ids, const std::string& prefix,
+                         const std::string& source) {
+  const int features = g.FindValue(features_input);
+  if (features < 0) return absl::OkStatus();
+  for (size_t n = 0; n < g.nodes().size(); ++n) {
+    const Node& node = g.nodes()[n];
+    if (node.op->signature.name != "Embedding" || node.inputs.size() < 2 ||
+        node.inputs[0] != features || node.inputs[1] < 0) {
+      continue;
+    }
+    const Value& table = g.values()[node.inputs[1]];
+    if (table.info.shape.empty() || table.info.shape[0] < 0 ||
+        table.info.shape[0] >= num_ids) {
+      continue;
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        prefix, source, " gives token ids up to ", num_ids - 1, ", but ",
+        g.Describe(static_cast<int>(n)), " looks them up in '", table.name,
+        "', which has ", table.info.shape[0],
+        " rows: a rare word would fail when it appears; make the table's rows "
+        "and dataset.num_words agree"));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status CheckIdsFitEmbeddings(const Model& model, int64_t num_ids,
+                                   const std::string& source) {
+  return CheckIdsFit(model.executor().graph(), model.def().features_input(),
+                     num_ids, "", source);
+}
 
 Arrays SliceRows(const Arrays& arrays, int64_t begin, int64_t end) {
   Arrays out;
@@ -198,6 +231,14 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelFile& file,
                             : 32;
   if (auto s = CheckModelMemory(**graph, batch); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat(filename, ": ", s.message()));
+  }
+  if (const int64_t words = file.model.dataset().num_words(); words > 0) {
+    if (auto s = CheckIdsFit(**graph, file.model.features_input(), words,
+                             filename + ": ",
+                             absl::StrCat("dataset.num_words ", words));
+        !s.ok()) {
+      return s;
+    }
   }
   auto executor =
       Executor::Create(std::shared_ptr<const Graph>(*std::move(graph)), seed);

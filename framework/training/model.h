@@ -44,6 +44,16 @@ using Metrics = std::vector<std::pair<std::string, double>>;
 
 class Model;
 
+// Checks that token ids below `num_ids` (a vocabulary's size, or the
+// dataset's num_words) fit every embedding table the features input
+// indexes: a larger vocabulary failed only when a rare word appeared. The
+// error names `source` (the vocabulary or the setting), the table and its
+// rows. Model::Create checks the model's dataset.num_words.
+absl::Status CheckIdsFitEmbeddings(const Model& model, int64_t num_ids,
+                                   const std::string& source);
+
+class Model;
+
 // Keras-style callbacks, called by Model::Fit.
 class Callback {
  public:
@@ -94,6 +104,7 @@ class Model {
   const ModelDef& def() const { return def_; }
   ModelDef* mutable_def() { return &def_; }
   Executor& executor() { return *executor_; }
+  const Executor& executor() const { return *executor_; }
   Optimizer& optimizer() { return *optimizer_; }
   // Names of the reported metrics, loss first: {"loss", "accuracy"}.
   const std::vector<std::string>& metric_names() const { return metric_names_; }

@@ -241,6 +241,30 @@ TEST(BadInputTest, LongReluChains) {
   ASSERT_TRUE(history.ok()) << history.status();
 }
 
+// A vocabulary larger than the embedding table failed only when a rare
+// word appeared.
+TEST(BadInputTest, VocabularyLargerThanTheEmbeddingTableIsRefused) {
+  std::string text = ModelText(0);
+  absl::StrReplaceAll({{"num_words: 100", "num_words: 150"}}, &text);
+  auto file = ParseModelText(text, "small.pbtxt");
+  ASSERT_TRUE(file.ok());
+  OpRegistry registry;
+  ASSERT_TRUE(PrepareRegistry({}, &registry).ok());
+  auto model = Model::Create(*file, registry, 1);
+  ASSERT_FALSE(model.ok());
+  EXPECT_THAT(Message(model.status()),
+              HasSubstr("small.pbtxt: dataset.num_words 150 gives token ids "
+                        "up to 149, but small.pbtxt:"));
+  EXPECT_THAT(Message(model.status()),
+              HasSubstr("node 'emb' (Embedding) looks them up in 'table', "
+                        "which has 100 rows: a rare word would fail"));
+  Built b = Build(ModelText(0));
+  ASSERT_TRUE(b.model.ok());
+  EXPECT_TRUE(CheckIdsFitEmbeddings(**b.model, 100, "vocabulary.txt").ok());
+  EXPECT_THAT(Message(CheckIdsFitEmbeddings(**b.model, 101, "vocabulary.txt")),
+              HasSubstr("vocabulary.txt gives token ids up to 100, but"));
+}
+
 // --validation_split=nan crashed SplitValidation (SIGSEGV).
 TEST(BadInputTest, NanValidationSplitIsRefused) {
   auto split = SplitValidation(Examples(10), std::nan(""));
