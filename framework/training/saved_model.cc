@@ -164,6 +164,12 @@ absl::StatusOr<LoadedModel> LoadModel(const std::string& dir,
   }
   auto vocabulary = data::Vocabulary::Load(dir + "/vocabulary.txt");
   if (!vocabulary.ok()) return vocabulary.status();
+  // Every id the vocabulary can give must have a row in the tables.
+  if (auto s = CheckIdsFitEmbeddings(*loaded.model, vocabulary->size(),
+                                     dir + "/vocabulary.txt");
+      !s.ok()) {
+    return s;
+  }
   loaded.vocabulary = *std::move(vocabulary);
   return loaded;
 }

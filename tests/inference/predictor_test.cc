@@ -190,6 +190,21 @@ TEST(PredictorTest, BadInputIsAnError) {
   EXPECT_THAT(
       std::string((*predictor)->PredictIds(nullptr, 2, 3).status().message()),
       HasSubstr("need n >= 0 rows"));
+  // A vocabulary with more ids than the embedding table has rows.
+  const std::string big = TmpDir() + "/big_vocabulary";
+  std::filesystem::create_directories(big);
+  for (const char* f : {"model.pbtxt", "weights.ckpt"}) {
+    std::filesystem::copy_file(
+        dir + "/" + f, big + "/" + f,
+        std::filesystem::copy_options::overwrite_existing);
+  }
+  std::vector<std::string> words;
+  for (int i = 0; i < 60; ++i) words.push_back(absl::StrCat("w", i));
+  auto vocabulary = data::Vocabulary::FromWords(words, 100);
+  ASSERT_TRUE(vocabulary.ok());
+  ASSERT_TRUE(vocabulary->Save(big + "/vocabulary.txt").ok());
+  EXPECT_THAT(std::string(Predictor::Load(big, registry).status().message()),
+              HasSubstr("big_vocabulary/vocabulary.txt"));
   auto empty = (*predictor)->Predict({});
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
