@@ -1,6 +1,6 @@
 // Load test of a running Loom service, loopback only, bounded in requests
 // and time:
-//   bazel run //tools:load_test -- --port=8501 --model=bilstm \
+//   bazel run //tools:load_test -- --port=8501 --model=bilstm
 //       --concurrency=1,8,64 --requests=4000 --seconds=20
 // At each concurrency, that many client threads send one-text predict
 // requests (texts cycled from a fixed list) over keep-alive connections

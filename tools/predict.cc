@@ -3,11 +3,11 @@
 // Texts come from the arguments, else --file (one per line), else stdin
 // (one per line); each prints probability, label and the start of the text.
 // A whole file (CSV, TSV, JSON Lines, a class folder) is scored with
-//   bazel run //tools:predict -- --model=DIR --input=reviews.csv \
+//   bazel run //tools:predict -- --model=DIR --input=reviews.csv
 //       --output=scored.csv
 // which writes every input row with the predicted label and the probability
 // of each class appended. Why a text gets its score:
-//   bazel run //tools:predict -- --model=DIR --explain "A great film." \
+//   bazel run //tools:predict -- --model=DIR --explain "A great film."
 //       [--format=json] [--explain_html=why.html]
 // prints each word colored by its integrated-gradient attribution, the top
 // words for and against, and the probability after each prefix; JSON adds

@@ -1,7 +1,7 @@
 // Serves a trained model over HTTP with TensorFlow Serving's REST API
 // (serving/service.h):
 //   bazel run //tools:serve -- --model=runs/<run>/model [--port=8501]
-//   curl -d '{"instances": ["A wonderful film."]}' \
+//   curl -d '{"instances": ["A wonderful film."]}'
 //       localhost:8501/v1/models/<name>:predict
 // --model is a model folder or a folder of numbered versions; a newer
 // version is picked up every --poll_seconds and on SIGHUP. SIGTERM or
