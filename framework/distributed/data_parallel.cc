@@ -1,0 +1,366 @@
+#include "framework/distributed/data_parallel.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "framework/data/dataset.h"
+
+namespace loom::distributed {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double SecondsSince(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// Makes sure `p.grad` has the value's shape (a rank that never ran
+// Backward may not have allocated it).
+void EnsureGrad(Parameter& p) {
+  if (!p.grad.is_initialized() || p.grad.shape() != p.value.shape()) {
+    p.grad.ResizeZeroed(DType::kFloat32, p.value.shape());
+  }
+}
+
+int64_t RowWidth(const Parameter& p) {
+  return p.value.dim(0) > 0 ? p.value.num_elements() / p.value.dim(0) : 0;
+}
+
+// Rows of `src` picked by `order[begin, end)`, like Model's GatherRows.
+void GatherRows(const Tensor& src, const std::vector<int64_t>& order,
+                int64_t begin, int64_t end, Tensor* dst) {
+  Shape shape = src.shape();
+  shape[0] = end - begin;
+  dst->Resize(src.dtype(), shape);
+  const int64_t row_bytes =
+      (src.dim(0) > 0 ? src.num_elements() / src.dim(0) : 0) *
+      static_cast<int64_t>(DTypeSize(src.dtype()));
+  const char* from = static_cast<const char*>(src.raw());
+  char* to = static_cast<char*>(dst->raw());
+  for (int64_t i = begin; i < end; ++i) {
+    std::memcpy(to + (i - begin) * row_bytes, from + order[i] * row_bytes,
+                row_bytes);
+  }
+}
+
+}  // namespace
+
+std::pair<int64_t, int64_t> ShardOfBatch(int64_t begin, int64_t end, int rank,
+                                         int size) {
+  const int64_t n = end - begin;
+  return {begin + n * rank / size, begin + n * (rank + 1) / size};
+}
+
+absl::Status BroadcastParameters(Communicator& comm,
+                                 std::vector<Parameter>& params) {
+  if (comm.size() == 1) return absl::OkStatus();
+  for (Parameter& p : params) {
+    if (auto s = comm.Broadcast(p.value.flat(), 0,
+                                absl::StrCat("parameter '", p.name, "'"));
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckParametersAgree(Communicator& comm,
+                                  const std::vector<Parameter>& params) {
+  if (comm.size() == 1) return absl::OkStatus();
+  std::string all;
+  for (const Parameter& p : params) {
+    const uint64_t h = StableHash(p.value.flat());
+    all.append(reinterpret_cast<const char*>(&h), sizeof(h));
+  }
+  return comm.CheckSameOnAllRanks(all, "the parameter values");
+}
+
+GradientAllreducer::GradientAllreducer(Communicator* comm, int64_t fusion_bytes,
+                                       SparseExchange sparse)
+    : comm_(comm),
+      fusion_bytes_(std::max<int64_t>(fusion_bytes, sizeof(float))),
+      sparse_(sparse) {}
+
+absl::Status GradientAllreducer::FlushBucket(std::vector<Parameter>& params,
+                                             const std::vector<size_t>& members,
+                                             float weight, bool has_grad) {
+  if (members.empty()) return absl::OkStatus();
+  int64_t total = 0;
+  for (size_t k : members) total += params[k].value.num_elements();
+  buffer_.resize(static_cast<size_t>(total));
+  int64_t offset = 0;
+  for (size_t k : members) {
+    Parameter& p = params[k];
+    EnsureGrad(p);
+    const int64_t n = p.value.num_elements();
+    float* dst = buffer_.data() + offset;
+    if (has_grad) {
+      const float* g = p.grad.f32();
+      for (int64_t i = 0; i < n; ++i) dst[i] = weight * g[i];
+    } else {
+      std::fill_n(dst, n, 0.0f);
+    }
+    offset += n;
+  }
+  std::string what =
+      absl::StrCat("the gradients of '", params[members[0]].name, "'");
+  if (members.size() > 1) {
+    absl::StrAppend(&what, " and ", members.size() - 1, " more parameters");
+  }
+  if (auto s = comm_->AllreduceSum(absl::MakeSpan(buffer_), what); !s.ok()) {
+    return s;
+  }
+  offset = 0;
+  for (size_t k : members) {
+    Parameter& p = params[k];
+    const int64_t n = p.value.num_elements();
+    std::memcpy(p.grad.f32(), buffer_.data() + offset, n * sizeof(float));
+    offset += n;
+  }
+  stats_.dense_bytes += total * static_cast<int64_t>(sizeof(float));
+  ++stats_.buckets;
+  return absl::OkStatus();
+}
+
+absl::Status GradientAllreducer::Allreduce(std::vector<Parameter>& params,
+                                           float weight, bool has_grad) {
+  const auto start = Clock::now();
+  ++stats_.steps;
+  if (comm_->size() == 1) {
+    // One process: the weight is 1 and the gradient is already the sum.
+    if (weight != 1.0f && has_grad) {
+      for (Parameter& p : params) {
+        if (!p.trainable) continue;
+        for (float& g : p.grad.flat()) g *= weight;
+      }
+    }
+    stats_.seconds += SecondsSince(start);
+    return absl::OkStatus();
+  }
+  // Which gradients are sparse, agreed by every rank: per parameter, how
+  // many ranks hold it as rows, how many densely, and the distinct rows.
+  std::vector<int64_t> kinds(params.size() * 3, 0);
+  for (size_t k = 0; k < params.size(); ++k) {
+    Parameter& p = params[k];
+    if (!p.trainable || !has_grad) continue;
+    if (p.grad_is_sparse) {
+      rows_.assign(p.touched_rows.begin(), p.touched_rows.end());
+      std::sort(rows_.begin(), rows_.end());
+      rows_.erase(std::unique(rows_.begin(), rows_.end()), rows_.end());
+      kinds[3 * k] = 1;
+      kinds[3 * k + 2] = static_cast<int64_t>(rows_.size());
+    } else {
+      kinds[3 * k + 1] = 1;
+    }
+  }
+  if (auto s = comm_->AllreduceSum(absl::MakeSpan(kinds),
+                                   "the kinds of the gradients");
+      !s.ok()) {
+    return s;
+  }
+  // Dense gradients, last parameter first, fused.
+  std::vector<size_t> bucket;
+  int64_t bucket_bytes = 0;
+  for (size_t i = params.size(); i-- > 0;) {
+    Parameter& p = params[i];
+    if (!p.trainable) continue;
+    const bool sparse = kinds[3 * i] > 0 && kinds[3 * i + 1] == 0;
+    if (sparse) {
+      if (auto s = ExchangeSparse(p, weight, has_grad); !s.ok()) return s;
+      continue;
+    }
+    const int64_t bytes =
+        p.value.num_elements() * static_cast<int64_t>(sizeof(float));
+    if (!bucket.empty() && bucket_bytes + bytes > fusion_bytes_) {
+      if (auto s = FlushBucket(params, bucket, weight, has_grad); !s.ok()) {
+        return s;
+      }
+      bucket.clear();
+      bucket_bytes = 0;
+    }
+    bucket.push_back(i);
+    bucket_bytes += bytes;
+  }
+  if (auto s = FlushBucket(params, bucket, weight, has_grad); !s.ok()) {
+    return s;
+  }
+  stats_.seconds += SecondsSince(start);
+  return absl::OkStatus();
+}
+
+absl::Status GradientAllreducer::ExchangeSparse(Parameter& p, float weight,
+                                                bool has_grad) {
+  EnsureGrad(p);
+  const int64_t width = RowWidth(p);
+  const int64_t table_rows = p.value.dim(0);
+  rows_.clear();
+  if (has_grad && p.grad_is_sparse) {
+    rows_.assign(p.touched_rows.begin(), p.touched_rows.end());
+    std::sort(rows_.begin(), rows_.end());
+    rows_.erase(std::unique(rows_.begin(), rows_.end()), rows_.end());
+  }
+  const std::string what = absl::StrCat("the gradient rows of '", p.name, "'");
+  std::vector<int> counts;
+  if (auto s = comm_->Allgatherv(absl::MakeConstSpan(rows_), &all_rows_,
+                                 &counts, absl::StrCat(what, " (row ids)"));
+      !s.ok()) {
+    return s;
+  }
+  stats_.sparse_bytes += static_cast<int64_t>(rows_.size() * sizeof(int32_t));
+  // Ring allreduce moves 2(N-1)/N of the table per rank; gathering rows
+  // moves (N-1)/N of all ranks' rows to each.
+  const int64_t row_floats = static_cast<int64_t>(all_rows_.size()) * width;
+  const bool as_rows =
+      sparse_ == SparseExchange::kRows ||
+      (sparse_ == SparseExchange::kAuto && row_floats < 2 * table_rows * width);
+  // Clear what this rank's gradient holds (only its touched rows are
+  // non-zero), keeping this rank's contribution first.
+  values_.resize(rows_.size() * static_cast<size_t>(width));
+  for (size_t j = 0; j < rows_.size(); ++j) {
+    const float* g = p.grad.f32() + int64_t{rows_[j]} * width;
+    for (int64_t c = 0; c < width; ++c) values_[j * width + c] = weight * g[c];
+  }
+  for (int32_t r : p.touched_rows) {
+    std::fill_n(p.grad.f32() + int64_t{r} * width, width, 0.0f);
+  }
+  if (as_rows) {
+    std::vector<int> value_counts;
+    if (auto s = comm_->Allgatherv(absl::MakeConstSpan(values_), &all_values_,
+                                   &value_counts, what);
+        !s.ok()) {
+      return s;
+    }
+    stats_.sparse_bytes += static_cast<int64_t>(values_.size() * sizeof(float));
+    // Rank order, the same on every rank: the same sums everywhere.
+    for (size_t j = 0; j < all_rows_.size(); ++j) {
+      float* dst = p.grad.f32() + int64_t{all_rows_[j]} * width;
+      const float* src = all_values_.data() + j * width;
+      for (int64_t c = 0; c < width; ++c) dst[c] += src[c];
+    }
+    ++stats_.sparse_as_rows;
+  } else {
+    for (size_t j = 0; j < rows_.size(); ++j) {
+      float* dst = p.grad.f32() + int64_t{rows_[j]} * width;
+      std::memcpy(dst, values_.data() + j * width, width * sizeof(float));
+    }
+    if (auto s = comm_->AllreduceSum(p.grad.flat(),
+                                     absl::StrCat(what, " (densely)"));
+        !s.ok()) {
+      return s;
+    }
+    stats_.dense_bytes += static_cast<int64_t>(p.grad.num_bytes());
+    ++stats_.sparse_as_dense;
+  }
+  // Every rank now holds the union of the touched rows: the optimizer
+  // updates those, and the executor clears them before the next Backward.
+  p.touched_rows.assign(all_rows_.begin(), all_rows_.end());
+  std::sort(p.touched_rows.begin(), p.touched_rows.end());
+  p.touched_rows.erase(
+      std::unique(p.touched_rows.begin(), p.touched_rows.end()),
+      p.touched_rows.end());
+  p.grad_is_sparse = true;
+  return absl::OkStatus();
+}
+
+absl::Status ReduceMetricSums(Communicator& comm, std::vector<double>* sums,
+                              int64_t* rows) {
+  if (comm.size() == 1) return absl::OkStatus();
+  std::vector<double> all(*sums);
+  all.push_back(static_cast<double>(*rows));
+  if (auto s = comm.AllreduceSum(absl::MakeSpan(all), "the metric sums");
+      !s.ok()) {
+    return s;
+  }
+  *rows = static_cast<int64_t>(all.back());
+  all.pop_back();
+  *sums = std::move(all);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<EpochResult>> TrainDataParallel(
+    Communicator& comm, Executor& executor, Optimizer& optimizer,
+    const Tensor& features, const Tensor& labels,
+    const DataParallelOptions& options) {
+  if (options.batch_size <= 0 || options.epochs < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data-parallel training needs batch_size > 0 and epochs "
+                     ">= 0, got ",
+                     options.batch_size, " and ", options.epochs));
+  }
+  const int64_t n = features.dim(0);
+  if (n == 0 || labels.dim(0) != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("data-parallel training needs as many labels as "
+                     "examples (> 0), got ",
+                     n, " and ", labels.dim(0)));
+  }
+  if (auto s = BroadcastParameters(comm, executor.parameters()); !s.ok()) {
+    return s;
+  }
+  GradientAllreducer reducer(&comm, options.fusion_bytes, options.sparse);
+  const std::vector<std::string> fetches = {options.loss};
+  Tensor batch_features, batch_labels;
+  std::vector<EpochResult> results;
+  const int64_t steps = (n + options.batch_size - 1) / options.batch_size;
+  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+    std::vector<int64_t> order;
+    if (options.shuffle_seed != 0) {
+      order = data::ShuffledOrder(n, options.shuffle_seed * 1000003 + epoch);
+    } else {
+      order.resize(n);
+      for (int64_t i = 0; i < n; ++i) order[i] = i;
+    }
+    reducer.ResetStats();
+    comm.ResetStats();
+    const auto start = Clock::now();
+    std::vector<double> sums = {0.0};
+    int64_t rows = 0;
+    for (int64_t step = 0; step < steps; ++step) {
+      const int64_t begin = step * options.batch_size;
+      const int64_t end = std::min(n, begin + options.batch_size);
+      const auto [first, last] =
+          ShardOfBatch(begin, end, comm.rank(), comm.size());
+      const bool has_rows = last > first;
+      if (has_rows) {
+        GatherRows(features, order, first, last, &batch_features);
+        GatherRows(labels, order, first, last, &batch_labels);
+        FeedMap feeds = {{options.features_input, batch_features},
+                         {options.labels_input, batch_labels}};
+        if (auto s = executor.Run(feeds, fetches, /*training=*/true); !s.ok()) {
+          return absl::Status(
+              s.code(), absl::StrCat("epoch ", epoch, ", step ", step + 1, ", ",
+                                     comm.Where(), ": ", s.message()));
+        }
+        if (auto s = executor.Backward(options.loss); !s.ok()) return s;
+        auto loss = executor.Fetch(options.loss);
+        if (!loss.ok()) return loss.status();
+        sums[0] += double{(*loss)->f32()[0]} * (last - first);
+        rows += last - first;
+      }
+      const float weight =
+          static_cast<float>(last - first) / static_cast<float>(end - begin);
+      if (auto s = reducer.Allreduce(executor.parameters(), weight, has_rows);
+          !s.ok()) {
+        return absl::Status(
+            s.code(), absl::StrCat("epoch ", epoch, ", step ", step + 1, ": ",
+                                   s.message()));
+      }
+      if (auto s = optimizer.Apply(executor.parameters()); !s.ok()) return s;
+    }
+    EpochResult result;
+    result.seconds = SecondsSince(start);
+    result.allreduce_seconds = reducer.stats().seconds;
+    result.allreduce_bytes =
+        reducer.stats().dense_bytes + reducer.stats().sparse_bytes;
+    result.steps = steps;
+    if (auto s = ReduceMetricSums(comm, &sums, &rows); !s.ok()) return s;
+    result.loss = sums[0] / static_cast<double>(rows);
+    results.push_back(result);
+  }
+  return results;
+}
+
+}  // namespace loom::distributed
