@@ -11,7 +11,6 @@ namespace {
 constexpr char kMagic[8] = {'L', 'O', 'O', 'M', 'C', 'K', 'P', 'T'};
 constexpr uint32_t kVersion = 1;
 
-
 template <typename T>
 void Put(std::string* out, T value) {
   out->append(reinterpret_cast<const char*>(&value), sizeof(T));
@@ -158,6 +157,45 @@ void RestoreParameters(const std::vector<Tensor>& snapshot,
     std::memcpy((*params)[i].value.raw(), snapshot[i].raw(),
                 snapshot[i].num_bytes());
   }
+}
+
+void ToTensorState(const std::string& name, const Tensor& tensor,
+                   TensorState* out) {
+  out->set_name(name);
+  out->clear_shape();
+  for (int64_t d : tensor.shape()) out->add_shape(d);
+  out->set_data(static_cast<const char*>(tensor.raw()), tensor.num_bytes());
+}
+
+absl::Status FromTensorState(const TensorState& state, const std::string& where,
+                             Tensor* out) {
+  Shape shape(state.shape().begin(), state.shape().end());
+  int64_t elements = 1;
+  for (int64_t d : shape) {
+    if (d < 0 || (d > 0 && elements > INT64_MAX / 4 / d)) {
+      return absl::DataLossError(
+          absl::StrCat(where, ": tensor '", state.name(), "' has a bad shape"));
+    }
+    elements *= d;
+  }
+  if (out->is_initialized() && shape != out->shape()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": tensor '", state.name(), "' has shape ", ShapeToString(shape),
+        ", the model expects ", ShapeToString(out->shape())));
+  }
+  if (static_cast<int64_t>(state.data().size()) !=
+      elements * static_cast<int64_t>(sizeof(float))) {
+    return absl::DataLossError(
+        absl::StrCat(where, ": tensor '", state.name(), "' holds ",
+                     state.data().size(), " bytes for ", elements, " values"));
+  }
+  if (!out->is_initialized()) *out = Tensor(DType::kFloat32, shape);
+  if (out->dtype() != DType::kFloat32) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": tensor '", state.name(), "' is not float32 in the model"));
+  }
+  std::memcpy(out->raw(), state.data().data(), state.data().size());
+  return absl::OkStatus();
 }
 
 }  // namespace loom

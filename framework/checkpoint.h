@@ -12,6 +12,7 @@
 
 #include "absl/status/status.h"
 #include "framework/executor.h"
+#include "framework/proto/train_state.pb.h"
 
 namespace loom {
 
@@ -31,6 +32,16 @@ absl::Status LoadCheckpoint(const std::string& path,
 std::vector<Tensor> SnapshotParameters(const std::vector<Parameter>& params);
 void RestoreParameters(const std::vector<Tensor>& snapshot,
                        std::vector<Parameter>* params);
+
+// A float32 tensor as a TensorState (resume checkpoints, resume.h).
+void ToTensorState(const std::string& name, const Tensor& tensor,
+                   TensorState* out);
+
+// The values of `state` into `out`, which must be a float32 tensor of the
+// same shape (an uninitialized `out` takes the state's shape); errors name
+// `where` (the checkpoint) and the tensor.
+absl::Status FromTensorState(const TensorState& state, const std::string& where,
+                             Tensor* out);
 
 }  // namespace loom
 

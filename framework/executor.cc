@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <sstream>
 #include <utility>
 
 #include "absl/memory/memory.h"
@@ -456,6 +457,37 @@ void Executor::Reseed(uint64_t seed) {
   for (size_t i = 0; i < nodes_.size(); ++i) {
     nodes_[i].rng.seed(NodeSeed(seed, graph_->nodes()[i].name));
   }
+}
+
+std::vector<std::string> Executor::RngStates() const {
+  std::vector<std::string> out;
+  out.reserve(nodes_.size());
+  for (const NodeState& node : nodes_) {
+    std::ostringstream text;
+    text << node.rng;
+    out.push_back(text.str());
+  }
+  return out;
+}
+
+absl::Status Executor::SetRngStates(const std::vector<std::string>& states) {
+  if (states.size() != nodes_.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the random generator states are for ", states.size(),
+                     " nodes, the graph has ", nodes_.size()));
+  }
+  std::vector<std::mt19937_64> parsed(states.size());
+  for (size_t i = 0; i < states.size(); ++i) {
+    std::istringstream text(states[i]);
+    text >> parsed[i];
+    if (text.fail()) {
+      return absl::DataLossError(absl::StrCat(
+          "the random generator state of ",
+          graph_->Describe(static_cast<int>(i)), " does not parse"));
+    }
+  }
+  for (size_t i = 0; i < states.size(); ++i) nodes_[i].rng = parsed[i];
+  return absl::OkStatus();
 }
 
 absl::Status Executor::Backward(const std::string& loss, const Tensor* seed) {

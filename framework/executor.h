@@ -84,6 +84,12 @@ class Executor {
   // Reseeds every node's random generator (dropout masks) as Create() did.
   void Reseed(uint64_t seed);
 
+  // For resume checkpoints: each node's random generator state (in node
+  // order, as std::mt19937_64 writes it), and restoring them; an error
+  // names the node whose state does not parse.
+  std::vector<std::string> RngStates() const;
+  absl::Status SetRngStates(const std::vector<std::string>& states);
+
   // When on, Run() and Backward() time every node; ProfileReport() lists
   // the totals, slowest first.
   void set_profiling(bool on) { profiling_ = on; }

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "framework/checkpoint.h"
 
 namespace loom {
 namespace {
@@ -49,6 +50,12 @@ class Adam : public Optimizer {
       }
     }
     return absl::OkStatus();
+  }
+
+ protected:
+  const char* kind() const override { return "adam"; }
+  std::vector<std::pair<const char*, std::vector<Tensor>*>> Slots() override {
+    return {{"m", &m_}, {"v", &v_}};
   }
 
  private:
@@ -104,6 +111,12 @@ class Sgd : public Optimizer {
     return absl::OkStatus();
   }
 
+ protected:
+  const char* kind() const override { return "sgd"; }
+  std::vector<std::pair<const char*, std::vector<Tensor>*>> Slots() override {
+    return {{"velocity", &velocity_}};
+  }
+
  private:
   float momentum_;
   bool nesterov_;
@@ -112,6 +125,64 @@ class Sgd : public Optimizer {
 };
 
 }  // namespace
+
+void Optimizer::SaveState(const std::vector<Parameter>& params,
+                          OptimizerState* state) const {
+  state->Clear();
+  // Slots() only hands out pointers; the state is not changed.
+  auto* self = const_cast<Optimizer*>(this);
+  state->set_kind(self->kind());
+  state->set_learning_rate(learning_rate_);
+  state->set_iterations(iterations_);
+  for (auto& [suffix, slots] : self->Slots()) {
+    for (size_t k = 0; k < slots->size() && k < params.size(); ++k) {
+      ToTensorState(absl::StrCat(params[k].name, "/", suffix), (*slots)[k],
+                    state->add_slot());
+    }
+  }
+}
+
+absl::Status Optimizer::RestoreState(const OptimizerState& state,
+                                     const std::vector<Parameter>& params,
+                                     const std::string& where) {
+  if (state.kind() != kind()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " was written by the ", state.kind(),
+                     " optimizer; the model trains with ", kind()));
+  }
+  auto sets = Slots();
+  const size_t per_set = params.size();
+  if (state.slot_size() != 0 &&
+      static_cast<size_t>(state.slot_size()) != sets.size() * per_set) {
+    return absl::DataLossError(absl::StrCat(
+        where, ": the optimizer state holds ", state.slot_size(),
+        " slots, the model's ", kind(), " needs ", sets.size() * per_set));
+  }
+  // Read everything before changing anything.
+  std::vector<std::vector<Tensor>> loaded(sets.size());
+  if (state.slot_size() != 0) {
+    for (size_t s = 0; s < sets.size(); ++s) {
+      for (size_t k = 0; k < per_set; ++k) {
+        const TensorState& t = state.slot(s * per_set + k);
+        const std::string expected =
+            absl::StrCat(params[k].name, "/", sets[s].first);
+        if (t.name() != expected) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, ": optimizer slot ", s * per_set + k, " is '",
+                           t.name(), "', the model expects '", expected, "'"));
+        }
+        Tensor value(DType::kFloat32, params[k].value.shape());
+        if (auto st = FromTensorState(t, where, &value); !st.ok()) return st;
+        loaded[s].push_back(std::move(value));
+      }
+    }
+  }
+  for (size_t s = 0; s < sets.size(); ++s)
+    *sets[s].second = std::move(loaded[s]);
+  learning_rate_ = state.learning_rate();
+  iterations_ = state.iterations();
+  return absl::OkStatus();
+}
 
 absl::StatusOr<std::unique_ptr<Optimizer>> CreateOptimizer(
     const OptimizerDef& def) {

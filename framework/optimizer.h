@@ -4,11 +4,14 @@
 #define LOOM_FRAMEWORK_OPTIMIZER_H_
 
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "framework/executor.h"
 #include "framework/proto/model.pb.h"
+#include "framework/proto/train_state.pb.h"
 
 namespace loom {
 
@@ -21,7 +24,24 @@ class Optimizer {
   void set_learning_rate(float lr) { learning_rate_ = lr; }
   int64_t iterations() const { return iterations_; }
 
+  // For resume checkpoints (framework/training/resume.h): the step count,
+  // the learning rate and every slot (Adam's m and v, SGD's velocity),
+  // named after `params`.
+  void SaveState(const std::vector<Parameter>& params,
+                 OptimizerState* state) const;
+  // Restores what SaveState wrote, checking kind and slots against
+  // `params`; errors name `where` (the checkpoint file).
+  absl::Status RestoreState(const OptimizerState& state,
+                            const std::vector<Parameter>& params,
+                            const std::string& where);
+
  protected:
+  // "adam", "sgd": what a checkpoint's optimizer state must say.
+  virtual const char* kind() const = 0;
+  // The slot sets, each one tensor per parameter (or empty before the
+  // first step), with the suffix their checkpoint names get.
+  virtual std::vector<std::pair<const char*, std::vector<Tensor>*>> Slots() = 0;
+
   float learning_rate_ = 0;
   int64_t iterations_ = 0;
 };

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <csignal>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -18,6 +20,16 @@
 #include "tools/flag_help.h"
 
 ABSL_FLAG(std::string, graph, "", "Model definition (.pbtxt) to train.");
+ABSL_FLAG(std::string, resume, "",
+          "Continue a killed or interrupted run: the output folder of a "
+          "tools/train run. It resumes from the newest intact checkpoint "
+          "(checkpoints/resume.ckpt) with the run's config.pbtxt and ends as "
+          "the uninterrupted run would have (same --threads); only --epochs, "
+          "--threads, --checkpoint_every and the plugin and progress flags "
+          "may be given with it.");
+ABSL_FLAG(int64_t, checkpoint_every, 0,
+          "Also write a resume checkpoint every this many training steps "
+          "(0: only at the end of every epoch).");
 LOOM_DATA_FLAGS()
 ABSL_FLAG(std::string, output_dir, "",
           "Where results go (default runs/<model>-<timestamp>).");
@@ -57,6 +69,30 @@ ABSL_FLAG(bool, profile, false,
 ABSL_FLAG(std::string, progress, "auto",
           "Progress display: auto, bar (redrawn) or lines (one per epoch).");
 
+namespace {
+
+// SIGINT and SIGTERM ask training to stop after the current step and write
+// a resume checkpoint; a second one ends the process at once.
+std::atomic<bool> stop_requested{false};
+volatile std::sig_atomic_t stop_signal = 0;
+
+void OnStopSignal(int sig) {
+  if (stop_requested.load()) {
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  stop_signal = sig;
+  stop_requested.store(true);
+  static const char kMessage[] =
+      "\ntrain: stopping after this step to write a resume checkpoint "
+      "(again to stop at once)\n";
+  [[maybe_unused]] ssize_t n =
+      ::write(STDERR_FILENO, kMessage, sizeof(kMessage) - 1);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "Trains a Loom model definition.\n"
@@ -71,9 +107,12 @@ int main(int argc, char** argv) {
   }
   loom::TrainJobOptions options;
   options.graph = absl::GetFlag(FLAGS_graph);
-  if (options.graph.empty()) {
+  options.resume_dir = absl::GetFlag(FLAGS_resume);
+  options.checkpoint_every = absl::GetFlag(FLAGS_checkpoint_every);
+  if (options.graph.empty() && options.resume_dir.empty()) {
     std::cerr << "train: --graph is required (e.g. "
-                 "--graph=models/bilstm.pbtxt); see --help\n";
+                 "--graph=models/bilstm.pbtxt), or --resume=RUN_DIR to "
+                 "continue a run; see --help\n";
     return 2;
   }
   options.data_flags = ReadDataFlags();
@@ -105,8 +144,15 @@ int main(int argc, char** argv) {
   options.interactive =
       progress == "bar" ||
       (progress == "auto" && loom::ProgressBar::StdoutIsTerminal());
+  options.stop_requested = &stop_requested;
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
   absl::Status status = loom::RunTrainJob(options, std::cout);
   std::cout.flush();
+  if (absl::IsCancelled(status)) {
+    std::cerr << "train: " << status.message() << "\n";
+    return 128 + (stop_signal != 0 ? stop_signal : SIGINT);
+  }
   if (!status.ok()) {
     std::cerr << "train: " << status.message() << "\n";
     return 1;

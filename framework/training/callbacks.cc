@@ -105,6 +105,45 @@ absl::Status EarlyStopping::OnTrainEnd(Model& model) {
   return absl::OkStatus();
 }
 
+void EarlyStopping::SaveState(const Model& model, CallbackState* state) const {
+  state->set_best(monitor_.best());
+  state->set_wait(wait_);
+  state->set_best_epoch(best_epoch_);
+  state->set_last_epoch(last_epoch_);
+  state->set_stopped_epoch(stopped_epoch_);
+  const auto& params = model.executor().parameters();
+  for (size_t k = 0; k < best_weights_.size() && k < params.size(); ++k) {
+    ToTensorState(params[k].name, best_weights_[k], state->add_weights());
+  }
+}
+
+absl::Status EarlyStopping::RestoreState(const CallbackState& state,
+                                         Model& model,
+                                         const std::string& where) {
+  const auto& params = model.executor().parameters();
+  if (state.weights_size() != 0 &&
+      static_cast<size_t>(state.weights_size()) != params.size()) {
+    return absl::DataLossError(
+        absl::StrCat(where, ": ", where_, " holds ", state.weights_size(),
+                     " best weights, the model has ", params.size()));
+  }
+  std::vector<Tensor> weights;
+  for (int k = 0; k < state.weights_size(); ++k) {
+    Tensor t(DType::kFloat32, params[k].value.shape());
+    if (auto s = FromTensorState(state.weights(k), where, &t); !s.ok()) {
+      return s;
+    }
+    weights.push_back(std::move(t));
+  }
+  best_weights_ = std::move(weights);
+  monitor_.set_best(state.best());
+  wait_ = state.wait();
+  best_epoch_ = state.best_epoch();
+  last_epoch_ = state.last_epoch();
+  stopped_epoch_ = state.stopped_epoch();
+  return absl::OkStatus();
+}
+
 ReduceLrOnPlateau::ReduceLrOnPlateau(const ReduceLrOnPlateauDef& def,
                                      std::ostream* log, std::string where)
     : monitor_(def.monitor(), def.min_delta() > 0 ? def.min_delta() : 1e-4),
@@ -145,6 +184,20 @@ absl::Status ReduceLrOnPlateau::OnEpochEnd(int epoch, const EpochLog& log,
   return absl::OkStatus();
 }
 
+void ReduceLrOnPlateau::SaveState(const Model& model,
+                                  CallbackState* state) const {
+  state->set_best(monitor_.best());
+  state->set_wait(wait_);
+}
+
+absl::Status ReduceLrOnPlateau::RestoreState(const CallbackState& state,
+                                             Model& model,
+                                             const std::string& where) {
+  monitor_.set_best(state.best());
+  wait_ = state.wait();
+  return absl::OkStatus();
+}
+
 CheckpointWriter::CheckpointWriter(std::string dir, std::string monitor)
     : dir_(std::move(dir)), monitor_(std::move(monitor), 0.0) {}
 
@@ -166,6 +219,18 @@ absl::Status CheckpointWriter::OnEpochEnd(int epoch, const EpochLog& log,
     monitor_.set_best(*value);
     return SaveCheckpoint(params, dir_ + "/best.ckpt");
   }
+  return absl::OkStatus();
+}
+
+void CheckpointWriter::SaveState(const Model& model,
+                                 CallbackState* state) const {
+  state->set_best(monitor_.best());
+}
+
+absl::Status CheckpointWriter::RestoreState(const CallbackState& state,
+                                            Model& model,
+                                            const std::string& where) {
+  monitor_.set_best(state.best());
   return absl::OkStatus();
 }
 

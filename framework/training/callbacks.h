@@ -56,6 +56,10 @@ class EarlyStopping : public Callback {
   absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
                           bool* stop) override;
   absl::Status OnTrainEnd(Model& model) override;
+  std::string kind() const override { return "early_stopping"; }
+  void SaveState(const Model& model, CallbackState* state) const override;
+  absl::Status RestoreState(const CallbackState& state, Model& model,
+                            const std::string& where) override;
   int stopped_epoch() const { return stopped_epoch_; }
   int best_epoch() const { return best_epoch_; }
 
@@ -79,6 +83,10 @@ class ReduceLrOnPlateau : public Callback {
   absl::Status OnTrainBegin(Model& model) override;
   absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
                           bool* stop) override;
+  std::string kind() const override { return "reduce_lr_on_plateau"; }
+  void SaveState(const Model& model, CallbackState* state) const override;
+  absl::Status RestoreState(const CallbackState& state, Model& model,
+                            const std::string& where) override;
 
  private:
   MetricMonitor monitor_;
@@ -98,6 +106,10 @@ class CheckpointWriter : public Callback {
   absl::Status OnTrainBegin(Model& model) override;
   absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
                           bool* stop) override;
+  std::string kind() const override { return "checkpoints"; }
+  void SaveState(const Model& model, CallbackState* state) const override;
+  absl::Status RestoreState(const CallbackState& state, Model& model,
+                            const std::string& where) override;
 
  private:
   std::string dir_;

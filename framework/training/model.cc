@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/data/dataset.h"
 #include "framework/training/progress.h"
+#include "framework/training/resume.h"
 
 namespace loom {
 namespace {
@@ -332,6 +333,9 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
   if (validation.size() > 0) {
     if (auto s = CheckArrays(validation, true); !s.ok()) return s;
   }
+  const bool resumable =
+      options.resume_writer != nullptr || options.resume_from != nullptr;
+  const uint64_t data_hash = resumable ? HashExamples(train, validation) : 0;
   History history;
   history.model_name = def_.name();
   // What every EpochLog will hold, for callbacks to check their monitor.
@@ -346,18 +350,115 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
   }
   const int64_t n = train.size();
   const int64_t steps = (n + options.batch_size - 1) / options.batch_size;
-  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
-    if (options.log)
-      *options.log << "Epoch " << epoch << "/" << options.epochs << "\n"
-                   << std::flush;
+
+  // Where training starts: epoch 1, step 0, or a resume checkpoint's place.
+  int first_epoch = 1;
+  int64_t first_step = 0;
+  bool stopped = false;  // By a callback, before the checkpoint was written.
+  std::vector<double> sums(metric_values_.size(), 0.0);
+  int64_t seen = 0;
+  double seconds_before = 0;  // Of the epoch in progress, before a resume.
+  if (const TrainingState* st = options.resume_from) {
+    const std::string where = "the resume checkpoint";
+    if (st->train_examples() != n ||
+        st->validation_examples() != validation.size() ||
+        st->data_hash() != data_hash) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, " was written for ", st->train_examples(), " training and ",
+          st->validation_examples(), " validation examples, this run has ", n,
+          " and ", validation.size(),
+          st->train_examples() == n &&
+                  st->validation_examples() == validation.size()
+              ? " but they differ"
+              : "",
+          ": resume with the data the run was started on"));
+    }
+    if (st->batch_size() != options.batch_size || st->seed() != options.seed) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(where, " was written with batch_size ", st->batch_size(),
+                       " and seed ", st->seed(), ", this run has ",
+                       options.batch_size, " and ", options.seed));
+    }
+    if (st->step() < 0 || st->step() > steps || st->epoch() < 1 ||
+        (st->step() > 0 &&
+         static_cast<size_t>(st->metric_sum_size()) != sums.size())) {
+      return absl::DataLossError(absl::StrCat(
+          where, " stands at epoch ", st->epoch(), ", step ", st->step(),
+          ", which this run (", steps, " steps per epoch) does not have"));
+    }
+    if (auto s = RestoreModelState(*st, where, callbacks, this); !s.ok()) {
+      return s;
+    }
+    for (const EpochLogState& e : st->history()) {
+      history.epochs.push_back(FromEpochLogState(e));
+    }
+    first_epoch = st->epoch();
+    first_step = st->step();
+    stopped = st->finished();
+    if (first_step > 0) {
+      sums.assign(st->metric_sum().begin(), st->metric_sum().end());
+      seen = st->seen();
+      seconds_before = st->epoch_train_seconds();
+    }
+  }
+  // A resume checkpoint of where training stands now.
+  const auto checkpoint = [&](int epoch, int64_t step, bool finished,
+                              double seconds) -> absl::Status {
+    if (options.resume_writer == nullptr) return absl::OkStatus();
+    TrainingState st;
+    st.set_epoch(epoch);
+    st.set_step(step);
+    st.set_finished(finished);
+    if (step > 0) {
+      for (double v : sums) st.add_metric_sum(v);
+      st.set_seen(seen);
+      st.set_epoch_train_seconds(seconds);
+    }
+    for (const EpochLog& e : history.epochs) {
+      ToEpochLogState(e, st.add_history());
+    }
+    st.set_data_hash(data_hash);
+    st.set_train_examples(n);
+    st.set_validation_examples(validation.size());
+    st.set_batch_size(options.batch_size);
+    st.set_seed(options.seed);
+    st.set_epochs(options.epochs);
+    st.set_threads(options.threads);
+    CaptureModelState(*this, callbacks, &st);
+    if (auto s = options.resume_writer->Write(st); !s.ok()) {
+      return absl::Status(
+          s.code(),
+          absl::StrCat("writing the resume checkpoint after epoch ",
+                       epoch - (step == 0 ? 1 : 0), ": ", s.message()));
+    }
+    return absl::OkStatus();
+  };
+  const auto stop_requested = [&] {
+    return options.stop_requested != nullptr && options.stop_requested->load();
+  };
+
+  for (int epoch = first_epoch; !stopped && epoch <= options.epochs; ++epoch) {
+    const int64_t start_step = epoch == first_epoch ? first_step : 0;
+    if (start_step == 0) {
+      sums.assign(metric_values_.size(), 0.0);
+      seen = 0;
+      seconds_before = 0;
+    }
+    if (options.log) {
+      *options.log << "Epoch " << epoch << "/" << options.epochs;
+      if (start_step > 0) {
+        *options.log << " (resumed after step " << start_step << " of " << steps
+                     << ")";
+      }
+      *options.log << "\n" << std::flush;
+    }
     std::vector<int64_t> order =
         options.shuffle ? data::ShuffledOrder(n, options.seed * 1000003 + epoch)
                         : Identity(n);
     ProgressBar bar(options.log, options.interactive, steps);
-    std::vector<double> sums(metric_values_.size(), 0.0);
     const auto start = Clock::now();
-    int64_t seen = 0;
-    for (int64_t step = 0; step < steps; ++step) {
+    const auto elapsed = [&] { return seconds_before + SecondsSince(start); };
+    for (int64_t step = start_step; step < steps; ++step) {
       const int64_t begin = step * options.batch_size;
       const int64_t end = std::min(n, begin + options.batch_size);
       const double loss_before = sums[0];
@@ -375,17 +476,33 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
             def_.loss(), "' is ", std::isnan(loss) ? "NaN" : "infinite",
             "; training stopped (the weights are no longer usable: lower the "
             "learning rate, currently ",
-            optimizer_->learning_rate(), ", or check the data)"));
+            optimizer_->learning_rate(), ", or check the data)",
+            options.resume_writer ? "; the last resume checkpoint is from "
+                                    "before it"
+                                  : ""));
       }
       seen = end;
       if (options.log) {
-        bar.Update(step + 1, SecondsSince(start),
-                   MeanMetrics(metric_names_, sums, seen));
+        bar.Update(step + 1, elapsed(), MeanMetrics(metric_names_, sums, seen));
+      }
+      const bool interrupt = stop_requested();
+      if (interrupt ||
+          (options.checkpoint_every > 0 &&
+           (step + 1) % options.checkpoint_every == 0 && step + 1 < steps)) {
+        if (auto s = checkpoint(epoch, step + 1, false, elapsed()); !s.ok()) {
+          return s;
+        }
+      }
+      if (interrupt) {
+        if (options.log && options.interactive) *options.log << "\n";
+        return absl::CancelledError(absl::StrCat(
+            "stopped after step ", step + 1, " of ", steps, " of epoch ", epoch,
+            options.resume_writer ? " and wrote a resume checkpoint" : ""));
       }
     }
     EpochLog log;
     log.epoch = epoch;
-    log.train_seconds = SecondsSince(start);
+    log.train_seconds = elapsed();
     log.learning_rate = optimizer_->learning_rate();
     log.metrics = MeanMetrics(metric_names_, sums, seen);
     if (validation.size() > 0) {
@@ -395,18 +512,22 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
         log.metrics.emplace_back("val_" + name, value);
       }
     }
-    log.seconds = SecondsSince(start);
+    log.seconds = elapsed();
     if (options.log) bar.Finish(log.seconds, log.metrics);
     history.epochs.push_back(log);
-    bool stop = false;
     for (Callback* c : callbacks) {
       bool c_stop = false;
       if (auto s = c->OnEpochEnd(epoch, log, *this, &c_stop); !s.ok()) {
         return s;
       }
-      stop |= c_stop;
+      stopped |= c_stop;
     }
-    if (stop) break;
+    if (auto s = checkpoint(epoch + 1, 0, stopped, 0); !s.ok()) return s;
+    if (!stopped && epoch < options.epochs && stop_requested()) {
+      return absl::CancelledError(absl::StrCat(
+          "stopped after epoch ", epoch,
+          options.resume_writer ? " and wrote a resume checkpoint" : ""));
+    }
   }
   for (Callback* c : callbacks) {
     if (auto s = c->OnTrainEnd(*this); !s.ok()) return s;

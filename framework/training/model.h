@@ -6,6 +6,7 @@
 #ifndef LOOM_FRAMEWORK_TRAINING_MODEL_H_
 #define LOOM_FRAMEWORK_TRAINING_MODEL_H_
 
+#include <atomic>
 #include <cstdint>
 #include <iosfwd>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "framework/executor.h"
 #include "framework/model_io.h"
 #include "framework/optimizer.h"
+#include "framework/proto/train_state.pb.h"
 #include "framework/registry.h"
 #include "framework/training/history.h"
 
@@ -66,7 +68,19 @@ class Callback {
     return absl::OkStatus();
   }
   virtual absl::Status OnTrainEnd(Model& model) { return absl::OkStatus(); }
+
+  // For resume checkpoints (resume.h): what the callback is ("early_stopping"
+  // ...), its state, and restoring that state (after OnTrainBegin); errors
+  // name `where` (the checkpoint file). Stateless callbacks keep these.
+  virtual std::string kind() const { return "callback"; }
+  virtual void SaveState(const Model& model, CallbackState* state) const {}
+  virtual absl::Status RestoreState(const CallbackState& state, Model& model,
+                                    const std::string& where) {
+    return absl::OkStatus();
+  }
 };
+
+class ResumeWriter;
 
 struct FitOptions {
   int epochs = 1;
@@ -80,6 +94,21 @@ struct FitOptions {
   // Keras' TerminateOnNaN: a NaN or infinite training loss stops Fit at
   // once with an error naming the epoch and step.
   bool terminate_on_nan = true;
+  // Resume checkpoints (resume.h): with a writer, one is written at the end
+  // of every epoch (after the callbacks) and, with checkpoint_every > 0,
+  // after every that many steps of an epoch.
+  ResumeWriter* resume_writer = nullptr;
+  int64_t checkpoint_every = 0;
+  // Continue from this state (read by LoadResumeState) instead of starting
+  // afresh; it must be of the same data, batch size and seed.
+  const TrainingState* resume_from = nullptr;
+  // Polled after every step: once it is true, Fit writes a resume
+  // checkpoint (with a writer) and returns a CancelledError saying where it
+  // stopped.
+  const std::atomic<bool>* stop_requested = nullptr;
+  // Recorded in resume checkpoints, to warn when a run resumes with another
+  // thread count (results then differ in the last bits).
+  int threads = 0;
 };
 
 class Model {
@@ -106,6 +135,7 @@ class Model {
   Executor& executor() { return *executor_; }
   const Executor& executor() const { return *executor_; }
   Optimizer& optimizer() { return *optimizer_; }
+  const Optimizer& optimizer() const { return *optimizer_; }
   // Names of the reported metrics, loss first: {"loss", "accuracy"}.
   const std::vector<std::string>& metric_names() const { return metric_names_; }
   // The metrics every EpochLog of the current Fit() reports (set before

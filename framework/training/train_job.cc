@@ -26,6 +26,7 @@
 #include "framework/training/config_set.h"
 #include "framework/training/history.h"
 #include "framework/training/model.h"
+#include "framework/training/resume.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/score_file.h"
 #include "ops/op_library.h"
@@ -83,7 +84,8 @@ double PeakMemoryMb() {
 
 // Keeps the graph consistent with the data set settings: the features
 // input is [batch, max_len] and every table an Embedding node reads has
-// num_words rows.
+// num_words rows. The other parameters follow by themselves when the ops
+// create them (Graph::Build shapes them from these).
 void SyncGraphWithDataset(ModelDef* def) {
   GraphDef* graph = def->mutable_graph();
   const TextDatasetDef& d = def->dataset();
@@ -93,11 +95,17 @@ void SyncGraphWithDataset(ModelDef* def) {
       in.mutable_shape()->set_dim(1, d.max_len());
     }
   }
-  for (const NodeDef& node : graph->node()) {
-    if (node.op() != "Embedding" || node.input_size() < 2) continue;
+  if (d.num_words() <= 0) return;
+  for (NodeDef& node : *graph->mutable_node()) {
+    if (node.op() != "Embedding") continue;
+    // A node giving only the ids has the op create "<node>/table" of
+    // input_dim rows (a parameter of that name declared overrides it).
+    const bool created = node.input_size() < 2;
+    if (created) (*node.mutable_attr())["input_dim"].set_i(d.num_words());
+    const std::string table =
+        created ? node.name() + "/table" : node.input(1);
     for (ParameterDef& p : *graph->mutable_parameter()) {
-      if (p.name() == node.input(1) && p.shape().dim_size() == 2 &&
-          d.num_words() > 0) {
+      if (p.name() == table && p.shape().dim_size() == 2) {
         p.mutable_shape()->set_dim(0, d.num_words());
       }
     }
@@ -412,11 +420,70 @@ absl::Status ApplyOverrides(const ConfigOverrides& o, ModelDef* def) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// --resume continues a run with the settings it started with: its
+// config.pbtxt. Anything that would change them is an error naming it.
+absl::Status CheckResumeOptions(const TrainJobOptions& options) {
+  std::vector<std::string> given;
+  if (!options.graph.empty()) given.push_back("--graph");
+  const DataFlags& d = options.data_flags;
+  for (const auto& [flag, value] :
+       {std::pair<const char*, const std::string*>{"--data", &d.data},
+        {"--test_data", &d.test_data},
+        {"--data_format", &d.data_format},
+        {"--text_column", &d.text_column},
+        {"--label_column", &d.label_column},
+        {"--on_bad_rows", &d.on_bad_rows},
+        {"--on_bad_text", &d.on_bad_text}}) {
+    if (!value->empty()) given.push_back(flag);
+  }
+  if (!options.output_dir.empty()) given.push_back("--output_dir");
+  const ConfigOverrides& o = options.overrides;
+  if (o.batch_size) given.push_back("--batch_size");
+  if (o.learning_rate) given.push_back("--learning_rate");
+  if (o.validation_split) given.push_back("--validation_split");
+  if (o.seed) given.push_back("--seed");
+  if (o.max_len) given.push_back("--max_len");
+  if (o.num_words) given.push_back("--num_words");
+  if (o.train_limit) given.push_back("--train_limit");
+  if (o.test_limit) given.push_back("--test_limit");
+  if (o.patience) given.push_back("--patience");
+  if (!o.set.empty()) given.push_back("--set");
+  if (given.empty()) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--resume continues the run with the settings it started with (its "
+      "config.pbtxt); leave out ",
+      absl::StrJoin(given, ", "),
+      " (only --epochs, --threads, --checkpoint_every and the plugin and "
+      "progress flags may be given)"));
+}
+
+}  // namespace
+
 absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   if (auto s = CheckThreads(options.threads); !s.ok()) return s;
+  if (options.checkpoint_every < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--checkpoint_every must be >= 0 (0: at every epoch's end only), got ",
+        options.checkpoint_every));
+  }
+  const bool resuming = !options.resume_dir.empty();
+  const std::string resume_dir = resuming ? UserPath(options.resume_dir) : "";
+  if (resuming) {
+    if (auto s = CheckResumeOptions(options); !s.ok()) return s;
+  }
   SetThreads(options.threads);
-  auto file = ReadModelFile(UserPath(options.graph));
-  if (!file.ok()) return file.status();
+  auto file = ReadModelFile(resuming ? resume_dir + "/config.pbtxt"
+                                     : UserPath(options.graph));
+  if (!file.ok()) {
+    if (resuming && absl::IsNotFound(file.status())) {
+      return absl::NotFoundError(absl::StrCat(
+          "--resume=", options.resume_dir, ": ", file.status().message(),
+          " (--resume takes the output folder of a tools/train run)"));
+    }
+    return file.status();
+  }
   OpRegistry registry;
   if (auto s = PrepareRegistryForModel(*file, options.plugins,
                                        options.plugin_search, &registry);
@@ -460,9 +527,11 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
       << split->second.size() << ", test on " << test.size() << "\n";
 
   const std::string dir =
-      UserPath(options.output_dir.empty()
-                   ? absl::StrCat("runs/", def.name(), "-", Timestamp())
-                   : options.output_dir);
+      resuming
+          ? resume_dir
+          : UserPath(options.output_dir.empty()
+                         ? absl::StrCat("runs/", def.name(), "-", Timestamp())
+                         : options.output_dir);
   if (auto s = MakeDirectories(dir); !s.ok()) return s;
   if (auto s = WriteModelFile(def, dir + "/config.pbtxt"); !s.ok()) return s;
 
@@ -473,15 +542,52 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   std::vector<Callback*> all = {&checkpoints};
   for (auto& c : *callbacks) all.push_back(c.get());
 
+  ResumeWriter resume_writer(dir + "/checkpoints");
+  if (options.checkpoint_stage_hook) {
+    resume_writer.set_stage_hook(options.checkpoint_stage_hook);
+  }
+  TrainingState resume_state;
   FitOptions fit;
+  if (resuming) {
+    std::vector<std::string> notes;
+    std::string path;
+    auto state = LoadResumeState(dir + "/checkpoints", &notes, &path);
+    for (const std::string& note : notes) out << "Resume: " << note << "\n";
+    if (!state.ok()) return state.status();
+    resume_state = *std::move(state);
+    out << "Resuming " << dir << " from " << path << ": "
+        << (resume_state.step() > 0
+                ? absl::StrCat("epoch ", resume_state.epoch(), " after step ",
+                               resume_state.step())
+                : absl::StrCat(resume_state.history_size(), " epochs done"))
+        << "\n";
+    if (resume_state.threads() != options.threads) {
+      out << "Resume: the run was started with --threads="
+          << resume_state.threads()
+          << " and resumes with --threads=" << options.threads
+          << "; results may differ from an uninterrupted run in the last "
+             "bits\n";
+    }
+    fit.resume_from = &resume_state;
+  }
   fit.epochs = training.epochs();
   fit.batch_size = training.batch_size();
   fit.shuffle = true;
   fit.seed = training.seed();
   fit.log = &out;
   fit.interactive = options.interactive;
+  fit.resume_writer = &resume_writer;
+  fit.checkpoint_every = options.checkpoint_every;
+  fit.stop_requested = options.stop_requested;
+  fit.threads = options.threads;
   (*model)->executor().set_profiling(options.profile);
   auto history = (*model)->Fit(split->first, split->second, fit, all);
+  if (absl::IsCancelled(history.status())) {
+    return absl::CancelledError(absl::StrCat(
+        history.status().message(), " to ", dir,
+        "/checkpoints; continue the run with: tools/train --resume=", dir,
+        " (bazel run //tools:train -- --resume=", dir, ")"));
+  }
   if (!history.ok()) return history.status();
   if (options.profile) out << (*model)->executor().ProfileReport();
 

@@ -4,6 +4,8 @@
 #ifndef LOOM_FRAMEWORK_TRAINING_TRAIN_JOB_H_
 #define LOOM_FRAMEWORK_TRAINING_TRAIN_JOB_H_
 
+#include <atomic>
+#include <functional>
 #include <iosfwd>
 #include <optional>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "framework/model_io.h"
 #include "framework/proto/model.pb.h"
 #include "framework/registry.h"
@@ -53,9 +56,9 @@ struct PluginSearch {
 // Where the examples come from, as the tools' flags say; each one set
 // overrides the model file's dataset field.
 struct DataFlags {
-  std::string data;         // --data: dataset.source.
-  std::string test_data;    // --test_data: dataset.test_source.
-  std::string data_format;  // --data_format: dataset.format.
+  std::string data;          // --data: dataset.source.
+  std::string test_data;     // --test_data: dataset.test_source.
+  std::string data_format;   // --data_format: dataset.format.
   std::string text_column;   // --text_column: dataset.text_column.
   std::string label_column;  // --label_column: dataset.label_column.
   std::string on_bad_rows;   // --on_bad_rows: dataset.on_bad_rows.
@@ -66,8 +69,7 @@ struct DataFlags {
 // are taken as UserPath does); with neither --data nor a source in the
 // model file, the source is the data cache's IMDb (DefaultDataPath), and
 // an error says how to give data if there is none.
-absl::Status ResolveDataSource(const DataFlags& flags,
-                               TextDatasetDef* dataset);
+absl::Status ResolveDataSource(const DataFlags& flags, TextDatasetDef* dataset);
 
 struct TrainJobOptions {
   std::string graph;  // Model definition (.pbtxt).
@@ -83,6 +85,19 @@ struct TrainJobOptions {
   bool profile = false;
   // Copy the plugins the model's ops come from into model/plugins/.
   bool copy_plugins = true;
+  // Continue the run in this folder (one RunTrainJob wrote) from its newest
+  // intact resume checkpoint (resume.h), with its config.pbtxt: `graph`,
+  // the data flags and every override but `epochs` must be left unset.
+  std::string resume_dir;
+  // Also write a resume checkpoint every this many steps (0: only at the
+  // end of every epoch).
+  int64_t checkpoint_every = 0;
+  // Polled after every step: once true, training writes a resume checkpoint
+  // and the job returns a CancelledError saying how to resume (tools/train
+  // sets it on SIGINT and SIGTERM).
+  const std::atomic<bool>* stop_requested = nullptr;
+  // For tests: the resume checkpoints' stage hook (ResumeWriter).
+  std::function<void(absl::string_view stage)> checkpoint_stage_hook;
 };
 
 // Trains as the options say and writes into the output folder: config.pbtxt

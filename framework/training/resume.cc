@@ -1,0 +1,332 @@
+#include "framework/training/resume.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "framework/checkpoint.h"
+#include "framework/file_util.h"
+
+namespace loom {
+namespace {
+
+constexpr char kMagic[8] = {'L', 'O', 'O', 'M', 'R', 'S', 'U', 'M'};
+constexpr uint32_t kVersion = 1;
+// Protocol buffers serialize at most 2 GB.
+constexpr int64_t kMaxStateBytes = INT_MAX;
+constexpr size_t kHeaderBytes = sizeof(kMagic) + 4 + 8;
+
+bool Exists(const std::string& path) {
+  struct stat st;
+  return ::stat(path.c_str(), &st) == 0;
+}
+
+void SyncDirectory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+absl::Status Rename(const std::string& from, const std::string& to) {
+  if (std::rename(from.c_str(), to.c_str()) != 0) {
+    return absl::DataLossError(absl::StrCat("cannot rename ", from, " to ", to,
+                                            ": ", std::strerror(errno)));
+  }
+  return absl::OkStatus();
+}
+
+uint64_t HashTensor(uint64_t h, const Tensor& t) {
+  if (!t.is_initialized()) return h;
+  const char* data = static_cast<const char*>(t.raw());
+  for (size_t i = 0; i < t.num_bytes(); ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> EncodeTrainingState(const TrainingState& state) {
+  const size_t size = state.ByteSizeLong();
+  if (size > static_cast<size_t>(kMaxStateBytes)) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "the training state takes ", size,
+        " bytes; a resume checkpoint holds at most ", kMaxStateBytes));
+  }
+  std::string out(kMagic, sizeof(kMagic));
+  const uint32_t version = kVersion;
+  const uint64_t length = size;
+  out.append(reinterpret_cast<const char*>(&version), 4);
+  out.append(reinterpret_cast<const char*>(&length), 8);
+  if (!state.AppendToString(&out)) {
+    return absl::InternalError("cannot serialize the training state");
+  }
+  const uint64_t sum = Fnv1a64(out.data(), out.size());
+  out.append(reinterpret_cast<const char*>(&sum), 8);
+  return out;
+}
+
+absl::StatusOr<TrainingState> DecodeTrainingState(const std::string& data,
+                                                  const std::string& path) {
+  if (data.size() < kHeaderBytes + 8 ||
+      std::memcmp(data.data(), kMagic, sizeof(kMagic)) != 0) {
+    return absl::DataLossError(
+        absl::StrCat(path, " is not a Loom resume checkpoint",
+                     data.size() < kHeaderBytes + 8 ? " (too short)" : ""));
+  }
+  uint32_t version;
+  uint64_t length, stored;
+  std::memcpy(&version, data.data() + sizeof(kMagic), 4);
+  std::memcpy(&length, data.data() + sizeof(kMagic) + 4, 8);
+  if (version != kVersion) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, " is a resume checkpoint of version ", version,
+                     "; this Loom reads version ", kVersion));
+  }
+  if (length != data.size() - kHeaderBytes - 8) {
+    return absl::DataLossError(
+        absl::StrCat(path, " is truncated or damaged (it says ", length,
+                     " bytes of state, the file holds ",
+                     data.size() - kHeaderBytes - 8, ")"));
+  }
+  std::memcpy(&stored, data.data() + data.size() - 8, 8);
+  if (stored != Fnv1a64(data.data(), data.size() - 8)) {
+    return absl::DataLossError(
+        absl::StrCat(path, " is damaged (checksum mismatch)"));
+  }
+  TrainingState state;
+  if (!state.ParseFromArray(data.data() + kHeaderBytes,
+                            static_cast<int>(length))) {
+    return absl::DataLossError(
+        absl::StrCat(path, " holds a training state that does not parse"));
+  }
+  return state;
+}
+
+ResumeWriter::ResumeWriter(std::string dir) : dir_(std::move(dir)) {}
+
+absl::Status ResumeWriter::Write(const TrainingState& state) {
+  auto data = EncodeTrainingState(state);
+  if (!data.ok()) return data.status();
+  if (auto s = MakeDirectories(dir_); !s.ok()) return s;
+  const std::string current = absl::StrCat(dir_, "/", kResumeFile);
+  const std::string previous = absl::StrCat(dir_, "/", kResumePreviousFile);
+  const std::string next = absl::StrCat(dir_, "/", kResumeNextFile);
+  if (auto s = WriteFileAtomically(next, *data); !s.ok()) return s;
+  Stage("written");
+  if (Exists(current)) {
+    if (auto s = Rename(current, previous); !s.ok()) return s;
+  }
+  Stage("rotated");
+  if (auto s = Rename(next, current); !s.ok()) return s;
+  SyncDirectory(dir_);
+  ++writes_;
+  Stage("done");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<TrainingState> LoadResumeState(const std::string& dir,
+                                              std::vector<std::string>* notes,
+                                              std::string* path) {
+  // A write killed before its rename leaves "<file>.tmp.<pid>": never a
+  // checkpoint, only litter.
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      const std::string name = e->d_name;
+      if (absl::StartsWith(name, "resume.") &&
+          absl::StrContains(name, ".ckpt.tmp.")) {
+        const std::string litter = absl::StrCat(dir, "/", name);
+        if (::unlink(litter.c_str()) == 0 && notes) {
+          notes->push_back(absl::StrCat("removed ", litter,
+                                        ", a partial checkpoint a killed "
+                                        "write left behind"));
+        }
+      }
+    }
+    ::closedir(d);
+  } else {
+    return absl::NotFoundError(
+        absl::StrCat(dir,
+                     " does not exist or cannot be read: it should be the "
+                     "checkpoints/ folder of a run that tools/train wrote"));
+  }
+  std::optional<TrainingState> best;
+  std::string best_path;
+  int damaged = 0;
+  for (const char* name : {kResumeFile, kResumeNextFile, kResumePreviousFile}) {
+    const std::string file = absl::StrCat(dir, "/", name);
+    if (!Exists(file)) continue;
+    auto data = ReadFile(file, kMaxStateBytes + kHeaderBytes + 8,
+                         "a resume checkpoint");
+    absl::StatusOr<TrainingState> state =
+        data.ok() ? DecodeTrainingState(*data, file)
+                  : absl::StatusOr<TrainingState>(data.status());
+    if (!state.ok()) {
+      ++damaged;
+      if (notes) {
+        notes->push_back(absl::StrCat("skipped ", state.status().message()));
+      }
+      continue;
+    }
+    const bool newer =
+        !best || state->epoch() > best->epoch() ||
+        (state->epoch() == best->epoch() && state->step() > best->step());
+    if (newer) {
+      best = *std::move(state);
+      best_path = file;
+    }
+  }
+  if (!best) {
+    if (damaged > 0) {
+      return absl::DataLossError(
+          absl::StrCat("every resume checkpoint in ", dir, " is damaged (",
+                       damaged, " files); the run cannot be resumed"));
+    }
+    return absl::NotFoundError(
+        absl::StrCat(dir, " holds no resume checkpoint (", kResumeFile,
+                     "): was the run killed before its first checkpoint?"));
+  }
+  if (path) *path = best_path;
+  return *std::move(best);
+}
+
+uint64_t HashExamples(const Arrays& train, const Arrays& validation) {
+  uint64_t h = 1469598103934665603ull;
+  for (const Arrays* a : {&train, &validation}) {
+    h = HashTensor(h, a->features);
+    h = HashTensor(h, a->labels);
+  }
+  return h;
+}
+
+void CaptureModelState(const Model& model,
+                       const std::vector<Callback*>& callbacks,
+                       TrainingState* state) {
+  const Executor& executor = model.executor();
+  const std::vector<Parameter>& params = executor.parameters();
+  state->clear_parameter();
+  for (const Parameter& p : params) {
+    ToTensorState(p.name, p.value, state->add_parameter());
+  }
+  model.optimizer().SaveState(params, state->mutable_optimizer());
+  state->clear_node_name();
+  state->clear_node_rng();
+  const std::vector<std::string> rngs = executor.RngStates();
+  for (size_t i = 0; i < rngs.size(); ++i) {
+    state->add_node_name(executor.graph().nodes()[i].name);
+    state->add_node_rng(rngs[i]);
+  }
+  state->clear_callback();
+  for (const Callback* c : callbacks) {
+    CallbackState* cs = state->add_callback();
+    cs->set_kind(c->kind());
+    c->SaveState(model, cs);
+  }
+}
+
+absl::Status RestoreModelState(const TrainingState& state,
+                               const std::string& where,
+                               const std::vector<Callback*>& callbacks,
+                               Model* model) {
+  Executor& executor = model->executor();
+  std::vector<Parameter>& params = executor.parameters();
+  if (static_cast<size_t>(state.parameter_size()) != params.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " holds ", state.parameter_size(),
+                     " parameters, the model has ", params.size()));
+  }
+  std::vector<Tensor> values;
+  for (size_t k = 0; k < params.size(); ++k) {
+    const TensorState& t = state.parameter(k);
+    if (t.name() != params[k].name) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": parameter ", k, " is '", t.name(),
+                       "', the model expects '", params[k].name, "'"));
+    }
+    Tensor value(DType::kFloat32, params[k].value.shape());
+    if (auto s = FromTensorState(t, where, &value); !s.ok()) return s;
+    values.push_back(std::move(value));
+  }
+  const Graph& graph = executor.graph();
+  if (static_cast<size_t>(state.node_name_size()) != graph.nodes().size() ||
+      state.node_rng_size() != state.node_name_size()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, " was written for a graph of ", state.node_name_size(),
+        " nodes, the model has ", graph.nodes().size()));
+  }
+  for (size_t i = 0; i < graph.nodes().size(); ++i) {
+    if (state.node_name(i) != graph.nodes()[i].name) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, ": node ", i, " is '", state.node_name(i),
+                       "', the model's is '", graph.nodes()[i].name, "'"));
+    }
+  }
+  if (static_cast<size_t>(state.callback_size()) != callbacks.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, " holds the state of ", state.callback_size(),
+                     " callbacks, the run has ", callbacks.size()));
+  }
+  for (size_t i = 0; i < callbacks.size(); ++i) {
+    if (state.callback(i).kind() != callbacks[i]->kind()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, ": callback ", i, " is ", state.callback(i).kind(),
+          ", the run's is ", callbacks[i]->kind()));
+    }
+  }
+  if (auto s =
+          model->optimizer().RestoreState(state.optimizer(), params, where);
+      !s.ok()) {
+    return s;
+  }
+  std::vector<std::string> rngs(state.node_rng().begin(),
+                                state.node_rng().end());
+  if (auto s = executor.SetRngStates(rngs); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(where, ": ", s.message()));
+  }
+  RestoreParameters(values, &params);
+  for (size_t i = 0; i < callbacks.size(); ++i) {
+    if (auto s = callbacks[i]->RestoreState(state.callback(i), *model, where);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void ToEpochLogState(const EpochLog& log, EpochLogState* out) {
+  out->set_epoch(log.epoch);
+  out->set_seconds(log.seconds);
+  out->set_train_seconds(log.train_seconds);
+  out->set_learning_rate(log.learning_rate);
+  for (const auto& [name, value] : log.metrics) {
+    out->add_metric_name(name);
+    out->add_metric_value(value);
+  }
+}
+
+EpochLog FromEpochLogState(const EpochLogState& state) {
+  EpochLog log;
+  log.epoch = state.epoch();
+  log.seconds = state.seconds();
+  log.train_seconds = state.train_seconds();
+  log.learning_rate = state.learning_rate();
+  for (int i = 0; i < state.metric_name_size() && i < state.metric_value_size();
+       ++i) {
+    log.metrics.emplace_back(state.metric_name(i), state.metric_value(i));
+  }
+  return log;
+}
+
+}  // namespace loom
