@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "framework/tensor.h"
 
 namespace loom::data {
 namespace {
@@ -124,6 +125,19 @@ void EncodeRows(const std::vector<Review>& reviews,
                     out->ids.data() + static_cast<size_t>(row) * out->max_len);
     out->labels[row] = static_cast<float>(review.label);
   }
+}
+
+// Before the token ids of `rows` reviews are allocated: within the memory
+// limit (tensor.h), counting the copy the model's input arrays make.
+absl::Status CheckSplitMemory(int64_t rows, int max_len) {
+  const double bytes = 2.0 * static_cast<double>(rows) * max_len *
+                       static_cast<double>(sizeof(int32_t));
+  return CheckMemory(
+      bytes >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(bytes),
+      "the encoded data set",
+      absl::StrCat(rows, " reviews of max_len ", max_len,
+                   " token ids, and their copy as the model's input; lower "
+                   "max_len or train_limit/test_limit"));
 }
 
 void AllocateSplit(int64_t n, int max_len, EncodedSplit* out) {
@@ -254,6 +268,9 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
       ShuffledOrder(static_cast<int64_t>(corpus.train.size()), seed);
   const std::vector<int64_t> test_order = ShuffledOrder(
       static_cast<int64_t>(corpus.test.size()), TestShuffleSeed(seed));
+  if (auto s = CheckSplitMemory(train_n + test_n, def.max_len()); !s.ok()) {
+    return s;
+  }
   AllocateSplit(train_n, def.max_len(), &dataset.train);
   AllocateSplit(test_n, def.max_len(), &dataset.test);
   const int64_t test_split = test_n / 2;
@@ -300,6 +317,7 @@ absl::StatusOr<EncodedSplit> EncodeTestSplit(const ImdbCorpus& corpus,
       def.test_limit() > 0 ? std::min<int64_t>(size, def.test_limit()) : size;
   const std::vector<int64_t> order = ShuffledOrder(
       size, TestShuffleSeed(static_cast<uint64_t>(def.shuffle_seed())));
+  if (auto s = CheckSplitMemory(n, def.max_len()); !s.ok()) return s;
   EncodedSplit split;
   AllocateSplit(n, def.max_len(), &split);
   EncodeRows(corpus.test, order, 0, n, vocabulary, padding, truncating, &split);

@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "framework/data/dataset.h"
 #include "framework/model_io.h"
 #include "framework/tensor.h"
 #include "framework/training/callbacks.h"
@@ -221,6 +222,30 @@ TEST(BadInputTest, HugeActivationsAreRefusedWhenTheModelIsBuilt) {
   EXPECT_THAT(Message(b.model.status()),
               HasSubstr("dataset.max_len is 100000000: no review is that "
                         "long"));
+}
+
+// A step fitting the limit while the whole encoded data set does not: the
+// ids of every review at max_len were allocated unchecked.
+TEST(BadInputTest, HugeEncodedDataSetIsRefusedBeforeAllocating) {
+  const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/huge_data";
+  data::SyntheticCorpusOptions options;
+  options.train_per_label = 100;
+  options.test_per_label = 50;
+  ASSERT_TRUE(data::WriteSyntheticImdb(dir, options).ok());
+  TextDatasetDef def;
+  def.set_source(dir);
+  def.set_num_words(100);
+  def.set_max_len(200000);
+  MemoryLimit limit(int64_t{64} << 20);
+  auto dataset = data::LoadTextDataset("", def);
+  ASSERT_FALSE(dataset.ok());
+  EXPECT_EQ(dataset.status().code(), absl::StatusCode::kResourceExhausted);
+  // 2 x 300 reviews x 200,000 ids x 4 bytes.
+  EXPECT_THAT(Message(dataset.status()),
+              HasSubstr("the encoded data set needs 457.8 MiB (480000000 "
+                        "bytes), more than the memory limit of 64.0 MiB"));
+  EXPECT_THAT(Message(dataset.status()),
+              HasSubstr("300 reviews of max_len 200000 token ids"));
 }
 
 // A 100,000-node Relu chain: on [32, 20, 128] values it would need at least
