@@ -12,10 +12,15 @@
 // prints each word colored by its integrated-gradient attribution, the top
 // words for and against, and the probability after each prefix; JSON adds
 // occlusion scores (framework/inference/explain.h).
+// Under mpirun, the ranks share the scoring of --input (same output, byte
+// for byte; docs/SCALING.md):
+//   mpirun -np 4 bazel-bin/tools/predict --model=DIR --input=big.csv
+//       --output=scored.csv
 #include <unistd.h>
 
 #include <fstream>
 #include <iostream>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,9 +29,11 @@
 #include "absl/flags/usage.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "framework/distributed/communicator.h"
 #include "framework/file_util.h"
 #include "framework/inference/explain.h"
 #include "framework/training/saved_model.h"
+#include "framework/training/score_file.h"
 #include "framework/training/train_job.h"
 #include "tools/data_flags.h"
 #include "tools/flag_help.h"
@@ -122,6 +129,45 @@ absl::Status RunExplain(const loom::PredictJobOptions& options,
   return absl::OkStatus();
 }
 
+// Runs the predict job, the work shared by the ranks when mpirun started
+// this process: only rank 0 prints; an error on any rank ends the job.
+int RunPredict(const loom::PredictJobOptions& options) {
+  auto comm = loom::distributed::Communicator::Create();
+  if (!comm.ok()) {
+    std::cerr << "predict: " << comm.status().message() << "\n";
+    return 1;
+  }
+  loom::distributed::Communicator& c = **comm;
+  if (c.size() > 1 && options.input.empty()) {
+    if (c.is_root()) {
+      std::cerr << "predict: under mpirun, predict scores --input files "
+                   "(the ranks share the rows); classify texts with one "
+                   "process\n";
+    }
+    return 2;
+  }
+  loom::SetScoringCommunicator(&c);
+  std::ostringstream discard;
+  std::ostream& out = c.is_root() ? std::cout : discard;
+  absl::Status status = loom::RunPredictJob(options, out);
+  loom::SetScoringCommunicator(nullptr);
+  std::cout.flush();
+  if (!status.ok()) {
+    if (c.size() > 1) {
+      std::cerr << "predict: " << c.Where() << ": " << status.message() << "\n";
+      std::cerr.flush();
+      c.Abort(1);
+    }
+    std::cerr << "predict: " << status.message() << "\n";
+    return 1;
+  }
+  if (!std::cout) {
+    std::cerr << "predict: cannot write the results to standard output\n";
+    return 1;
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -193,15 +239,5 @@ int main(int argc, char** argv) {
       if (!line.empty()) options.texts.push_back(line);
     }
   }
-  absl::Status status = loom::RunPredictJob(options, std::cout);
-  std::cout.flush();
-  if (!status.ok()) {
-    std::cerr << "predict: " << status.message() << "\n";
-    return 1;
-  }
-  if (!std::cout) {
-    std::cerr << "predict: cannot write the results to standard output\n";
-    return 1;
-  }
-  return 0;
+  return RunPredict(options);
 }

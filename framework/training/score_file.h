@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "framework/data/readers/reader.h"
 #include "framework/data/text.h"
+#include "framework/distributed/communicator.h"
 #include "framework/training/model.h"
 
 namespace loom {
@@ -44,10 +45,28 @@ struct ScoreFileSummary {
 // scored, rows per second, label counts, rows skipped and why) go to `out`.
 // Bad rows stop it (the error names file and line) unless
 // options.read.skip_bad_rows; then they are counted in the summary.
+//
+// Under mpirun (SetScoringCommunicator with more than one rank) the ranks
+// share the work: rank 0 scans the input once for row boundaries (quotes
+// followed, so a quoted field's newlines stay inside its row) and splits the
+// rows into one contiguous byte range per rank, aligned to whole batches;
+// each rank reads and scores only its range (the header row and its range,
+// copied to a temporary file under $TMPDIR), and sends the predicted labels
+// and probabilities to rank 0, which reads the input once more and writes
+// every row in input order: the same file, byte for byte, as one process.
+// CSV, TSV and JSON Lines are split; other inputs (folders, IMDb) are
+// scored by rank 0 alone. Every rank returns the same summary; only rank 0
+// prints it. The other ranks keep their results in memory until rank 0
+// takes them: (classes + 1) floats per row.
 absl::StatusOr<ScoreFileSummary> ScoreFile(Model& model,
                                            const data::Vocabulary& vocabulary,
                                            const ScoreFileOptions& options,
                                            std::ostream& out);
+
+// The process group ScoreFile shares its work with (tools/predict sets it
+// when started by mpirun); nullptr (the default) or a group of one scores
+// in this process alone. Not owned.
+void SetScoringCommunicator(distributed::Communicator* comm);
 
 }  // namespace loom
 

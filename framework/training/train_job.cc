@@ -16,6 +16,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "framework/checkpoint.h"
 #include "framework/data/corpus.h"
 #include "framework/data/dataset.h"
 #include "framework/file_util.h"
@@ -102,8 +103,7 @@ void SyncGraphWithDataset(ModelDef* def) {
     // input_dim rows (a parameter of that name declared overrides it).
     const bool created = node.input_size() < 2;
     if (created) (*node.mutable_attr())["input_dim"].set_i(d.num_words());
-    const std::string table =
-        created ? node.name() + "/table" : node.input(1);
+    const std::string table = created ? node.name() + "/table" : node.input(1);
     for (ParameterDef& p : *graph->mutable_parameter()) {
       if (p.name() == table && p.shape().dim_size() == 2) {
         p.mutable_shape()->set_dim(0, d.num_words());
@@ -122,13 +122,12 @@ void AppendDirs(const std::string& list, std::vector<std::string>* dirs) {
   }
 }
 
-// The path of a file named `name` in the directory tree `dir` (searched
-// recursively; directory symlinks below `dir` are not followed), or "" if
-// there is none or `dir` cannot be read. If the tree holds several files of
-// that name (say two builds of a plugin), the first in sorted order of their
-// paths wins, so the choice does not depend on the order the file system
-// lists a folder in.
-std::string FindFileInTree(const std::string& dir, const std::string& name) {
+// The paths of the files named `name` in the directory tree `dir`
+// (searched recursively; directory symlinks below `dir` are not followed),
+// in sorted order, so that the first does not depend on the order the file
+// system lists a folder in; none if `dir` cannot be read.
+std::vector<std::string> FindFilesInTree(const std::string& dir,
+                                         const std::string& name) {
   namespace fs = std::filesystem;
   std::vector<std::string> found;
   std::error_code ec;
@@ -142,8 +141,15 @@ std::string FindFileInTree(const std::string& dir, const std::string& name) {
       found.push_back(it->path().string());
     }
   }
-  if (found.empty()) return "";
-  return *std::min_element(found.begin(), found.end());
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+// The checksum of a plugin file, to tell copies from different builds
+// (0 if it cannot be read: then it is compared by path only).
+uint64_t FileChecksum(const std::string& path) {
+  auto data = ReadFile(path, int64_t{1} << 30, "a plugin");
+  return data.ok() ? Fnv1a64(data->data(), data->size()) : 0;
 }
 
 // The model file as errors name it.
@@ -276,10 +282,33 @@ absl::StatusOr<std::vector<std::string>> ResolveRequiredPlugins(
           "directory; put the directory on --plugin_path"));
     }
     if (provided.contains(name)) continue;
-    std::string found;
+    // The first folder on the path holding it wins (the first in sorted
+    // order within a folder); copies elsewhere are fine if they are the
+    // same file, but two different builds of one name would make the
+    // choice silent and surprising: that is an error naming them.
+    std::vector<std::string> all;
     for (const std::string& dir : search_path) {
-      found = FindFileInTree(dir, name);
-      if (!found.empty()) break;
+      for (std::string& f : FindFilesInTree(dir, name)) {
+        all.push_back(std::move(f));
+      }
+    }
+    const std::string found = all.empty() ? "" : all.front();
+    if (all.size() > 1) {
+      const uint64_t first = FileChecksum(found);
+      std::vector<std::string> different;
+      for (size_t i = 1; i < all.size(); ++i) {
+        const uint64_t other = FileChecksum(all[i]);
+        if (first == 0 || other == 0 || other != first) {
+          different.push_back(all[i]);
+        }
+      }
+      if (!different.empty()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            model, " requires plugin '", name,
+            "', and the plugin path holds different files of that name: ",
+            found, " (first on the path) and ", absl::StrJoin(different, ", "),
+            "; remove the stale ones or choose one with --plugin=PATH"));
+      }
     }
     if (found.empty()) {
       return absl::NotFoundError(absl::StrCat(

@@ -5,6 +5,7 @@
 // model file, the plugin and the directories searched.
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -26,6 +27,7 @@ namespace fs = std::filesystem;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 using ::testing::IsEmpty;
+using ::testing::Not;
 
 // Runfiles paths (this test's data, see tests/training/BUILD).
 constexpr char kGru[] = "plugins/gru/libloom_gru.so";
@@ -160,6 +162,35 @@ TEST(PluginPathTest, TwoCopiesInOneTreeTakeTheFirstInSortedOrder) {
   auto paths = ResolveRequiredPlugins(ReadOrDie(kBigru), {}, {dir});
   ASSERT_TRUE(paths.ok()) << paths.status();
   EXPECT_THAT(*paths, ElementsAre(a));
+}
+
+// Two different builds of one file name on the path: which one loads
+// would be a silent choice, so it is an error naming both (identical
+// copies, as above, are fine).
+TEST(PluginPathTest, DifferentFilesOfOneNameAreAnErrorNamingThem) {
+  const std::string first = FreshDir("differ_first");
+  const std::string second = FreshDir("differ_second");
+  const std::string a = CopyGru(first, "libloom_gru.so");
+  const std::string b = CopyGru(second, "old/libloom_gru.so");
+  const std::string same = CopyGru(second, "same/libloom_gru.so");
+  {
+    std::ofstream stale(b, std::ios::app | std::ios::binary);
+    stale << "another build";
+  }
+  auto paths = ResolveRequiredPlugins(ReadOrDie(kBigru), {}, {first, second});
+  ASSERT_FALSE(paths.ok());
+  EXPECT_EQ(paths.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(paths.status().message()),
+              HasSubstr("requires plugin 'libloom_gru.so', and the plugin "
+                        "path holds different files of that name: " +
+                        a + " (first on the path) and " + b +
+                        "; remove the stale ones or choose one with "
+                        "--plugin=PATH"));
+  EXPECT_THAT(std::string(paths.status().message()), Not(HasSubstr(same)));
+  // An explicit --plugin of that name settles it.
+  paths = ResolveRequiredPlugins(ReadOrDie(kBigru), {a}, {first, second});
+  ASSERT_TRUE(paths.ok()) << paths.status();
+  EXPECT_THAT(*paths, IsEmpty());
 }
 
 TEST(PluginPathTest, NotFoundNamesModelPluginAndFolders) {
