@@ -14,6 +14,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "framework/distributed/communicator.h"
 #include "framework/training/progress.h"
 #include "framework/training/train_job.h"
 #include "tools/data_flags.h"
@@ -144,11 +145,31 @@ int main(int argc, char** argv) {
   options.interactive =
       progress == "bar" ||
       (progress == "auto" && loom::ProgressBar::StdoutIsTerminal());
-  options.stop_requested = &stop_requested;
-  std::signal(SIGINT, OnStopSignal);
-  std::signal(SIGTERM, OnStopSignal);
+  // Under mpirun: data-parallel over the ranks (docs/SCALING.md).
+  auto comm = loom::distributed::Communicator::Create();
+  if (!comm.ok()) {
+    std::cerr << "train: " << comm.status().message() << "\n";
+    return 1;
+  }
+  const bool ranks = (*comm)->size() > 1;
+  if (ranks) {
+    options.comm = comm->get();
+  } else {
+    // Ranks would stop at different steps: under mpirun a signal ends the
+    // job (mpirun passes it to every rank).
+    options.stop_requested = &stop_requested;
+    std::signal(SIGINT, OnStopSignal);
+    std::signal(SIGTERM, OnStopSignal);
+  }
   absl::Status status = loom::RunTrainJob(options, std::cout);
   std::cout.flush();
+  if (ranks && !status.ok()) {
+    // One rank's error ends every rank (the others may be waiting for it).
+    std::cerr << "train: " << (*comm)->Where() << ": " << status.message()
+              << "\n";
+    std::cerr.flush();
+    (*comm)->Abort(1);
+  }
   if (absl::IsCancelled(status)) {
     std::cerr << "train: " << status.message() << "\n";
     return 128 + (stop_signal != 0 ? stop_signal : SIGINT);

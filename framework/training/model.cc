@@ -5,10 +5,13 @@
 #include <cstring>
 #include <limits>
 #include <ostream>
+#include <tuple>
 
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "framework/data/dataset.h"
+#include "framework/distributed/communicator.h"
+#include "framework/distributed/data_parallel.h"
 #include "framework/training/progress.h"
 #include "framework/training/resume.h"
 
@@ -291,24 +294,54 @@ absl::Status Model::CheckArrays(const Arrays& data, bool with_labels) const {
   return check("labels_input", def_.labels_input(), data.labels, "labels");
 }
 
+void Model::set_communicator(distributed::Communicator* comm) {
+  comm_ = comm;
+  allreducer_.reset();
+  if (comm_ != nullptr && comm_->size() > 1) {
+    allreducer_ = std::make_shared<distributed::GradientAllreducer>(comm_);
+  }
+}
+
 absl::Status Model::RunBatch(const Arrays& data,
                              const std::vector<int64_t>& order, int64_t begin,
                              int64_t end, bool training,
                              std::vector<double>* sums) {
-  GatherRows(data.features, order, begin, end, &batch_.features);
-  GatherRows(data.labels, order, begin, end, &batch_.labels);
-  FeedMap feeds = {{def_.features_input(), batch_.features},
-                   {def_.labels_input(), batch_.labels}};
-  if (auto s = executor_->Run(feeds, metric_values_, training); !s.ok()) {
-    return s;
+  // Data-parallel: this rank's slice of the global batch [begin, end).
+  const int64_t global_rows = end - begin;
+  if (allreducer_ != nullptr) {
+    std::tie(begin, end) =
+        distributed::ShardOfBatch(begin, end, comm_->rank(), comm_->size());
+  }
+  const int64_t rows = end - begin;
+  if (rows > 0) {
+    GatherRows(data.features, order, begin, end, &batch_.features);
+    GatherRows(data.labels, order, begin, end, &batch_.labels);
+    FeedMap feeds = {{def_.features_input(), batch_.features},
+                     {def_.labels_input(), batch_.labels}};
+    if (auto s = executor_->Run(feeds, metric_values_, training); !s.ok()) {
+      return s;
+    }
+    if (training) {
+      if (auto s = executor_->Backward(def_.loss()); !s.ok()) return s;
+    }
   }
   if (training) {
-    if (auto s = executor_->Backward(def_.loss()); !s.ok()) return s;
+    if (allreducer_ != nullptr) {
+      // Gradients of this rank's mean loss, weighted by its share: their sum
+      // over ranks is the gradient of the global batch's mean loss.
+      if (auto s = allreducer_->Allreduce(
+              executor_->parameters(),
+              static_cast<float>(rows) / static_cast<float>(global_rows),
+              rows > 0);
+          !s.ok()) {
+        return s;
+      }
+    }
     if (auto s = optimizer_->Apply(executor_->parameters()); !s.ok()) {
       return s;
     }
   }
-  const int64_t rows = end - begin;
+  if (rows == 0) return absl::OkStatus();
   for (size_t k = 0; k < metric_values_.size(); ++k) {
     auto value = executor_->Fetch(metric_values_[k]);
     if (!value.ok()) return value.status();
@@ -350,6 +383,28 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
   }
   const int64_t n = train.size();
   const int64_t steps = (n + options.batch_size - 1) / options.batch_size;
+  if (allreducer_ != nullptr) {
+    // Every rank must train the same model on the same data, from rank 0's
+    // parameters.
+    if (auto s = comm_->CheckSameOnAllRanks(def_.ShortDebugString(),
+                                            "the model definition");
+        !s.ok()) {
+      return s;
+    }
+    const uint64_t h = HashExamples(train, validation);
+    if (auto s = comm_->CheckSameOnAllRanks(
+            absl::string_view(reinterpret_cast<const char*>(&h), sizeof(h)),
+            absl::StrCat("the training and validation data (", n, " and ",
+                         validation.size(), " examples)"));
+        !s.ok()) {
+      return s;
+    }
+    if (auto s =
+            distributed::BroadcastParameters(*comm_, executor_->parameters());
+        !s.ok()) {
+      return s;
+    }
+  }
 
   // Where training starts: epoch 1, step 0, or a resume checkpoint's place.
   int first_epoch = 1;
@@ -483,7 +538,14 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
       }
       seen = end;
       if (options.log) {
-        bar.Update(step + 1, elapsed(), MeanMetrics(metric_names_, sums, seen));
+        // Data-parallel: this rank's own rows so far (its sums are theirs).
+        const int64_t shown = allreducer_ == nullptr
+                                  ? seen
+                                  : distributed::ShardOfBatch(
+                                        0, seen, comm_->rank(), comm_->size())
+                                        .second;
+        bar.Update(step + 1, elapsed(),
+                   MeanMetrics(metric_names_, sums, shown));
       }
       const bool interrupt = stop_requested();
       if (interrupt ||
@@ -504,6 +566,14 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
     log.epoch = epoch;
     log.train_seconds = elapsed();
     log.learning_rate = optimizer_->learning_rate();
+    if (allreducer_ != nullptr) {
+      // Each rank summed its own rows' metrics: the epoch's are the total.
+      int64_t unused = 0;
+      if (auto s = distributed::ReduceMetricSums(*comm_, &sums, &unused);
+          !s.ok()) {
+        return s;
+      }
+    }
     log.metrics = MeanMetrics(metric_names_, sums, seen);
     if (validation.size() > 0) {
       auto val = Evaluate(validation, options.batch_size);
@@ -547,6 +617,13 @@ absl::StatusOr<Metrics> Model::Evaluate(const Arrays& data, int batch_size) {
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     const int64_t end = std::min(n, begin + batch_size);
     if (auto s = RunBatch(data, order, begin, end, false, &sums); !s.ok()) {
+      return s;
+    }
+  }
+  if (allreducer_ != nullptr) {  // Each rank ran its slices of the batches.
+    int64_t unused = 0;
+    if (auto s = distributed::ReduceMetricSums(*comm_, &sums, &unused);
+        !s.ok()) {
       return s;
     }
   }

@@ -24,6 +24,11 @@
 
 namespace loom {
 
+namespace distributed {
+class Communicator;
+class GradientAllreducer;
+}  // namespace distributed
+
 // Examples as arrays: features [n, ...] (int32 token ids or float) and
 // labels [n, 1] float.
 struct Arrays {
@@ -145,6 +150,16 @@ class Model {
     return epoch_metric_names_;
   }
 
+  // Data-parallel training (docs/SCALING.md) over `comm` (not owned; null
+  // or a group of one: this process alone). Fit then checks that every
+  // rank has the same model definition and data, starts from rank 0's
+  // parameters, gives each rank its slice of every global batch
+  // (distributed::ShardOfBatch), sums the weighted gradients across ranks
+  // between Backward and the optimizer step, and reduces the metrics;
+  // Evaluate shares its batches the same way. Every rank must make the same
+  // calls.
+  void set_communicator(distributed::Communicator* comm);
+
  private:
   Model() = default;
   // Checks the arrays against the graph inputs the model binds (dtype and
@@ -163,6 +178,8 @@ class Model {
   std::vector<std::string> metric_values_;  // Graph values, loss first.
   std::vector<std::string> epoch_metric_names_;
   Arrays batch_;  // Reused batch buffers.
+  distributed::Communicator* comm_ = nullptr;
+  std::shared_ptr<distributed::GradientAllreducer> allreducer_;
 };
 
 }  // namespace loom

@@ -8,6 +8,7 @@
 #include <ctime>
 #include <filesystem>
 #include <ostream>
+#include <sstream>
 #include <system_error>
 #include <thread>
 
@@ -490,7 +491,19 @@ absl::Status CheckResumeOptions(const TrainJobOptions& options) {
 
 }  // namespace
 
-absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
+absl::Status RunTrainJob(const TrainJobOptions& options,
+                         std::ostream& out_arg) {
+  // Data-parallel: only rank 0 prints and writes.
+  const bool ranks = options.comm != nullptr && options.comm->size() > 1;
+  const bool root = !ranks || options.comm->is_root();
+  std::ostringstream discard;
+  std::ostream& out = root ? out_arg : discard;
+  if (ranks && (!options.resume_dir.empty() || options.checkpoint_every > 0)) {
+    return absl::UnimplementedError(
+        "--resume and --checkpoint_every do not work under mpirun yet (the "
+        "epoch's running metrics are per rank); train with one process, or "
+        "without them");
+  }
   if (auto s = CheckThreads(options.threads); !s.ok()) return s;
   if (options.checkpoint_every < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -529,6 +542,7 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   }
   auto model = Model::Create(*file, registry, training.seed());
   if (!model.ok()) return model.status();
+  (*model)->set_communicator(options.comm);
 
   out << "Loading data (" << def.dataset().source() << ", num_words "
       << def.dataset().num_words() << ", max_len " << def.dataset().max_len()
@@ -561,14 +575,19 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
           : UserPath(options.output_dir.empty()
                          ? absl::StrCat("runs/", def.name(), "-", Timestamp())
                          : options.output_dir);
-  if (auto s = MakeDirectories(dir); !s.ok()) return s;
-  if (auto s = WriteModelFile(def, dir + "/config.pbtxt"); !s.ok()) return s;
+  if (root) {
+    if (auto s = MakeDirectories(dir); !s.ok()) return s;
+    if (auto s = WriteModelFile(def, dir + "/config.pbtxt"); !s.ok()) {
+      return s;
+    }
+  }
 
   auto callbacks = CreateCallbacks(training, &out);
   if (!callbacks.ok()) return callbacks.status();
   CheckpointWriter checkpoints(dir + "/checkpoints",
                                split->second.size() > 0 ? "val_loss" : "loss");
-  std::vector<Callback*> all = {&checkpoints};
+  std::vector<Callback*> all;
+  if (root) all.push_back(&checkpoints);
   for (auto& c : *callbacks) all.push_back(c.get());
 
   ResumeWriter resume_writer(dir + "/checkpoints");
@@ -605,7 +624,7 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   fit.seed = training.seed();
   fit.log = &out;
   fit.interactive = options.interactive;
-  fit.resume_writer = &resume_writer;
+  fit.resume_writer = root ? &resume_writer : nullptr;
   fit.checkpoint_every = options.checkpoint_every;
   fit.stop_requested = options.stop_requested;
   fit.threads = options.threads;
@@ -628,6 +647,7 @@ absl::Status RunTrainJob(const TrainJobOptions& options, std::ostream& out) {
   if (!report.ok()) return report.status();
   out << absl::StrFormat("Test macro F1: %.4f (%d classes)\n", report->macro_f1,
                          dataset->class_names.size());
+  if (!root) return absl::OkStatus();  // Rank 0 writes the run folder.
 
   const std::string title =
       def.description().empty() ? def.name() : def.description();

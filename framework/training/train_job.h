@@ -14,6 +14,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "framework/distributed/communicator.h"
 #include "framework/model_io.h"
 #include "framework/proto/model.pb.h"
 #include "framework/registry.h"
@@ -98,6 +99,11 @@ struct TrainJobOptions {
   const std::atomic<bool>* stop_requested = nullptr;
   // For tests: the resume checkpoints' stage hook (ResumeWriter).
   std::function<void(absl::string_view stage)> checkpoint_stage_hook;
+  // Data-parallel training over these ranks (tools/train under mpirun; not
+  // owned; null: this process alone): every rank trains its slice of each
+  // batch (Model::set_communicator); only rank 0 prints and writes the run
+  // folder and its checkpoints.
+  distributed::Communicator* comm = nullptr;
 };
 
 // Trains as the options say and writes into the output folder: config.pbtxt
