@@ -21,13 +21,23 @@
 //   A sequence whose mask sums to 0 averages to 0 (Keras would divide by
 //   zero).
 //
-// Both are plain loops: a single pass over x, memory bound, where a oneDNN
-// primitive would need a layout change (and, for max, does not promise the
-// first maximum on ties).
+// Kernels: "reference", plain loops (a single pass over x, memory bound),
+// and "onednn", oneDNN's pooling primitives (pooling_max with its
+// workspace, pooling_avg) over the whole sequence, x seen as oneDNN's nwc
+// layout {N, C, T}, which is row-major [N, T, C] as it is: no reorder. No
+// oneDNN primitive takes a mask, so the "onednn" kernel of a node given one
+// is the reference kernel. On ties oneDNN's maximum may take another step
+// than the first; its gradient follows its own choice.
+// tests/ops:small_ops_benchmark times both against each other.
 #include <cstdint>
+#include <memory>
+#include <tuple>
+#include <unordered_map>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "framework/dnnl_util.h"
 #include "framework/op.h"
 #include "ops/op_library.h"
 
@@ -220,6 +230,119 @@ class GlobalAveragePooling1DKernel : public OpKernel {
   Tensor inv_count_;  // [N]
 };
 
+// Global max or average pooling of an unmasked [N, T, C] on oneDNN.
+class OneDnnGlobalPoolingKernel : public OpKernel {
+ public:
+  explicit OneDnnGlobalPoolingKernel(dnnl::algorithm algorithm)
+      : algorithm_(algorithm) {}
+
+  absl::Status Forward(KernelContext& ctx) override {
+    const Tensor& x = *ctx.input(0);
+    if (auto s = CheckSequence(x); !s.ok()) return s;
+    const int64_t n = x.dim(0), t = x.dim(1), c = x.dim(2);
+    if (t == 0) {
+      return absl::InvalidArgumentError("cannot pool over 0 time steps");
+    }
+    Tensor& y = *ctx.output(0);
+    y.Resize(DType::kFloat32, {n, c});
+    if (n == 0 || c == 0) return absl::OkStatus();
+    Primitives* p;
+    if (auto s = GetPrimitives(ctx.engine(), n, t, c, &p); !s.ok()) return s;
+    const dnnl::engine& e = ctx.engine();
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_SRC, WrapTensor(e, x, p->src)},
+        {DNNL_ARG_DST, WrapTensor(e, y, p->dst)}};
+    if (is_max()) args[DNNL_ARG_WORKSPACE] = p->workspace;
+    return DnnlExecute("global pooling forward", p->forward, ctx.stream(),
+                       args);
+  }
+
+  absl::Status Backward(GradContext& ctx) override {
+    Tensor* dx = ctx.input_grad(0);
+    if (dx == nullptr) return absl::OkStatus();
+    const Tensor& x = *ctx.input(0);
+    const Tensor* dy = ctx.output_grad(0);
+    const int64_t n = x.dim(0), t = x.dim(1), c = x.dim(2);
+    if (dy == nullptr || n == 0 || c == 0) {
+      dx->ResizeZeroed(DType::kFloat32, x.shape());
+      return absl::OkStatus();
+    }
+    dx->Resize(DType::kFloat32, x.shape());
+    Primitives* p;
+    if (auto s = GetPrimitives(ctx.engine(), n, t, c, &p); !s.ok()) return s;
+    const dnnl::engine& e = ctx.engine();
+    std::unordered_map<int, dnnl::memory> args = {
+        {DNNL_ARG_DIFF_DST, WrapTensor(e, *dy, p->dst)},
+        {DNNL_ARG_DIFF_SRC, WrapTensor(e, *dx, p->src)}};
+    if (is_max()) args[DNNL_ARG_WORKSPACE] = p->workspace;
+    return DnnlExecute("global pooling backward", p->backward, ctx.stream(),
+                       args);
+  }
+
+ private:
+  struct Primitives {
+    dnnl::memory::desc src, dst;
+    dnnl::pooling_forward forward;
+    dnnl::pooling_backward backward;
+    dnnl::memory workspace;  // Max only: where each maximum came from.
+  };
+
+  bool is_max() const { return algorithm_ == dnnl::algorithm::pooling_max; }
+
+  // Built once per shape; a smaller last batch adds one more.
+  absl::Status GetPrimitives(const dnnl::engine& engine, int64_t n, int64_t t,
+                             int64_t c, Primitives** out) {
+    const auto key = std::make_tuple(n, t, c);
+    if (auto it = cache_.find(key); it != cache_.end()) {
+      *out = it->second.get();
+      return absl::OkStatus();
+    }
+    auto p = std::make_unique<Primitives>();
+    absl::Status s = DnnlCall("global pooling setup", [&] {
+      using tag = dnnl::memory::format_tag;
+      p->src =
+          dnnl::memory::desc({n, c, t}, dnnl::memory::data_type::f32, tag::nwc);
+      p->dst =
+          dnnl::memory::desc({n, c, 1}, dnnl::memory::data_type::f32, tag::nwc);
+      const dnnl::memory::dims strides = {1}, kernel = {t}, padding = {0};
+      dnnl::pooling_forward::primitive_desc fwd(
+          dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training,
+                                      algorithm_, p->src, p->dst, strides,
+                                      kernel, padding, padding),
+          engine);
+      dnnl::pooling_backward::primitive_desc bwd(
+          dnnl::pooling_backward::desc(algorithm_, p->src, p->dst, strides,
+                                       kernel, padding, padding),
+          engine, fwd);
+      p->forward = dnnl::pooling_forward(fwd);
+      p->backward = dnnl::pooling_backward(bwd);
+      if (is_max()) p->workspace = dnnl::memory(fwd.workspace_desc(), engine);
+    });
+    if (!s.ok()) return s;
+    *out = p.get();
+    cache_[key] = std::move(p);
+    return absl::OkStatus();
+  }
+
+  dnnl::algorithm algorithm_;
+  absl::flat_hash_map<std::tuple<int64_t, int64_t, int64_t>,
+                      std::unique_ptr<Primitives>>
+      cache_;
+};
+
+// The "onednn" kernel: oneDNN's primitive, or the loops for a node given a
+// mask (which no primitive takes).
+template <typename ReferenceKernel>
+KernelFactory OneDnnPoolingFactory(dnnl::algorithm algorithm) {
+  return [algorithm](const KernelInitContext& init)
+             -> absl::StatusOr<std::unique_ptr<OpKernel>> {
+    const bool masked = init.inputs.size() > 1 && init.inputs[1] != nullptr;
+    if (masked) return MakeKernelFactory<ReferenceKernel>()(init);
+    return std::unique_ptr<OpKernel>(
+        std::make_unique<OneDnnGlobalPoolingKernel>(algorithm));
+  };
+}
+
 absl::Status PoolingShape(ShapeContext& ctx) {
   if (auto s = ctx.ExpectDType(0, DType::kFloat32); !s.ok()) return s;
   const Shape& x = ctx.input(0)->shape;
@@ -255,6 +378,9 @@ std::vector<OpDef> PoolingOps() {
   max.shape_fn = PoolingShape;
   max.kernels.push_back(
       {"reference", MakeKernelFactory<GlobalMaxPooling1DKernel>()});
+  max.kernels.push_back(
+      {"onednn", OneDnnPoolingFactory<GlobalMaxPooling1DKernel>(
+                     dnnl::algorithm::pooling_max)});
   defs.push_back(std::move(max));
 
   OpDef avg;
@@ -269,6 +395,9 @@ std::vector<OpDef> PoolingOps() {
   avg.shape_fn = PoolingShape;
   avg.kernels.push_back(
       {"reference", MakeKernelFactory<GlobalAveragePooling1DKernel>()});
+  avg.kernels.push_back(
+      {"onednn", OneDnnPoolingFactory<GlobalAveragePooling1DKernel>(
+                     dnnl::algorithm::pooling_avg_exclude_padding)});
   defs.push_back(std::move(avg));
   return defs;
 }

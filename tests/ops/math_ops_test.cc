@@ -105,7 +105,7 @@ struct AddResult {
 };
 
 absl::StatusOr<AddResult> RunAddKernel(const Tensor& a, const Tensor& b,
-                                       const Tensor& dc) {
+                                       const Tensor& dc, int kernel_index = 0) {
   const OpDef* def = BuiltinRegistry().Find("Add");
   if (def == nullptr) return absl::NotFoundError("no Add op");
   const ValueInfo a_info{DType::kFloat32, a.shape()};
@@ -113,7 +113,7 @@ absl::StatusOr<AddResult> RunAddKernel(const Tensor& a, const Tensor& b,
   const std::vector<const ValueInfo*> infos = {&a_info, &b_info};
   const std::string name = "add";
   const AttrMap attrs;
-  auto kernel = def->kernels[0].create({name, attrs, infos});
+  auto kernel = def->kernels[kernel_index].create({name, attrs, infos});
   if (!kernel.ok()) return kernel.status();
   DnnlContext dnnl;
   std::mt19937_64 rng(1);
@@ -123,6 +123,45 @@ absl::StatusOr<AddResult> RunAddKernel(const Tensor& a, const Tensor& b,
   GradContext grad(&ctx, {&dc}, {&r.da, &r.db}, {nullptr, nullptr});
   if (absl::Status s = (*kernel)->Backward(grad); !s.ok()) return s;
   return r;
+}
+
+// Both kernels (the loop and oneDNN's binary_add) give every sum and
+// gradient exactly: same shapes, a scalar on either side, two scalars.
+TEST(AddTest, EveryKernelGivesExactSumsAndGradients) {
+  const OpDef* def = BuiltinRegistry().Find("Add");
+  ASSERT_NE(def, nullptr);
+  ASSERT_EQ(def->kernels.size(), 2u);
+  EXPECT_EQ(def->kernels[1].name, "onednn");
+  const Tensor scalar = Tensor::Scalar(0.25f);
+  const std::vector<std::pair<Tensor, Tensor>> cases = {
+      {RandomTensor({2, 3, 5}, 1), RandomTensor({2, 3, 5}, 2)},
+      {scalar, RandomTensor({4, 3}, 3)},
+      {RandomTensor({4, 3}, 4), scalar},
+      {scalar, Tensor::Scalar(-2.0f)}};
+  for (int k = 0; k < 2; ++k) {
+    for (const auto& [a, b] : cases) {
+      const Shape shape = a.rank() > 0 ? a.shape() : b.shape();
+      const Tensor dc = RandomTensor(shape, 5);
+      auto r = RunAddKernel(a, b, dc, k);
+      ASSERT_TRUE(r.ok()) << def->kernels[k].name << ": " << r.status();
+      ASSERT_EQ(r->c.shape(), shape);
+      double dc_sum = 0;
+      for (float v : dc.flat()) dc_sum += v;
+      for (int64_t i = 0; i < r->c.num_elements(); ++i) {
+        const float ai = a.num_elements() == 1 ? a.f32()[0] : a.f32()[i];
+        const float bi = b.num_elements() == 1 ? b.f32()[0] : b.f32()[i];
+        EXPECT_EQ(r->c.f32()[i], ai + bi) << def->kernels[k].name;
+      }
+      for (const auto& [x, dx] : {std::pair{&a, &r->da}, {&b, &r->db}}) {
+        ASSERT_EQ(dx->shape(), x->shape());
+        if (x->shape() == shape) {
+          EXPECT_EQ(dx->flat(), dc.flat()) << def->kernels[k].name;
+        } else {
+          EXPECT_EQ(dx->f32()[0], static_cast<float>(dc_sum));
+        }
+      }
+    }
+  }
 }
 
 TEST(AddTest, BroadcastScalarGradientIsTheSum) {

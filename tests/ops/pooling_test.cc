@@ -49,7 +49,7 @@ Tensor TrailingMask(int64_t t, const std::vector<int>& valid) {
 void ExpectMatchesReference(
     const std::string& op,
     const std::function<double(const std::vector<float>&)>& reduce,
-    double tolerance) {
+    double tolerance, const std::string& kernel = "") {
   for (const Shape& shape : {Shape{1, 1, 1}, Shape{2, 5, 3}, Shape{4, 9, 7}}) {
     Tensor x = RandomTensor(shape, 5);
     const int64_t n = shape[0], t = shape[1], c = shape[2];
@@ -58,6 +58,7 @@ void ExpectMatchesReference(
     Tensor mask = TrailingMask(t, valid);
     for (bool masked : {false, true}) {
       OpTestCase test{op, {}, {x}};
+      if (!kernel.empty()) test.attrs["_kernel"] = StringValue(kernel);
       if (masked) test.inputs.push_back(mask);
       test.differentiable = {true, false};
       auto out = RunOp(BuiltinRegistry(), test);
@@ -72,7 +73,8 @@ void ExpectMatchesReference(
             steps.push_back(x.f32()[(b * t + s) * c + k]);
           }
           EXPECT_NEAR(y.f32()[b * c + k], reduce(steps), tolerance)
-              << op << ", masked " << masked << " at " << b << ", " << k;
+              << op << " " << kernel << ", masked " << masked << " at " << b
+              << ", " << k;
         }
       }
     }
@@ -160,6 +162,33 @@ TEST(GlobalMaxPooling1DTest, GradientMatchesFiniteDifferences) {
   }
 }
 
+// The oneDNN kernel (pooling_max; the loops for a masked node) against the
+// naive maximum, finite differences and the reference kernel.
+TEST(GlobalMaxPooling1DTest, OneDnnKernelMatchesReference) {
+  ExpectMatchesReference(
+      "GlobalMaxPooling1D",
+      [](const std::vector<float>& v) {
+        return *std::max_element(v.begin(), v.end());
+      },
+      0.0, "onednn");
+  GradientCheckOptions options;
+  options.max_checks_per_input = 0;
+  OpTestCase test{"GlobalMaxPooling1D",
+                  {{"_kernel", StringValue("onednn")}},
+                  {DistinctSequence(3, 7, 4, 9)}};
+  auto report = CheckGradients(BuiltinRegistry(), test, options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->worst;
+  EXPECT_EQ(report->checked, 84);
+  auto compared = CompareKernels(
+      BuiltinRegistry(),
+      {"GlobalMaxPooling1D", {}, {RandomTensor({5, 33, 17}, 3)}});
+  ASSERT_TRUE(compared.ok()) << compared.status();
+  ASSERT_EQ(compared->kernels.size(), 1u);
+  EXPECT_EQ(compared->kernels[0].kernel, "onednn");
+  EXPECT_TRUE(compared->ok) << compared->kernels[0].error;
+}
+
 TEST(GlobalMaxPooling1DTest, NeedsRankThree) {
   auto out = RunOp(BuiltinRegistry(),
                    {"GlobalMaxPooling1D", {}, {RandomTensor({3, 4}, 1)}});
@@ -212,6 +241,30 @@ TEST(GlobalAveragePooling1DTest, FullyMaskedSequenceAveragesToZero) {
   EXPECT_EQ((*out)[0].f32()[0], 0.0f);
   EXPECT_EQ((*out)[0].f32()[1], 0.0f);
   EXPECT_NE((*out)[0].f32()[2], 0.0f);
+}
+
+TEST(GlobalAveragePooling1DTest, OneDnnKernelMatchesReference) {
+  ExpectMatchesReference(
+      "GlobalAveragePooling1D",
+      [](const std::vector<float>& v) {
+        return std::accumulate(v.begin(), v.end(), 0.0) / v.size();
+      },
+      1e-6, "onednn");
+  GradientCheckOptions options;
+  options.max_checks_per_input = 0;
+  OpTestCase test{"GlobalAveragePooling1D",
+                  {{"_kernel", StringValue("onednn")}},
+                  {RandomTensor({3, 4, 5}, 2)}};
+  auto report = CheckGradients(BuiltinRegistry(), test, options);
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_TRUE(report->ok) << report->worst;
+  EXPECT_EQ(report->checked, 60);
+  auto compared = CompareKernels(
+      BuiltinRegistry(),
+      {"GlobalAveragePooling1D", {}, {RandomTensor({5, 33, 17}, 3)}});
+  ASSERT_TRUE(compared.ok()) << compared.status();
+  ASSERT_EQ(compared->kernels.size(), 1u);
+  EXPECT_TRUE(compared->ok) << compared->kernels[0].error;
 }
 
 TEST(GlobalAveragePooling1DTest, GradientMatchesFiniteDifferences) {
