@@ -5,12 +5,14 @@
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/train_job.h"
@@ -55,6 +57,71 @@ HttpResponse Json(int status, const json& body) {
   return r;
 }
 
+// Reads the request body's "instances" (texts, or objects with a "text")
+// into *texts and the whole body into *request; an error response if the
+// body or an instance is bad or over a limit. `max_instances` and
+// `limit_flag` are the instance limit and the tools/serve flag setting it.
+std::optional<HttpResponse> ParseInstances(std::string_view body,
+                                           const ServiceOptions& options,
+                                           int max_instances,
+                                           const char* limit_flag,
+                                           const char* verb, json* request,
+                                           std::vector<std::string>* texts) {
+  if (static_cast<int64_t>(body.size()) > options.max_body_bytes) {
+    return Service::Error(413, absl::StrCat("request body of ", body.size(),
+                                            " bytes is over the limit of ",
+                                            options.max_body_bytes));
+  }
+  *request = json::parse(body.begin(), body.end(), nullptr, false);
+  if (request->is_discarded()) {
+    return Service::Error(400, "the request body is not valid JSON (UTF-8)");
+  }
+  if (!request->is_object()) {
+    return Service::Error(400,
+                          "the request body must be a JSON object with "
+                          "\"instances\"");
+  }
+  const auto it = request->find("instances");
+  if (it == request->end() || !it->is_array()) {
+    return Service::Error(400,
+                          "\"instances\" must be a list of texts, or of "
+                          "objects with a \"text\"");
+  }
+  if (it->empty()) return Service::Error(400, "\"instances\" is empty");
+  if (static_cast<int64_t>(it->size()) > max_instances) {
+    return Service::Error(
+        400, absl::StrCat(it->size(), " instances are over the limit of ",
+                          max_instances, " per ", verb, " request (",
+                          limit_flag, ")"));
+  }
+  texts->reserve(it->size());
+  for (size_t i = 0; i < it->size(); ++i) {
+    const json& instance = (*it)[i];
+    const json* text = &instance;
+    if (instance.is_object()) {
+      const auto t = instance.find("text");
+      if (t == instance.end()) {
+        return Service::Error(
+            400, absl::StrCat("instances[", i, "] has no \"text\""));
+      }
+      text = &*t;
+    }
+    if (!text->is_string()) {
+      return Service::Error(400, absl::StrCat("instances[", i,
+                                              "] must be a string or "
+                                              "{\"text\": string}"));
+    }
+    texts->push_back(text->get<std::string>());
+    if (static_cast<int64_t>(texts->back().size()) > options.max_text_bytes) {
+      return Service::Error(
+          400,
+          absl::StrCat("instances[", i, "] is ", texts->back().size(),
+                       " bytes, over the limit of ", options.max_text_bytes));
+    }
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::vector<std::pair<int64_t, std::string>> ListVersions(
@@ -82,6 +149,16 @@ HttpResponse Service::Error(int status, std::string_view message) {
 
 absl::StatusOr<std::unique_ptr<Service>> Service::Create(
     const ServiceOptions& options) {
+  if (options.max_explain_instances < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_explain_instances must be at least 1, got ",
+                     options.max_explain_instances));
+  }
+  if (options.max_explain_steps < 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_explain_steps must be at least 2, got ",
+                     options.max_explain_steps));
+  }
   auto service = std::unique_ptr<Service>(new Service());
   service->options_ = options;
   service->latency_buckets_.assign(kNumLatencyBounds + 1, 0);
@@ -114,18 +191,18 @@ absl::StatusOr<std::shared_ptr<const Service::Servable>> Service::LoadVersion(
   auto registry = std::make_unique<OpRegistry>();
   PluginSearch search;
   search.plugin_path = options_.plugin_path;
-  if (auto s = PrepareRegistryForModelDir(dir, *file, options_.plugins,
-                                          search, registry.get());
+  if (auto s = PrepareRegistryForModelDir(dir, *file, options_.plugins, search,
+                                          registry.get());
       !s.ok()) {
     return s;
   }
-  auto predictor =
-      Predictor::Load(dir, std::move(registry), options_.predictor);
+  auto predictor = Predictor::Load(dir, *registry, options_.predictor);
   if (!predictor.ok()) return predictor.status();
   auto servable = std::make_shared<Servable>();
   servable->version = version;
   servable->dir = dir;
   servable->stamp = Stamp(dir);
+  servable->registry = std::move(registry);
   servable->predictor = *std::move(predictor);
   return std::shared_ptr<const Servable>(std::move(servable));
 }
@@ -246,9 +323,17 @@ HttpResponse Service::Handle(std::string_view method, std::string_view path,
       }
       return Predict(*servable, body, &instances);
     }
+    if (verb == "explain") {
+      if (method != "POST") return Error(405, "explain takes POST");
+      if (!t.empty()) {
+        return Error(404, absl::StrCat("no such path: ", std::string(path)));
+      }
+      return Explain(*servable, body, &instances);
+    }
     if (!verb.empty()) {
       return Error(404, absl::StrCat("unknown method '", std::string(verb),
-                                     "' (this service answers :predict)"));
+                                     "' (this service answers :predict and "
+                                     ":explain)"));
     }
     if (method != "GET") return Error(405, "model status takes GET");
     if (t.empty()) return Status(*servable);
@@ -263,56 +348,12 @@ HttpResponse Service::Handle(std::string_view method, std::string_view path,
 
 HttpResponse Service::Predict(const Servable& servable, std::string_view body,
                               int64_t* instances) {
-  if (static_cast<int64_t>(body.size()) > options_.max_body_bytes) {
-    return Error(413, absl::StrCat("request body of ", body.size(),
-                                   " bytes is over the limit of ",
-                                   options_.max_body_bytes));
-  }
-  const json request = json::parse(body.begin(), body.end(), nullptr, false);
-  if (request.is_discarded()) {
-    return Error(400, "the request body is not valid JSON (UTF-8)");
-  }
-  if (!request.is_object()) {
-    return Error(400,
-                 "the request body must be a JSON object with "
-                 "\"instances\"");
-  }
-  const auto it = request.find("instances");
-  if (it == request.end() || !it->is_array()) {
-    return Error(400,
-                 "\"instances\" must be a list of texts, or of objects "
-                 "with a \"text\"");
-  }
-  if (it->empty()) return Error(400, "\"instances\" is empty");
-  if (static_cast<int64_t>(it->size()) > options_.max_instances) {
-    return Error(400,
-                 absl::StrCat(it->size(), " instances are over the limit of ",
-                              options_.max_instances, " per request"));
-  }
+  json request;
   std::vector<std::string> texts;
-  texts.reserve(it->size());
-  for (size_t i = 0; i < it->size(); ++i) {
-    const json& instance = (*it)[i];
-    const json* text = &instance;
-    if (instance.is_object()) {
-      const auto t = instance.find("text");
-      if (t == instance.end()) {
-        return Error(400, absl::StrCat("instances[", i, "] has no \"text\""));
-      }
-      text = &*t;
-    }
-    if (!text->is_string()) {
-      return Error(400, absl::StrCat("instances[", i,
-                                     "] must be a string or {\"text\": "
-                                     "string}"));
-    }
-    texts.push_back(text->get<std::string>());
-    if (static_cast<int64_t>(texts.back().size()) > options_.max_text_bytes) {
-      return Error(
-          400,
-          absl::StrCat("instances[", i, "] is ", texts.back().size(),
-                       " bytes, over the limit of ", options_.max_text_bytes));
-    }
+  if (auto error =
+          ParseInstances(body, options_, options_.max_instances,
+                         "--max_instances", ":predict", &request, &texts)) {
+    return *error;
   }
   auto predictions = servable.predictor->Predict(texts);
   if (!predictions.ok()) {
@@ -333,6 +374,123 @@ HttpResponse Service::Predict(const Servable& servable, std::string_view body,
     out.push_back(std::move(entry));
   }
   return Json(200, json{{"predictions", std::move(out)}});
+}
+
+absl::StatusOr<const ThreadedExplainer*> Service::Servable::GetExplainer()
+    const {
+  absl::MutexLock lock(&explain_mu);
+  if (!explain_loaded) {
+    auto loaded = ThreadedExplainer::Load(dir, *registry);
+    explain_loaded = true;
+    if (loaded.ok()) {
+      explainer = *std::move(loaded);
+    } else {
+      explain_status = loaded.status();
+    }
+  }
+  if (!explain_status.ok()) return explain_status;
+  return explainer.get();
+}
+
+HttpResponse Service::Explain(const Servable& servable, std::string_view body,
+                              int64_t* instances) {
+  json request;
+  std::vector<std::string> texts;
+  if (auto error = ParseInstances(
+          body, options_, options_.max_explain_instances,
+          "--max_explain_instances", ":explain", &request, &texts)) {
+    return *error;
+  }
+  for (const auto& [key, value] : request.items()) {
+    if (key != "instances" && key != "steps" && key != "target_class") {
+      return Error(400, absl::StrCat("unknown field \"", key,
+                                     "\" (:explain takes \"instances\", "
+                                     "\"steps\" and \"target_class\")"));
+    }
+  }
+  ExplainOptions explain;
+  explain.steps = std::min(explain.steps, options_.max_explain_steps);
+  if (const auto it = request.find("steps"); it != request.end()) {
+    if (!it->is_number_integer()) {
+      return Error(400, "\"steps\" must be an integer");
+    }
+    const int64_t steps = it->get<int64_t>();
+    if (steps < 2) {
+      return Error(400, absl::StrCat("\"steps\" must be at least 2 (the "
+                                     "trapezoid rule's two ends), got ",
+                                     steps));
+    }
+    if (steps > options_.max_explain_steps) {
+      return Error(
+          400,
+          absl::StrCat("\"steps\" ", steps, " is over the limit of ",
+                       options_.max_explain_steps, " (--max_explain_steps)"));
+    }
+    explain.steps = static_cast<int>(steps);
+  }
+  const std::vector<std::string>& classes = servable.predictor->class_names();
+  if (const auto it = request.find("target_class");
+      it != request.end() && !it->is_null()) {
+    const int n = static_cast<int>(classes.size());
+    if (it->is_number_integer()) {
+      const int64_t c = it->get<int64_t>();
+      if (c < 0 || c >= n) {
+        return Error(400,
+                     absl::StrCat("\"target_class\" ", c,
+                                  " is not a class index in [0, ", n, ")"));
+      }
+      explain.target_class = static_cast<int>(c);
+    } else if (it->is_string()) {
+      const std::string name = it->get<std::string>();
+      const auto found = std::find(classes.begin(), classes.end(), name);
+      if (found == classes.end()) {
+        return Error(400, absl::StrCat("\"target_class\" \"", name,
+                                       "\" is not one of the model's "
+                                       "classes (",
+                                       absl::StrJoin(classes, ", "), ")"));
+      }
+      explain.target_class = static_cast<int>(found - classes.begin());
+    } else {
+      return Error(400,
+                   "\"target_class\" must be a class index or a class name");
+    }
+  }
+  auto explainer = servable.GetExplainer();
+  if (!explainer.ok()) {
+    const absl::StatusCode code = explainer.status().code();
+    // A model that cannot be explained (no Embedding op) is the request's
+    // problem, as TF Serving maps FAILED_PRECONDITION.
+    return Error(code == absl::StatusCode::kFailedPrecondition ? 400 : 500,
+                 absl::StrCat(code == absl::StatusCode::kFailedPrecondition
+                                  ? ""
+                                  : "the model failed to load for :explain: ",
+                              explainer.status().message()));
+  }
+  auto results = (*explainer)->Explain(texts, explain);
+  if (!results.ok()) {
+    return Error(
+        500, absl::StrCat("the model failed: ", results.status().message()));
+  }
+  json out = json::array();
+  for (size_t i = 0; i < results->size(); ++i) {
+    const absl::StatusOr<loom::Explanation>& e = (*results)[i];
+    if (!e.ok()) {
+      const bool bad_input =
+          e.status().code() == absl::StatusCode::kInvalidArgument;
+      return Error(bad_input ? 400 : 500,
+                   absl::StrCat(bad_input ? "" : "the model failed on ",
+                                "instances[", i, "]: ", e.status().message()));
+    }
+    json one = json::parse(ExplanationToJson(*e, texts[i]), nullptr, false);
+    if (one.is_discarded()) {
+      return Error(500, absl::StrCat("the explanation of instances[", i,
+                                     "] is not finite (the model gave NaN "
+                                     "or infinity)"));
+    }
+    out.push_back(std::move(one));
+  }
+  *instances = static_cast<int64_t>(out.size());
+  return Json(200, json{{"explanations", std::move(out)}});
 }
 
 HttpResponse Service::Status(const Servable& servable) const {

@@ -7,6 +7,11 @@
 //                                    {"instances": [{"text": "..."}, ...]}
 //     -> {"predictions": [{"label": "positive",
 //                          "probabilities": {"negative": 0.08, ...}}, ...]}
+//   POST /v1/models/<name>:explain   {"instances": [...], "steps": 50,
+//                                     "target_class": 1 or "positive"}
+//     -> {"explanations": [<tools/predict --explain --format=json>, ...]}
+//        (framework/inference/explain.h), run on a second copy of the
+//        model on its own thread, loaded at the first :explain request
 //   GET  /v1/models/<name>           version status
 //   GET  /v1/models/<name>/metadata  classes, max_len, vocabulary, ops
 //   GET  /healthz                    live
@@ -29,6 +34,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "framework/inference/explain.h"
 #include "framework/inference/predictor.h"
 
 namespace loom::serving {
@@ -42,6 +48,9 @@ struct ServiceOptions {
   int64_t max_body_bytes = int64_t{1} << 20;  // Larger bodies: 413.
   int max_instances = 1000;                   // Per request.
   int64_t max_text_bytes = 100000;            // Per instance.
+  // :explain costs steps + words + 2 runs of the model per instance.
+  int max_explain_instances = 16;  // Per :explain request.
+  int max_explain_steps = 200;     // Integration steps at most.
 };
 
 struct HttpResponse {
@@ -75,7 +84,19 @@ class Service {
     int64_t version = 0;
     std::string dir;
     int64_t stamp = 0;  // The files' newest modification time.
+    // Declared first, destroyed last: the predictor and the explainer use
+    // its ops.
+    std::unique_ptr<OpRegistry> registry;
     std::unique_ptr<Predictor> predictor;
+    // The explainer's own copy of the model on its own thread (explain.h),
+    // loaded by the first :explain request; explain_status says why not.
+    mutable absl::Mutex explain_mu;
+    mutable bool explain_loaded ABSL_GUARDED_BY(explain_mu) = false;
+    mutable absl::Status explain_status ABSL_GUARDED_BY(explain_mu);
+    mutable std::unique_ptr<ThreadedExplainer> explainer
+        ABSL_GUARDED_BY(explain_mu);
+    // The explainer, loaded by the first call.
+    absl::StatusOr<const ThreadedExplainer*> GetExplainer() const;
   };
   Service() = default;
   absl::StatusOr<std::shared_ptr<const Servable>> LoadVersion(
@@ -83,6 +104,8 @@ class Service {
   std::shared_ptr<const Servable> current() const;
   // Sets *instances to the number of texts classified.
   HttpResponse Predict(const Servable& servable, std::string_view body,
+                       int64_t* instances);
+  HttpResponse Explain(const Servable& servable, std::string_view body,
                        int64_t* instances);
   HttpResponse Status(const Servable& servable) const;
   HttpResponse Metadata(const Servable& servable) const;

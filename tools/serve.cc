@@ -3,6 +3,7 @@
 //   bazel run //tools:serve -- --model=runs/<run>/model [--port=8501]
 //   curl -d '{"instances": ["A wonderful film."]}'
 //       localhost:8501/v1/models/<name>:predict
+// and :explain for integrated-gradient attributions of each word.
 // --model is a model folder or a folder of numbered versions; a newer
 // version is picked up every --poll_seconds and on SIGHUP. SIGTERM or
 // SIGINT: stop accepting, finish the requests in flight, exit 0.
@@ -48,6 +49,10 @@ ABSL_FLAG(int64_t, max_body_bytes, 1 << 20,
 ABSL_FLAG(int, max_instances, 1000, "Texts per request at most (else 400).");
 ABSL_FLAG(int64_t, max_text_bytes, 100000,
           "Bytes per text at most (else 400).");
+ABSL_FLAG(int, max_explain_instances, 16,
+          "Texts per :explain request at most (else 400).");
+ABSL_FLAG(int, max_explain_steps, 200,
+          "Integration steps per :explain request at most (else 400).");
 ABSL_FLAG(int, http_threads, 128,
           "Threads answering HTTP requests; each keep-alive connection holds "
           "one while open, so have as many as concurrent clients.");
@@ -123,6 +128,8 @@ int main(int argc, char** argv) {
   options.max_body_bytes = absl::GetFlag(FLAGS_max_body_bytes);
   options.max_instances = absl::GetFlag(FLAGS_max_instances);
   options.max_text_bytes = absl::GetFlag(FLAGS_max_text_bytes);
+  options.max_explain_instances = absl::GetFlag(FLAGS_max_explain_instances);
+  options.max_explain_steps = absl::GetFlag(FLAGS_max_explain_steps);
   options.plugins = absl::GetFlag(FLAGS_plugin);
   options.plugin_path = absl::GetFlag(FLAGS_plugin_path);
   auto service = loom::serving::Service::Create(options);

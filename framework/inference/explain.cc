@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/executor.h"
 #include "framework/graph.h"
+#include "framework/training/saved_model.h"
 
 namespace loom {
 namespace {
@@ -560,30 +561,36 @@ std::string ExplanationToJson(const Explanation& e, const std::string& text) {
   return out;
 }
 
-std::string ExplanationToHtml(const Explanation& e, const std::string& text,
-                              const std::string& model_name) {
+namespace {
+
+constexpr char kHtmlStyle[] =
+    "body{font-family:sans-serif;margin:2em;max-width:60em}"
+    ".words{line-height:2.2em;font-size:1.1em}"
+    ".w{padding:0.15em 0.25em;border-radius:0.2em;margin:0 0.05em}"
+    "table{border-collapse:collapse}td,th{padding:0.2em 0.8em;"
+    "text-align:left}"
+    "section.row{border-top:1px solid #ccc;margin-top:1.5em}"
+    ".unexplained{color:#a00}";
+
+// The summary, the highlighted words, the top words and (with `curve`) the
+// prefix curve of one explanation. `suffix` makes the element ids unique
+// on a page of many ("" on a page of one: id="words", id="prefix-curve");
+// `heading` is the level of the curve's heading.
+void AppendExplanationHtml(const Explanation& e, const std::string& suffix,
+                           bool curve, int heading, std::string* out_ptr) {
+  std::string& out = *out_ptr;
   const std::string& target = e.class_names[e.target_class];
-  std::string out =
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<title>Loom explanation</title><style>"
-      "body{font-family:sans-serif;margin:2em;max-width:60em}"
-      ".words{line-height:2.2em;font-size:1.1em}"
-      ".w{padding:0.15em 0.25em;border-radius:0.2em;margin:0 0.05em}"
-      "table{border-collapse:collapse}td,th{padding:0.2em 0.8em;"
-      "text-align:left}</style></head><body>\n";
-  absl::StrAppend(&out, "<h1>Why ", HtmlEscape(model_name), " says ",
-                  HtmlEscape(e.class_names[e.predicted_class]), "</h1>\n");
   absl::StrAppendFormat(
       &out,
-      "<p id=\"summary\">Predicted <b>%s</b> (p = %.4f). Attributions for "
-      "<b>%s</b>: integrated gradients through the embedding, %d steps "
-      "(trapezoid rule), baseline p = %.4f; sum of attributions %.4f, "
-      "completeness error %.2g.</p>\n",
-      HtmlEscape(e.class_names[e.predicted_class]),
+      "<p id=\"summary%s\" class=\"summary\">Predicted <b>%s</b> (p = %.4f). "
+      "Attributions for <b>%s</b>: integrated gradients through the "
+      "embedding, %d steps (trapezoid rule), baseline p = %.4f; sum of "
+      "attributions %.4f, completeness error %.2g.</p>\n",
+      suffix, HtmlEscape(e.class_names[e.predicted_class]),
       e.probabilities[e.predicted_class], HtmlEscape(target), e.steps,
       e.baseline_probability, e.attribution_sum, e.completeness_error);
   const double scale = MaxAbsAttribution(e);
-  out += "<div class=\"words\" id=\"words\">";
+  absl::StrAppend(&out, "<div class=\"words\" id=\"words", suffix, "\">");
   for (const ExplainedToken& t : e.tokens) {
     if (!t.is_word) continue;
     const double s = scale > 0 ? std::fabs(t.attribution) / scale : 0;
@@ -601,8 +608,8 @@ std::string ExplanationToHtml(const Explanation& e, const std::string& text,
   out += "</div>\n";
   std::vector<int> pro, con;
   TopTokens(e, 5, &pro, &con);
-  out += "<table><tr><th>for " + HtmlEscape(target) + "</th><th>against " +
-         HtmlEscape(target) + "</th></tr>";
+  out += "<table class=\"top\"><tr><th>for " + HtmlEscape(target) +
+         "</th><th>against " + HtmlEscape(target) + "</th></tr>";
   for (size_t i = 0; i < std::max(pro.size(), con.size()); ++i) {
     auto cell = [&](const std::vector<int>& v) {
       if (i >= v.size()) return std::string("<td></td>");
@@ -614,7 +621,7 @@ std::string ExplanationToHtml(const Explanation& e, const std::string& text,
   }
   out += "</table>\n";
   const size_t n = e.prefix_probabilities.size();
-  if (n > 0) {
+  if (curve && n > 0) {
     const double w = 720, h = 240, left = 40, bottom = 30, top = 10;
     auto x_of = [&](size_t i) {
       return left + (n == 1 ? 0.0 : (w - left - 10) * i / (n - 1.0));
@@ -622,12 +629,12 @@ std::string ExplanationToHtml(const Explanation& e, const std::string& text,
     auto y_of = [&](double p) { return top + (h - top - bottom) * (1 - p); };
     absl::StrAppendFormat(
         &out,
-        "<h2>p(%s) after each prefix%s</h2>\n<svg id=\"prefix-curve\" "
-        "xmlns=\"http://www.w3.org/2000/svg\" width=\"%g\" height=\"%g\" "
-        "viewBox=\"0 0 %g %g\">",
-        HtmlEscape(target),
-        e.reads_forward ? " (the recurrent layer reads forward)" : "", w, h, w,
-        h);
+        "<h%d>p(%s) after each prefix%s</h%d>\n<svg id=\"prefix-curve%s\" "
+        "class=\"prefix-curve\" xmlns=\"http://www.w3.org/2000/svg\" "
+        "width=\"%g\" height=\"%g\" viewBox=\"0 0 %g %g\">",
+        heading, HtmlEscape(target),
+        e.reads_forward ? " (the recurrent layer reads forward)" : "", heading,
+        suffix, w, h, w, h);
     absl::StrAppendFormat(&out,
                           "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" "
                           "stroke=\"#888\" stroke-dasharray=\"4\"/>",
@@ -667,9 +674,244 @@ std::string ExplanationToHtml(const Explanation& e, const std::string& text,
     }
     out += "</svg>\n";
   }
+}
+
+}  // namespace
+
+std::string ExplanationToHtml(const Explanation& e, const std::string& text,
+                              const std::string& model_name) {
+  std::string out = absl::StrCat(
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<title>Loom explanation</title><style>",
+      kHtmlStyle, "</style></head><body>\n");
+  absl::StrAppend(&out, "<h1>Why ", HtmlEscape(model_name), " says ",
+                  HtmlEscape(e.class_names[e.predicted_class]), "</h1>\n");
+  AppendExplanationHtml(e, "", /*curve=*/true, 2, &out);
   absl::StrAppend(&out, "<p>Text: ", HtmlEscape(text), "</p>\n");
   out += "</body></html>\n";
   return out;
+}
+
+absl::StatusOr<std::vector<ReportRow>> ExplainRecords(
+    Explainer& explainer, const std::string& path, const std::string& format,
+    const data::ReadOptions& read, int max_rows,
+    const ExplainOptions& options) {
+  if (max_rows < 1) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the report needs at least 1 row to explain, got ", max_rows));
+  }
+  if (options.steps < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "integrated gradients need steps >= 2, got ", options.steps));
+  }
+  if (options.target_class >= explainer.num_classes()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("class ", options.target_class,
+                     " is not one of the model's ", explainer.num_classes(),
+                     " classes [0, ", explainer.num_classes(), ")"));
+  }
+  std::vector<ReportRow> rows;
+  absl::Status failed;
+  data::ReadOptions read_options = read;
+  read_options.require_label = false;
+  data::ReadStats stats;
+  const absl::Status enough = absl::CancelledError("enough rows");
+  absl::Status s = data::ReadRecords(
+      path, format, read_options,
+      [&](data::Record& record) -> absl::Status {
+        ReportRow row;
+        row.where = record.where;
+        row.text = record.text;
+        row.explanation = explainer.Explain(record.text, options);
+        if (!row.explanation.ok() && row.explanation.status().code() !=
+                                         absl::StatusCode::kInvalidArgument) {
+          failed =
+              absl::Status(row.explanation.status().code(),
+                           absl::StrCat(record.where, ": ",
+                                        row.explanation.status().message()));
+          return failed;
+        }
+        rows.push_back(std::move(row));
+        return static_cast<int>(rows.size()) >= max_rows ? enough
+                                                         : absl::OkStatus();
+      },
+      &stats);
+  if (!failed.ok()) return failed;
+  if (!s.ok() && !(s.code() == absl::StatusCode::kCancelled &&
+                   s.message() == enough.message())) {
+    return s;
+  }
+  if (rows.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(path, ": no records to explain"));
+  }
+  return rows;
+}
+
+std::string ExplanationReportToHtml(const std::vector<ReportRow>& rows,
+                                    const std::string& model_name,
+                                    const std::string& source) {
+  std::string out = absl::StrCat(
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<title>Loom explanations: ",
+      HtmlEscape(source), "</title><style>", kHtmlStyle,
+      "</style></head><body>\n");
+  int explained = 0;
+  for (const ReportRow& r : rows) explained += r.explanation.ok() ? 1 : 0;
+  absl::StrAppend(&out, "<h1>Why ", HtmlEscape(model_name), " scores ",
+                  HtmlEscape(source), " as it does</h1>\n");
+  absl::StrAppendFormat(
+      &out,
+      "<p id=\"report-summary\">%d rows, %d explained: words highlighted by "
+      "their integrated-gradient attribution through the embedding (green "
+      "for the class explained, red against, stronger for larger "
+      "magnitude).</p>\n",
+      static_cast<int>(rows.size()), explained);
+  out +=
+      "<table id=\"rows\"><tr><th>row</th><th>where</th><th>predicted</th>"
+      "<th>p</th></tr>";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const ReportRow& r = rows[i];
+    if (r.explanation.ok()) {
+      const Explanation& e = *r.explanation;
+      absl::StrAppendFormat(
+          &out,
+          "<tr><td><a href=\"#row-%d\">%d</a></td><td>%s</td><td>%s</td>"
+          "<td>%.4f</td></tr>",
+          i + 1, i + 1, HtmlEscape(r.where),
+          HtmlEscape(e.class_names[e.predicted_class]),
+          e.probabilities[e.predicted_class]);
+    } else {
+      absl::StrAppendFormat(&out,
+                            "<tr><td><a href=\"#row-%d\">%d</a></td><td>%s"
+                            "</td><td colspan=\"2\">not explained</td></tr>",
+                            i + 1, i + 1, HtmlEscape(r.where));
+    }
+  }
+  out += "</table>\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const ReportRow& r = rows[i];
+    const std::string suffix = absl::StrCat("-", i + 1);
+    absl::StrAppendFormat(&out,
+                          "<section class=\"row\" id=\"row-%d\"><h2>Row %d: "
+                          "%s</h2>\n",
+                          i + 1, i + 1, HtmlEscape(r.where));
+    if (r.explanation.ok()) {
+      const Explanation& e = *r.explanation;
+      // The prefix curve is the model's reading only when it reads forward.
+      AppendExplanationHtml(e, suffix, e.reads_forward, 3, &out);
+      if (!e.reads_forward) {
+        out += "<p class=\"no-curve\">No prefix curve: ";
+        out += e.has_recurrence
+                   ? "the model's recurrent layer does not read forward "
+                     "only, so a prefix is not what it has read so far."
+                   : "the model has no recurrent layer; it does not read "
+                     "in order.";
+        out += "</p>\n";
+      }
+    } else {
+      absl::StrAppend(&out, "<p class=\"unexplained\">Not explained: ",
+                      HtmlEscape(std::string(r.explanation.status().message())),
+                      "</p>\n");
+    }
+    absl::StrAppend(&out, "<details><summary>Text</summary><p>",
+                    HtmlEscape(r.text), "</p></details></section>\n");
+  }
+  out += "</body></html>\n";
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// ThreadedExplainer
+
+struct ThreadedExplainer::Job {
+  const std::vector<std::string>* texts = nullptr;
+  const ExplainOptions* options = nullptr;
+  std::vector<absl::StatusOr<Explanation>> results;
+  bool done = false;
+};
+
+absl::StatusOr<std::unique_ptr<ThreadedExplainer>> ThreadedExplainer::Load(
+    const std::string& model_dir, const OpRegistry& registry) {
+  auto explainer = std::unique_ptr<ThreadedExplainer>(new ThreadedExplainer());
+  ThreadedExplainer* p = explainer.get();
+  // The model thread loads the model: its primitives must stay there.
+  p->thread_ =
+      std::thread([p, model_dir, &registry] { p->Serve(model_dir, registry); });
+  absl::MutexLock lock(&p->mu_);
+  p->mu_.Await(absl::Condition(&p->loaded_));
+  if (!p->load_status_.ok()) return p->load_status_;  // Joined by ~.
+  return explainer;
+}
+
+ThreadedExplainer::~ThreadedExplainer() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void ThreadedExplainer::Serve(const std::string& model_dir,
+                              const OpRegistry& registry) {
+  auto loaded = LoadModel(model_dir, registry);
+  std::optional<Explainer> explainer;
+  absl::Status status = loaded.status();
+  if (status.ok()) {
+    auto created = Explainer::Create(loaded->model.get(), &loaded->vocabulary);
+    status = created.status();
+    if (created.ok()) explainer.emplace(*std::move(created));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    if (status.ok()) {
+      const TextDatasetDef& d = loaded->model->def().dataset();
+      name_ = loaded->model->def().name();
+      max_len_ = d.max_len();
+      class_names_.assign(d.class_name().begin(), d.class_name().end());
+      if (class_names_.empty()) class_names_ = {"negative", "positive"};
+    }
+    load_status_ = status;
+    loaded_ = true;
+    if (!status.ok()) return;
+  }
+  while (true) {
+    Job* job = nullptr;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](ThreadedExplainer* p) ABSL_EXCLUSIVE_LOCKS_REQUIRED(p->mu_) {
+            return p->stopping_ || !p->queue_.empty();
+          },
+          this));
+      if (queue_.empty()) return;  // Stopping, nothing left to run.
+      job = queue_.front();
+      queue_.pop_front();
+    }
+    std::vector<absl::StatusOr<Explanation>> results;
+    results.reserve(job->texts->size());
+    for (const std::string& text : *job->texts) {
+      results.push_back(explainer->Explain(text, *job->options));
+    }
+    absl::MutexLock lock(&mu_);
+    job->results = std::move(results);
+    job->done = true;
+  }
+}
+
+absl::StatusOr<std::vector<absl::StatusOr<Explanation>>>
+ThreadedExplainer::Explain(const std::vector<std::string>& texts,
+                           const ExplainOptions& options) const {
+  if (texts.empty()) {
+    return absl::InvalidArgumentError("no texts to explain");
+  }
+  Job job;
+  job.texts = &texts;
+  job.options = &options;
+  absl::MutexLock lock(&mu_);
+  queue_.push_back(&job);
+  mu_.Await(absl::Condition(&job.done));
+  return std::move(job.results);
 }
 
 }  // namespace loom

@@ -28,12 +28,19 @@
 #define LOOM_FRAMEWORK_INFERENCE_EXPLAIN_H_
 
 #include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "framework/data/readers/reader.h"
 #include "framework/data/text.h"
+#include "framework/registry.h"
 #include "framework/tensor.h"
 #include "framework/training/model.h"
 
@@ -144,6 +151,73 @@ std::string ExplanationToJson(const Explanation& e, const std::string& text);
 // visualizer does, the top words, and the prefix curve as an inline SVG.
 std::string ExplanationToHtml(const Explanation& e, const std::string& text,
                               const std::string& model_name);
+
+// One row of a report of many texts (ExplanationReportToHtml): the text,
+// where it came from ("reviews.csv:14"), and its explanation or why it has
+// none (an empty text, only unknown words).
+struct ReportRow {
+  std::string where;
+  std::string text;
+  absl::StatusOr<Explanation> explanation = absl::UnknownError("not run");
+};
+
+// Explains the first `max_rows` records of `path` (read by the data readers
+// as `format` says, "" = detected; `read` gives the text column and the
+// bad-row settings). A record that cannot be explained (empty text, no word
+// in the vocabulary) is a row with its error; a file that cannot be read,
+// bad options or a failed model run are errors.
+absl::StatusOr<std::vector<ReportRow>> ExplainRecords(
+    Explainer& explainer, const std::string& path, const std::string& format,
+    const data::ReadOptions& read, int max_rows, const ExplainOptions& options);
+
+// One self-contained HTML page for many texts: per row its words
+// highlighted, the probability, and the prefix curve as an inline SVG when
+// the model reads forward in time (reads_forward); `source` names the file.
+std::string ExplanationReportToHtml(const std::vector<ReportRow>& rows,
+                                    const std::string& model_name,
+                                    const std::string& source);
+
+// An Explainer over its own copy of a model folder, on its own thread, for
+// services: oneDNN primitives must run on the thread that created them
+// (predictor.h), so the copy is loaded on that thread and every
+// explanation runs there, one request after another. Explain() may be
+// called from many threads at once.
+class ThreadedExplainer {
+ public:
+  // Loads `model_dir` with ops from `registry` (which must outlive the
+  // ThreadedExplainer). Errors: the folder cannot be loaded, or its model
+  // cannot be explained (Explainer::Create).
+  static absl::StatusOr<std::unique_ptr<ThreadedExplainer>> Load(
+      const std::string& model_dir, const OpRegistry& registry);
+
+  // Explains each text on the model thread; one result per text (an error
+  // for a text that cannot be explained). Fails only when `texts` is empty.
+  absl::StatusOr<std::vector<absl::StatusOr<Explanation>>> Explain(
+      const std::vector<std::string>& texts,
+      const ExplainOptions& options) const;
+
+  const std::vector<std::string>& class_names() const { return class_names_; }
+  const std::string& name() const { return name_; }
+  int max_len() const { return max_len_; }
+
+  ~ThreadedExplainer();
+
+ private:
+  ThreadedExplainer() = default;
+  struct Job;
+  void Serve(const std::string& model_dir, const OpRegistry& registry);
+
+  std::thread thread_;
+  mutable absl::Mutex mu_;
+  mutable std::deque<Job*> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool loaded_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status load_status_ ABSL_GUARDED_BY(mu_);
+  // Set by the model thread before loaded_, read-only afterwards.
+  std::vector<std::string> class_names_;
+  std::string name_;
+  int max_len_ = 0;
+};
 
 }  // namespace loom
 

@@ -5,7 +5,7 @@
 // with tight limits so large inputs reach the limit checks. Checks what the
 // service promises: every answer is a JSON object (or the metrics text)
 // with a status in 200-599, errors carry "error", and predictions match
-// the instances in number.
+// the instances in number, and so do explanations.
 #include <unistd.h>
 
 #include <cstdint>
@@ -120,6 +120,8 @@ loom::serving::Service* MakeService() {
   options.max_body_bytes = 4096;
   options.max_instances = 16;
   options.max_text_bytes = 256;
+  options.max_explain_instances = 4;
+  options.max_explain_steps = 32;
   auto service = loom::serving::Service::Create(options);
   if (!service.ok()) loom::fuzz::Fail(service.status().ToString());
   return service->release();
@@ -153,6 +155,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (request.is_discarded() || !request.contains("instances") ||
         request["instances"].size() != json["predictions"].size()) {
       loom::fuzz::Fail("predictions do not match the instances");
+    }
+  }
+  if (r.status == 200 && json.contains("explanations")) {
+    const auto request = nlohmann::json::parse(body, nullptr, false);
+    if (request.is_discarded() || !request.contains("instances") ||
+        request["instances"].size() != json["explanations"].size()) {
+      loom::fuzz::Fail("explanations do not match the instances");
     }
   }
   return 0;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The service check .ci/run runs: starts tools/serve on MODEL_DIR on a free
-# loopback port, checks each endpoint and an error with curl, runs the load
+# loopback port, checks each endpoint (:explain's completeness too) and
+# errors with curl, runs the load
 # test (bounded), then stops the service with SIGTERM and checks it exits 0.
 #
 #   tests/serving/check_serve.sh MODEL_DIR [LOAD_TEST_SECONDS]
@@ -28,6 +29,26 @@ fail() { echo "service check: $*" >&2; cat "$work/serve.err" >&2; exit 1; }
 body="$(curl -sf -d '{"instances": ["A wonderful film.", {"text": "Dreadful."}]}' \
   "$url:predict")" || fail "predict failed"
 echo "$body" | grep -q '"predictions"' || fail "predict answered $body"
+body="$(curl -sf -d '{"instances": ["A wonderful film.", {"text": "Dreadful, not good."}], "steps": 50}' \
+  "$url:explain")" || fail "explain failed"
+echo "$body" | python3 -c '
+import json, sys
+e = json.load(sys.stdin)["explanations"]
+assert len(e) == 2, len(e)
+for x in e:
+    words = [t["word"] for t in x["tokens"] if t["is_word"]]
+    assert words, x
+    total = sum(t["attribution"] for t in x["tokens"])
+    gap = x["target_probability"] - x["baseline_probability"]
+    assert abs(total - gap) < 0.05, (total, gap)
+print("service check: explain:", " ".join(
+    "%s(%+.3f)" % (t["word"], t["attribution"]) for t in e[1]["tokens"]
+    if t["is_word"]), "completeness error %.2g" % e[1]["completeness_error"])
+' || fail "explain answered $body"
+code="$(curl -s -o "$work/err.json" -w '%{http_code}' \
+  -d '{"instances": ["good"], "steps": 100000}' "$url:explain")"
+[[ "$code" == 400 ]] && grep -q 'max_explain_steps' "$work/err.json" \
+  || fail "explain with too many steps gave $code"
 curl -sf "$url" | grep -q '"AVAILABLE"' || fail "status"
 curl -sf "$url/metadata" | grep -q '"classes"' || fail "metadata"
 curl -sf "$base/healthz" >/dev/null || fail "healthz"
