@@ -7,6 +7,7 @@
 #include "absl/memory/memory.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 
 namespace loom {
@@ -27,6 +28,51 @@ std::string Location(const GraphSource& source, const std::vector<int>& lines,
     return absl::StrCat(source.file, ":", lines[index], ": ");
   }
   return absl::StrCat(source.file, ": ");
+}
+
+// A parameter's shape is fully defined and non-empty, and its size in
+// bytes fits in int64 (NumElements() would overflow).
+absl::Status CheckParameterShape(const Shape& shape, const std::string& where) {
+  if (shape.empty() || !IsFullyDefined(shape) ||
+      std::find_if(shape.begin(), shape.end(),
+                   [](int64_t d) { return d <= 0; }) != shape.end()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, "needs a fully defined, non-empty shape, got ",
+                     ShapeToString(shape)));
+  }
+  int64_t elements = 1;
+  for (const int64_t d : shape) {
+    if (elements > std::numeric_limits<int64_t>::max() / 4 / d) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "shape ", ShapeToString(shape),
+                       " has too many elements (more than 2^61)"));
+    }
+    elements *= d;
+  }
+  return absl::OkStatus();
+}
+
+// The signature inputs an op can create, by signature index (-1: not a
+// parameter input), after checking the op's ParamSpecs.
+absl::StatusOr<std::vector<int>> ParamSlots(const OpDef& op) {
+  const OpSignature& sig = op.signature;
+  if (HasVariadicInput(sig)) {
+    return absl::InternalError(absl::StrCat(
+        "op ", sig.name, " declares parameters but has a variadic input"));
+  }
+  std::vector<int> slot_spec(sig.inputs.size(), -1);
+  for (size_t p = 0; p < op.params.size(); ++p) {
+    const int in = op.params[p].input;
+    if (in < 0 || in >= static_cast<int>(sig.inputs.size()) ||
+        sig.inputs[in].variadic || slot_spec[in] >= 0 || !op.params[p].make) {
+      return absl::InternalError(absl::StrCat(
+          "op ", sig.name, " declares parameter ", p,
+          " for an input it cannot create (input ", in,
+          ": out of range, variadic, declared twice, or no make function)"));
+    }
+    slot_spec[in] = static_cast<int>(p);
+  }
+  return slot_spec;
 }
 
 }  // namespace
@@ -111,22 +157,7 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
           absl::StrCat(where, "parameter ", i, " has no name"));
     }
     Shape shape = FromProto(p.shape());
-    if (shape.empty() || !IsFullyDefined(shape) ||
-        std::find(shape.begin(), shape.end(), 0) != shape.end()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, "needs a fully defined, non-empty shape, got ",
-                       ShapeToString(shape)));
-    }
-    // Its size in bytes must fit in int64: NumElements() would overflow.
-    int64_t elements = 1;
-    for (const int64_t d : shape) {
-      if (elements > std::numeric_limits<int64_t>::max() / 4 / d) {
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, "shape ", ShapeToString(shape),
-                         " has too many elements (more than 2^61)"));
-      }
-      elements *= d;
-    }
+    if (auto s = CheckParameterShape(shape, where); !s.ok()) return s;
     Value v{p.name(), Value::Kind::kParameter, {DType::kFloat32, shape}};
     v.index = i;
     graph->parameter_values_.push_back(values.size());
@@ -201,6 +232,85 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
     }
   }
 
+  // Parameters the ops create: a node of an op with ParamSpecs that gives
+  // fewer inputs than its signature requires leaves its parameters to the
+  // op; its inputs are then its non-parameter inputs, in order. The names
+  // are made now, so any node can read them; the shapes once the owner's
+  // inputs are known.
+  struct Created {
+    int value;  // The parameter's value index.
+    int spec;   // Index in the op's params.
+    ParameterDef def;
+  };
+  std::vector<std::vector<Created>> created(num_nodes);
+  std::vector<int> owner_of_value(values.size(), -1);
+  // Per node, the signature input each given input fills (empty: the same
+  // index, the full form).
+  std::vector<std::vector<int>> input_slot(num_nodes);
+  for (int i = 0; i < num_nodes; ++i) {
+    const NodeDef& nd = def.node(i);
+    Node& node = nodes[i];
+    const OpDef& op = *node.op;
+    const auto& sig = op.signature;
+    if (op.params.empty() || nd.input_size() >= MinNodeInputs(sig)) continue;
+    const std::string where =
+        absl::StrCat(node.location, "node '", nd.name(), "' (", nd.op(), "): ");
+    auto slot_spec = ParamSlots(op);
+    if (!slot_spec.ok()) {
+      return absl::InternalError(
+          absl::StrCat(where, slot_spec.status().message()));
+    }
+    std::vector<int> free_inputs;  // Signature indices the node gives.
+    for (size_t k = 0; k < sig.inputs.size(); ++k) {
+      if ((*slot_spec)[k] < 0) free_inputs.push_back(static_cast<int>(k));
+    }
+    std::vector<ArgSpec> free_args;
+    for (int k : free_inputs) free_args.push_back(sig.inputs[k]);
+    const int given = nd.input_size();
+    bool missing = given > static_cast<int>(free_inputs.size());
+    for (size_t k = given; !missing && k < free_inputs.size(); ++k) {
+      missing = !sig.inputs[free_inputs[k]].optional;
+    }
+    if (missing) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(where, "takes inputs (", ArgListText(sig.inputs),
+                       "), or (", ArgListText(free_args),
+                       ") leaving its parameters to the op, but got ", given));
+    }
+    input_slot[i].assign(free_inputs.begin(), free_inputs.begin() + given);
+    for (size_t p = 0; p < op.params.size(); ++p) {
+      const ParamSpec& spec = op.params[p];
+      const std::string suffix =
+          spec.suffix ? spec.suffix(node.attrs) : sig.inputs[spec.input].name;
+      if (suffix.empty()) {
+        if (sig.inputs[spec.input].optional) continue;
+        return absl::InternalError(
+            absl::StrCat(where, "the op gives required input '",
+                         sig.inputs[spec.input].name, "' no parameter"));
+      }
+      const std::string name = absl::StrCat(nd.name(), "/", suffix);
+      if (auto it = by_name.find(name); it != by_name.end()) {
+        const Value& v = values[it->second];
+        if (v.kind == Value::Kind::kParameter &&
+            owner_of_value[it->second] < 0) {
+          continue;  // A parameter declared in the graph overrides it.
+        }
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, "the op creates parameter '", name,
+                         "', but that name is already used in the graph"));
+      }
+      Value v{name, Value::Kind::kParameter};
+      const int index = static_cast<int>(values.size());
+      if (auto s = add_value(std::move(v), where); !s.ok()) return s;
+      owner_of_value.resize(values.size(), -1);
+      owner_of_value[index] = i;
+      Created c{index, static_cast<int>(p), {}};
+      c.def.set_name(name);
+      created[i].push_back(std::move(c));
+    }
+  }
+  owner_of_value.resize(values.size(), -1);
+
   // Resolve inputs.
   std::vector<std::vector<int>> deps(num_nodes);  // Producer node indices.
   for (int i = 0; i < num_nodes; ++i) {
@@ -209,10 +319,69 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
     const auto& sig = node.op->signature;
     const std::string where =
         absl::StrCat(node.location, "node '", nd.name(), "' (", nd.op(), "): ");
+    const int given = nd.input_size();
+    if (!input_slot[i].empty() || !created[i].empty()) {
+      // The node leaves its parameters to the op (checked above).
+      node.inputs.assign(sig.inputs.size(), -1);
+      for (const Created& c : created[i]) {
+        node.inputs[node.op->params[c.spec].input] = c.value;
+        values[c.value].consumers.push_back(i);
+      }
+      for (const ParamSpec& spec : node.op->params) {
+        if (node.inputs[spec.input] >= 0) continue;
+        const std::string suffix =
+            spec.suffix ? spec.suffix(node.attrs) : sig.inputs[spec.input].name;
+        if (suffix.empty()) continue;
+        const int v = graph->FindValue(absl::StrCat(nd.name(), "/", suffix));
+        node.inputs[spec.input] = v;  // Declared in the graph.
+        values[v].consumers.push_back(i);
+      }
+      for (int k = 0; k < given; ++k) {
+        const std::string& ref = nd.input(k);
+        const int slot = input_slot[i][k];
+        const std::string& input_name = sig.inputs[slot].name;
+        if (ref.empty()) {
+          if (!sig.inputs[slot].optional) {
+            return absl::InvalidArgumentError(
+                absl::StrCat(where, "input '", input_name,
+                             "' is required but given as \"\""));
+          }
+          continue;
+        }
+        auto parsed = ParseValueName(ref);
+        if (!parsed.ok()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, parsed.status().message()));
+        }
+        const int v = graph->FindValue(ref);
+        if (v < 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, "input '", input_name, "' reads '", ref,
+                           "', which is no node, parameter or graph input"));
+        }
+        node.inputs[slot] = v;
+        values[v].consumers.push_back(i);
+        if (values[v].kind == Value::Kind::kNodeOutput) {
+          deps[i].push_back(values[v].producer);
+        } else if (owner_of_value[v] >= 0 && owner_of_value[v] != i) {
+          deps[i].push_back(owner_of_value[v]);
+        }
+      }
+      // The graph's definition gets the full form: every input by name.
+      NodeDef* full = graph->def_.mutable_node(i);
+      full->clear_input();
+      int last = -1;
+      for (size_t k = 0; k < node.inputs.size(); ++k) {
+        if (node.inputs[k] >= 0) last = static_cast<int>(k);
+      }
+      for (int k = 0; k <= last; ++k) {
+        full->add_input(node.inputs[k] < 0 ? "" : values[node.inputs[k]].name);
+      }
+      continue;
+    }
     // Inputs are positional. A variadic input (always the last, in a
     // signature without optional inputs) takes every input past the fixed
     // ones.
-    const int given = nd.input_size();
     const bool variadic = HasVariadicInput(sig);
     const int fixed = static_cast<int>(sig.inputs.size()) - (variadic ? 1 : 0);
     const int min_inputs = MinNodeInputs(sig);
@@ -271,6 +440,8 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
       values[v].consumers.push_back(i);
       if (values[v].kind == Value::Kind::kNodeOutput) {
         deps[i].push_back(values[v].producer);
+      } else if (owner_of_value[v] >= 0 && owner_of_value[v] != i) {
+        deps[i].push_back(owner_of_value[v]);
       }
     }
   }
@@ -323,12 +494,36 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
     for (int& c : v.consumers) c = new_index[c];
   }
 
-  // Shape inference in topological order.
+  // Shape inference in topological order. A node's own parameters are
+  // shaped first, from its other inputs.
   for (int k = 0; k < num_nodes; ++k) {
     Node& node = graph->nodes_[k];
     std::vector<const ValueInfo*> infos;
     for (int v : node.inputs) {
-      infos.push_back(v < 0 ? nullptr : &values[v].info);
+      infos.push_back(v < 0 || owner_of_value[v] >= 0 ? nullptr
+                                                      : &values[v].info);
+    }
+    for (Created& c : created[order[k]]) {
+      const ParamSpec& spec = node.op->params[c.spec];
+      ShapeContext param_ctx(node.name, node.attrs, infos,
+                             static_cast<int>(node.outputs.size()));
+      auto made = spec.make(param_ctx);
+      const std::string where =
+          absl::StrCat(graph->Describe(k), ": parameter '", c.def.name(), "'");
+      if (!made.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": ", made.status().message()));
+      }
+      const std::string from_op = absl::StrCat(where, " (from the op) ");
+      if (auto s = CheckParameterShape(made->shape, from_op); !s.ok()) {
+        return s;
+      }
+      values[c.value].info = {DType::kFloat32, made->shape};
+      for (const int64_t d : made->shape) c.def.mutable_shape()->add_dim(d);
+      *c.def.mutable_initializer() = made->initializer;
+    }
+    for (size_t j = 0; j < node.inputs.size(); ++j) {
+      if (node.inputs[j] >= 0) infos[j] = &values[node.inputs[j]].info;
     }
     ShapeContext ctx(node.name, node.attrs, infos,
                      static_cast<int>(node.outputs.size()));
@@ -341,7 +536,147 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
       values[node.outputs[o]].info = ctx.outputs()[o];
     }
   }
+
+  // The created parameters follow the declared ones, in the order of their
+  // nodes in the GraphDef: initialization draws from one generator in
+  // parameter order, so the order fixes the initial weights.
+  for (int i = 0; i < num_nodes; ++i) {
+    for (Created& c : created[i]) {
+      values[c.value].index = graph->def_.parameter_size();
+      graph->parameter_values_.push_back(c.value);
+      *graph->def_.add_parameter() = std::move(c.def);
+    }
+  }
   return graph;
+}
+
+namespace {
+
+// "(None, 100, 64)", as Keras prints shapes.
+std::string SummaryShape(const Shape& shape) {
+  std::vector<std::string> dims;
+  for (const int64_t d : shape) {
+    dims.push_back(d < 0 ? "None" : absl::StrCat(d));
+  }
+  if (dims.size() == 1) return absl::StrCat("(", dims[0], ",)");
+  return absl::StrCat("(", absl::StrJoin(dims, ", "), ")");
+}
+
+// 1234567 -> "1,234,567".
+std::string WithCommas(int64_t n) {
+  std::string digits = absl::StrCat(n < 0 ? -n : n);
+  std::string out;
+  for (size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return n < 0 ? "-" + out : out;
+}
+
+int64_t Elements(const Shape& shape) {
+  int64_t n = 1;
+  for (const int64_t d : shape) n *= d;
+  return n;
+}
+
+}  // namespace
+
+std::string GraphSummary(const Graph& graph, const std::string& title) {
+  const std::vector<Value>& values = graph.values();
+  const std::vector<Node>& nodes = graph.nodes();
+  // The node each parameter is listed under (-1: read by none).
+  std::vector<int> holder(values.size(), -1);
+  for (const int v : graph.parameter_values()) {
+    for (size_t n = 0; n < nodes.size() && holder[v] < 0; ++n) {
+      const Node& node = nodes[n];
+      for (const ParamSpec& spec : node.op->params) {
+        if (spec.input < static_cast<int>(node.inputs.size()) &&
+            node.inputs[spec.input] == v) {
+          holder[v] = static_cast<int>(n);
+        }
+      }
+    }
+    for (size_t n = 0; n < nodes.size() && holder[v] < 0; ++n) {
+      for (const int in : nodes[n].inputs) {
+        if (in == v) holder[v] = static_cast<int>(n);
+      }
+    }
+  }
+  struct Row {
+    std::string layer, shape, params, inputs;
+  };
+  std::vector<Row> rows;
+  const auto add_parameter = [&](int v) {
+    const Value& p = values[v];
+    const bool frozen = graph.def().parameter(p.index).frozen();
+    rows.push_back({absl::StrCat("  ", p.name, frozen ? " (frozen)" : ""),
+                    ShapeToString(p.info.shape),
+                    WithCommas(Elements(p.info.shape)), ""});
+  };
+  for (size_t n = 0; n < nodes.size(); ++n) {
+    const Node& node = nodes[n];
+    int64_t count = 0;
+    std::vector<int> held;
+    std::vector<std::string> reads;
+    for (const int v : node.inputs) {
+      if (v < 0) continue;
+      if (values[v].kind != Value::Kind::kParameter ||
+          holder[v] != static_cast<int>(n)) {
+        reads.push_back(values[v].name);
+      } else if (std::find(held.begin(), held.end(), v) == held.end()) {
+        held.push_back(v);
+        count += Elements(values[v].info.shape);
+      }
+    }
+    rows.push_back({absl::StrCat(node.name, " (", node.op->signature.name, ")"),
+                    node.outputs.empty()
+                        ? ""
+                        : SummaryShape(values[node.outputs[0]].info.shape),
+                    WithCommas(count), absl::StrJoin(reads, ", ")});
+    for (const int v : held) add_parameter(v);
+  }
+  bool orphans = false;
+  for (const int v : graph.parameter_values()) {
+    if (holder[v] >= 0) continue;
+    if (!orphans) rows.push_back({"(read by no node)", "", "0", ""});
+    orphans = true;
+    add_parameter(v);
+  }
+  int64_t trainable = 0, frozen = 0;
+  for (const int v : graph.parameter_values()) {
+    const int64_t n = Elements(values[v].info.shape);
+    (graph.def().parameter(values[v].index).frozen() ? frozen : trainable) += n;
+  }
+
+  Row header{"Layer (type)", "Output Shape", "Param #", "Connected to"};
+  size_t w[3] = {header.layer.size(), header.shape.size(),
+                 header.params.size()};
+  size_t width = 0;
+  for (const Row& r : rows) {
+    w[0] = std::max(w[0], r.layer.size());
+    w[1] = std::max(w[1], r.shape.size());
+    w[2] = std::max(w[2], r.params.size());
+  }
+  const auto line = [&](const Row& r) {
+    std::string text = absl::StrFormat(" %-*s  %-*s  %*s  %s", w[0], r.layer,
+                                       w[1], r.shape, w[2], r.params, r.inputs);
+    while (!text.empty() && text.back() == ' ') text.pop_back();
+    width = std::max(width, text.size());
+    return text;
+  };
+  std::vector<std::string> lines;
+  const std::string head = line(header);
+  for (const Row& r : rows) lines.push_back(line(r));
+  std::string out = absl::StrCat("Model: \"", title, "\"\n");
+  absl::StrAppend(&out, std::string(width, '_'), "\n", head, "\n",
+                  std::string(width, '='), "\n");
+  for (const std::string& l : lines) absl::StrAppend(&out, l, "\n");
+  absl::StrAppend(&out, std::string(width, '='), "\n",
+                  "Total params: ", WithCommas(trainable + frozen), "\n",
+                  "Trainable params: ", WithCommas(trainable), "\n",
+                  "Non-trainable params: ", WithCommas(frozen), "\n",
+                  std::string(width, '_'), "\n");
+  return out;
 }
 
 }  // namespace loom

@@ -4,6 +4,17 @@
 // known ops, inputs that exist, attribute names and types, cycles, and
 // shapes (via each op's shape function). Errors name the node, its op, the
 // problem and, when known, the model file and line.
+//
+// Parameters: a node either names every parameter input itself (the full
+// form; the parameters are declared in the GraphDef), or, for an op that
+// declares its parameters (OpDef::params), gives fewer inputs than the
+// signature requires: then its inputs fill the signature's non-parameter
+// inputs in order and the builder creates "<node>/<suffix>" for each
+// parameter, shaped and initialized as the op says. A parameter of that
+// name declared in the GraphDef is used instead (its shape and initializer
+// win; it must still fit the shape function). def() is the graph in the
+// full form: created parameters appended after the declared ones, in node
+// order, and every node's inputs spelled out.
 #ifndef LOOM_FRAMEWORK_GRAPH_H_
 #define LOOM_FRAMEWORK_GRAPH_H_
 
@@ -57,13 +68,14 @@ class Graph {
       const GraphDef& def, const OpRegistry& registry,
       const GraphSource& source = {});
 
+  // The graph in the full form (see above): what was built.
   const GraphDef& def() const { return def_; }
   // Nodes in a topological order.
   const std::vector<Node>& nodes() const { return nodes_; }
   const std::vector<Value>& values() const { return values_; }
   // Value index by name ("node", "node:1", parameter or input name), or -1.
   int FindValue(const std::string& name) const;
-  // Value indices of the graph inputs and parameters, in GraphDef order.
+  // Value indices of the graph inputs and parameters, in def() order.
   const std::vector<int>& input_values() const { return input_values_; }
   const std::vector<int>& parameter_values() const { return parameter_values_; }
   // "file:line: node 'name' (Op)" for messages about a node.
@@ -79,6 +91,16 @@ class Graph {
   std::vector<int> input_values_;
   std::vector<int> parameter_values_;
 };
+
+// The graph as a table, like Keras' model.summary(): every node in the
+// order it runs, its op, output shape ("None" for a size known only at run
+// time), the parameters it holds with their shapes and element counts, and
+// the values it reads; then the totals, trainable and not (frozen). A
+// parameter belongs to the node that reads it where its op could have
+// created it (Dense's kernel to the Dense, not to an L2 penalty on it),
+// else to the first node that reads it; a parameter nobody reads is listed
+// last.
+std::string GraphSummary(const Graph& graph, const std::string& title);
 
 // Splits "node:k" into ("node", k); plain "node" is output 0.
 absl::StatusOr<std::pair<std::string, int>> ParseValueName(

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "framework/file_util.h"
+#include "framework/layers.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 
@@ -64,6 +65,24 @@ absl::StatusOr<ModelFile> ParseModelText(const std::string& text,
   }
   file.source.required_plugins.assign(file.model.required_plugin().begin(),
                                       file.model.required_plugin().end());
+  if (file.model.has_layers()) {
+    const auto* layers_field = model_desc->FindFieldByName("layers");
+    const int layers_line = tree.GetLocation(layers_field, -1).line + 1;
+    std::vector<int> layer_lines;
+    if (const auto* layers_tree = tree.GetTreeForNested(layers_field, -1)) {
+      const auto* layer_field =
+          LayersDef::descriptor()->FindFieldByName("layer");
+      for (int i = 0; i < file.model.layers().layer_size(); ++i) {
+        layer_lines.push_back(layers_tree->GetLocation(layer_field, i).line +
+                              1);
+      }
+    }
+    if (absl::Status s =
+            ExpandLayers(&file.model, layer_lines, layers_line, &file.source);
+        !s.ok()) {
+      return s;
+    }
+  }
   return file;
 }
 

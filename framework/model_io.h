@@ -23,7 +23,8 @@ struct ModelFile {
 inline constexpr int64_t kMaxModelFileBytes = int64_t{64} << 20;
 
 // Parses a ModelDef in protobuf text format. Syntax errors and unknown
-// fields name the file, line and column. Only a regular file of at most
+// fields name the file, line and column. A model in the layer form
+// (`layers`) comes back expanded into its graph (ExpandLayers, layers.h). Only a regular file of at most
 // kMaxModelFileBytes is read; an empty one (or one of only comments) is an
 // error saying so.
 absl::StatusOr<ModelFile> ReadModelFile(const std::string& path);

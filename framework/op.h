@@ -342,9 +342,44 @@ struct KernelDef {
   KernelFactory create;
 };
 
+// ---------------------------------------------------------------------------
+// Parameters an op owns.
+
+// What an op says about a parameter it creates for a node: its shape and
+// how it starts.
+struct OwnedParameter {
+  Shape shape;
+  InitializerDef initializer;
+};
+
+// A parameter input an op can create itself, as a Caffe layer creates its
+// blobs: a node that leaves out its parameter inputs (see Graph::Build)
+// gets a parameter named "<node>/<suffix>", shaped from the node's
+// attributes and the shapes of its other inputs. A parameter of that name
+// declared in the graph overrides it (its shape and initializer are used).
+struct ParamSpec {
+  // The signature input the parameter fills; not optional unless `suffix`
+  // may return "".
+  int input = 0;
+  // The name suffix for these attributes (names are needed before shapes
+  // are known); "" when the node gets no such parameter (an LSTM's
+  // backward_* inputs unless bidirectional). Unset: the input's name.
+  std::function<std::string(const AttrMap&)> suffix;
+  // The shape and initializer. The context holds the node's attributes
+  // and its non-parameter inputs (the parameter inputs are nullptr); the
+  // shape function runs afterwards and checks the result as it checks a
+  // given parameter.
+  std::function<absl::StatusOr<OwnedParameter>(const ShapeContext&)> make;
+  // For the reference: the shape and initializer in words.
+  std::string doc;
+};
+
 struct OpDef {
   OpSignature signature;
   ShapeFn shape_fn;
+  // The parameter inputs the op can create (Graph::Build); empty: every
+  // parameter is given by the node.
+  std::vector<ParamSpec> params;
   // The first kernel is the default; a node can pick another with the
   // string attribute "_kernel".
   std::vector<KernelDef> kernels;

@@ -25,7 +25,8 @@
 namespace loom {
 
 // 2: ArgSpec gained `variadic` and `min_count` (variadic inputs).
-inline constexpr int kLoomPluginAbiVersion = 2;
+// 3: OpDef gained `params` (parameters an op creates, ParamSpec).
+inline constexpr int kLoomPluginAbiVersion = 3;
 
 // Registers a plugin's ops into the registry it is given.
 using RegisterOpsFn = absl::Status (*)(OpRegistry* registry);

@@ -9,6 +9,11 @@
 //   output y:      float [N, U] or [N, T, U]
 //   attr   units:      int, U (> 0; must match the kernel)
 //   attr   activation: string = "linear"; one of linear, relu, sigmoid, tanh
+//   attr   use_bias:   bool = true; whether the op creates a bias when the
+//                      node gives only x
+//
+// Parameters it creates when a node gives only x (Keras' defaults):
+// "<node>/kernel" [C, U], glorot_uniform; "<node>/bias" [U], zeros.
 //
 // Gradient: the activation's derivative is taken from y, then inner product
 // backward_data gives dx and backward_weights gives dkernel and dbias.
@@ -306,8 +311,41 @@ std::vector<OpDef> DenseOps() {
   def.signature.outputs = {{"y", "float [N, U] or [N, T, U]"}};
   def.signature.attrs = {
       IntAttr("units", std::nullopt, "output width U"),
-      StringAttr("activation", "linear", "linear, relu, sigmoid or tanh")};
+      StringAttr("activation", "linear", "linear, relu, sigmoid or tanh"),
+      BoolAttr("use_bias", true,
+               "create a bias when the node gives only x (a given kernel "
+               "without bias means none)")};
   def.shape_fn = DenseShape;
+  def.params.push_back(
+      {/*input=*/1, nullptr,
+       [](const ShapeContext& ctx) -> absl::StatusOr<OwnedParameter> {
+         const int64_t units = ctx.attrs().GetInt("units");
+         if (auto s = CheckUnits(units); !s.ok()) return s;
+         const ValueInfo* x = ctx.input(0);
+         if (x->shape.size() != 2 && x->shape.size() != 3) {
+           return absl::InvalidArgumentError(absl::StrCat(
+               "x must be [N, C] or [N, T, C], got ", ShapeToString(x->shape)));
+         }
+         OwnedParameter p;
+         p.shape = {x->shape.back(), units};
+         p.initializer.mutable_glorot_uniform();
+         return p;
+       },
+       "[C, units], glorot_uniform"});
+  def.params.push_back(
+      {/*input=*/2,
+       [](const AttrMap& attrs) {
+         return std::string(attrs.GetBool("use_bias") ? "bias" : "");
+       },
+       [](const ShapeContext& ctx) -> absl::StatusOr<OwnedParameter> {
+         const int64_t units = ctx.attrs().GetInt("units");
+         if (auto s = CheckUnits(units); !s.ok()) return s;
+         OwnedParameter p;
+         p.shape = {units};
+         p.initializer.mutable_zeros();
+         return p;
+       },
+       "[units], zeros (unless use_bias is false)"});
   def.kernels.push_back({"onednn", MakeKernelFactory<DenseKernel>()});
   std::vector<OpDef> defs;
   defs.push_back(std::move(def));

@@ -6,6 +6,10 @@
 //   output mask:  float [N, T] (or [N]); 1 where the id is not 0, 0 where
 //                 it is (padding), when mask_zero; all ones otherwise
 //   attr   mask_zero: bool = false
+//   attr   input_dim, output_dim: V and E of the table the op creates when
+//          a node gives only the ids (Keras' Embedding(input_dim,
+//          output_dim), uniform(-0.05, 0.05)); with a given table, 0 or
+//          its size
 //
 // Gradient: only the table has one (the mask is a step function of the
 // ids, so nothing flows back from it). When the table is a parameter the
@@ -131,6 +135,15 @@ absl::Status EmbeddingShape(ShapeContext& ctx) {
         absl::StrCat("table must be float [V, E], got ", DTypeName(table.dtype),
                      ShapeToString(table.shape)));
   }
+  const int64_t dims[2] = {ctx.attrs().GetInt("input_dim"),
+                           ctx.attrs().GetInt("output_dim")};
+  for (int d = 0; d < 2; ++d) {
+    if (dims[d] != 0 && !DimsCompatible(table.shape[d], dims[d])) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "table ", ShapeToString(table.shape), " does not match attribute '",
+          d == 0 ? "input_dim" : "output_dim", "' = ", dims[d]));
+    }
+  }
   Shape y = ids.shape;
   y.push_back(table.shape[1]);
   ctx.set_output(0, {DType::kFloat32, y});
@@ -150,8 +163,32 @@ std::vector<OpDef> EmbeddingOps() {
       {"y", "float [N, T, E]: the looked-up rows"},
       {"mask", "float [N, T]: 0 at padding (id 0) when mask_zero, else 1"}};
   def.signature.attrs = {
-      BoolAttr("mask_zero", false, "treat id 0 as padding in the mask")};
+      BoolAttr("mask_zero", false, "treat id 0 as padding in the mask"),
+      IntAttr("input_dim", 0,
+              "V, the rows of the table the op creates (tools/train sets it "
+              "to dataset.num_words); 0 with a given table"),
+      IntAttr("output_dim", 0,
+              "E, the width of the table the op creates; 0 with a given "
+              "table")};
   def.shape_fn = EmbeddingShape;
+  def.params.push_back(
+      {/*input=*/1, [](const AttrMap&) { return std::string("table"); },
+       [](const ShapeContext& ctx) -> absl::StatusOr<OwnedParameter> {
+         const int64_t rows = ctx.attrs().GetInt("input_dim");
+         const int64_t width = ctx.attrs().GetInt("output_dim");
+         if (rows <= 0 || width <= 0) {
+           return absl::InvalidArgumentError(absl::StrCat(
+               "attributes 'input_dim' and 'output_dim' must be positive "
+               "to create the table, got ",
+               rows, " and ", width));
+         }
+         OwnedParameter p;
+         p.shape = {rows, width};
+         p.initializer.mutable_uniform()->set_minval(-0.05f);
+         p.initializer.mutable_uniform()->set_maxval(0.05f);
+         return p;
+       },
+       "[input_dim, output_dim], uniform(-0.05, 0.05)"});
   def.kernels.push_back({"reference", MakeKernelFactory<EmbeddingKernel>()});
   def.sparse_grad_inputs = {1};
   def.constant_outputs = {1};  // The mask carries no gradient.

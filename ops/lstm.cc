@@ -23,6 +23,13 @@
 // the one after processing t = 0, and its outputs are stored at the time
 // step they belong to, as Keras' Bidirectional does.
 //
+// Parameters it creates when a node gives only x (and the mask), as Keras
+// initializes them: kernel [C, 4H] glorot_uniform, recurrent_kernel
+// [H, 4H] orthogonal, bias [4H] zeros but the forget gate's segment
+// [H, 2H) 1 (unit_forget_bias). Named "<node>/kernel", ... for "forward";
+// bidirectional: "<node>/forward/kernel", ... and "<node>/backward/kernel",
+// ..., as Keras' Bidirectional names its two layers.
+//
 // Masking: a masked step leaves h and c unchanged and outputs zeros
 // (Keras' zero_output_for_mask); the last state is the state after the last
 // valid step (zeros for a row without valid steps).
@@ -242,6 +249,57 @@ absl::Status LstmShape(ShapeContext& ctx) {
       0, {DType::kFloat32, attrs->return_sequences ? Shape{x[0], x[1], width}
                                                    : Shape{x[0], width}});
   return absl::OkStatus();
+}
+
+// The parameter an LSTM node gets for input `input` when it leaves its
+// parameters to the op: direction k's kernel, recurrent kernel or bias.
+ParamSpec LstmParam(int input) {
+  const int k = input >= kBackwardKernel ? 1 : 0;
+  const int which = input - KernelInput(k);  // 0 kernel, 1 recurrent, 2 bias.
+  static const char* const kSuffix[3] = {"kernel", "recurrent_kernel", "bias"};
+  static const char* const kDoc[3] = {
+      "[C, 4H], glorot_uniform", "[H, 4H], orthogonal",
+      "[4H], zeros but 1 on the forget gate's [H, 2H) (unit_forget_bias)"};
+  ParamSpec spec;
+  spec.input = input;
+  spec.suffix = [k, which](const AttrMap& attrs) -> std::string {
+    const bool bidirectional = attrs.GetString("direction") != "forward";
+    if (!bidirectional) return k == 0 ? kSuffix[which] : "";
+    return absl::StrCat(k == 0 ? "forward/" : "backward/", kSuffix[which]);
+  };
+  spec.make =
+      [which](const ShapeContext& ctx) -> absl::StatusOr<OwnedParameter> {
+    auto a = ReadAttrs(ctx.attrs());
+    if (!a.ok()) return a.status();
+    const ValueInfo* x = ctx.input(kX);
+    if (x->shape.size() != 3) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "x must be [batch, time, channels], got ", ShapeToString(x->shape)));
+    }
+    const int64_t h = a->units;
+    OwnedParameter p;
+    switch (which) {
+      case 0:
+        p.shape = {x->shape[2], 4 * h};
+        p.initializer.mutable_glorot_uniform();
+        break;
+      case 1:
+        p.shape = {h, 4 * h};
+        p.initializer.mutable_orthogonal();
+        break;
+      default: {
+        p.shape = {4 * h};
+        auto* segment = p.initializer.mutable_segments()->add_segment();
+        segment->set_begin(h);
+        segment->set_end(2 * h);
+        segment->set_value(1.0f);
+      }
+    }
+    return p;
+  };
+  spec.doc =
+      absl::StrCat(input >= kBackwardKernel ? "backward: " : "", kDoc[which]);
+  return spec;
 }
 
 // ---------------------------------------------------------------------------
@@ -1662,6 +1720,10 @@ std::vector<OpDef> LstmOps() {
                 "dropout rate on h(t-1) (one [N, H] mask per sequence)"),
   };
   def.shape_fn = LstmShape;
+  for (int input : {kKernel, kRecurrentKernel, kBias, kBackwardKernel,
+                    kBackwardRecurrentKernel, kBackwardBias}) {
+    def.params.push_back(LstmParam(input));
+  }
   def.kernels.push_back({"fused", LstmKernelFactory(false)});
   def.kernels.push_back({"stepwise", LstmKernelFactory(true)});
   std::vector<OpDef> defs;

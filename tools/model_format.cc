@@ -493,6 +493,16 @@ void WriteOp(const OpDef& def, std::ostream& out) {
     out << "| `" << a.name << "` | " << kind << " | " << DocText(a.doc)
         << " |\n";
   }
+  if (!def.params.empty()) {
+    out << "\nParameters the op creates for a node that leaves them out "
+           "(named `<node>/<suffix>`; a parameter of that name declared in "
+           "the graph overrides one):\n\n"
+        << "| Input | Shape and initializer |\n|---|---|\n";
+    for (const ParamSpec& p : def.params) {
+      out << "| `" << sig.inputs[p.input].name << "` | " << DocText(p.doc)
+          << " |\n";
+    }
+  }
   out << "\n| Output | Description |\n|---|---|\n";
   for (size_t i = 0; i < sig.outputs.size(); ++i) {
     const ArgSpec& a = sig.outputs[i];
@@ -523,8 +533,13 @@ void WriteOps(const OpRegistry& registry, std::ostream& out) {
          "the value `node`, output k is `node:k`. Attributes are written "
          "`attr { key: \"name\" value { ... } }`; one left out takes its "
          "default, and one marked required must be given. The string "
-         "attribute `_kernel` picks a kernel other than the default. `tools/"
-         "ops` lists the same ops, with those of any `--plugin`.\n\n"
+         "attribute `_kernel` picks a kernel other than the default. An op "
+         "with a *Parameters the op creates* table may be given fewer inputs "
+         "than its signature requires: the node then lists only its other "
+         "inputs, in order, and the graph gets `<node>/<suffix>` parameters "
+         "shaped from the attributes and input shapes. `tools/ops` lists "
+         "the same ops, with those of any `--plugin`; `tools/graph` prints "
+         "a model's graph with its parameters.\n\n"
       << "| Attribute type | Written as (`value { ... }`) |\n|---|---|\n";
   for (AttrType type : kAttrTypes) {
     out << "| " << AttrTypeName(type) << " | " << Escape(AttrSyntax(type), true)

@@ -8,6 +8,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "framework/op.h"
 #include "framework/registry.h"
 #include "framework/training/train_job.h"
 #include "tools/flag_help.h"
@@ -29,7 +30,13 @@ int main(int argc, char** argv) {
   int shown = 0;
   for (const loom::OpDef* def : registry.List()) {
     if (!only.empty() && def->signature.name != only) continue;
-    std::cout << loom::DescribeOp(*def) << "\n";
+    std::cout << loom::DescribeOp(*def);
+    // What a node that leaves out its parameters gets (Graph::Build).
+    for (const loom::ParamSpec& p : def->params) {
+      std::cout << "  param  " << def->signature.inputs[p.input].name
+                << ": created as " << p.doc << "\n";
+    }
+    std::cout << "\n";
     ++shown;
   }
   if (shown == 0) {

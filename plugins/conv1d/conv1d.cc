@@ -14,6 +14,8 @@
 //                                         kernel[k, c, f]),
 //   reading zeros outside [0, T). Keras refuses strides > 1 together with
 //   dilation_rate > 1; this op computes the same formula for them.
+//   A node that gives only x gets "<node>/kernel" (glorot_uniform) and
+//   "<node>/bias" (zeros), created by the graph builder.
 //
 // MaxPooling1D
 //   input  x: float [N, T, C]
@@ -629,6 +631,39 @@ absl::Status RegisterConv1DOps(OpRegistry* registry) {
       StringAttr("activation", "linear", "linear or relu"),
   };
   conv.shape_fn = Conv1DShape;
+  // For a node that gives only x: "<node>/kernel" and "<node>/bias".
+  conv.params.push_back(
+      {/*input=*/1, nullptr,
+       [](const ShapeContext& ctx) -> absl::StatusOr<OwnedParameter> {
+         const int64_t filters = ctx.attrs().GetInt("filters");
+         const int64_t size = ctx.attrs().GetInt("kernel_size");
+         const ValueInfo* x = ctx.input(0);
+         if (filters < 1 || size < 1 || x->shape.size() != 3) {
+           return absl::InvalidArgumentError(absl::StrCat(
+               "needs filters and kernel_size >= 1 and x [N, T, C] to create "
+               "the kernel, got ",
+               filters, ", ", size, " and x ", ShapeToString(x->shape)));
+         }
+         OwnedParameter p;
+         p.shape = {size, x->shape[2], filters};
+         p.initializer.mutable_glorot_uniform();
+         return p;
+       },
+       "[kernel_size, C, filters], glorot_uniform"});
+  conv.params.push_back(
+      {/*input=*/2, nullptr,
+       [](const ShapeContext& ctx) -> absl::StatusOr<OwnedParameter> {
+         const int64_t filters = ctx.attrs().GetInt("filters");
+         if (filters < 1) {
+           return absl::InvalidArgumentError(
+               absl::StrCat("attribute 'filters' must be >= 1, got ", filters));
+         }
+         OwnedParameter p;
+         p.shape = {filters};
+         p.initializer.mutable_zeros();
+         return p;
+       },
+       "[filters], zeros"});
   conv.kernels.push_back({"onednn", MakeKernelFactory<Conv1DKernel>()});
   if (auto s = registry->Register(std::move(conv)); !s.ok()) return s;
 

@@ -770,6 +770,56 @@ class GruKernel : public OpKernel {
   LbrGru gru_;
 };
 
+// The parameter a GRU node gets for input `input` when it leaves its
+// parameters to the op, as Keras initializes them: kernel [C, 3H]
+// glorot_uniform, recurrent_kernel [H, 3H] orthogonal, bias [2, 3H] zeros;
+// "<node>/kernel", ... or, bidirectional, "<node>/forward/kernel", ... and
+// "<node>/backward/kernel", ...
+ParamSpec GruParam(int input) {
+  const int k = input >= kBackwardKernel ? 1 : 0;
+  const int which = input - KernelInput(k);  // 0 kernel, 1 recurrent, 2 bias.
+  static const char* const kSuffix[3] = {"kernel", "recurrent_kernel", "bias"};
+  static const char* const kDoc[3] = {"[C, 3H], glorot_uniform",
+                                      "[H, 3H], orthogonal", "[2, 3H], zeros"};
+  ParamSpec spec;
+  spec.input = input;
+  spec.suffix = [k, which](const AttrMap& attrs) -> std::string {
+    if (attrs.GetString("direction") == "forward") {
+      return k == 0 ? kSuffix[which] : "";
+    }
+    return absl::StrCat(k == 0 ? "forward/" : "backward/", kSuffix[which]);
+  };
+  spec.make =
+      [which](const ShapeContext& ctx) -> absl::StatusOr<OwnedParameter> {
+    auto a = ReadAttrs(ctx.attrs());
+    if (!a.ok()) return a.status();
+    if (a->units > (int64_t{1} << 32)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "attribute 'units' must be at most 2^32, got ", a->units));
+    }
+    const ValueInfo* x = ctx.input(kX);
+    if (x->shape.size() != 3) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "x must be [batch, time, channels], got ", ShapeToString(x->shape)));
+    }
+    const int64_t h = a->units;
+    OwnedParameter p;
+    if (which == 0) {
+      p.shape = {x->shape[2], 3 * h};
+      p.initializer.mutable_glorot_uniform();
+    } else if (which == 1) {
+      p.shape = {h, 3 * h};
+      p.initializer.mutable_orthogonal();
+    } else {
+      p.shape = {2, 3 * h};
+      p.initializer.mutable_zeros();
+    }
+    return p;
+  };
+  spec.doc = absl::StrCat(k == 1 ? "backward: " : "", kDoc[which]);
+  return spec;
+}
+
 absl::Status RegisterGruOps(OpRegistry* registry) {
   OpDef def;
   def.signature.name = "GRU";
@@ -796,6 +846,10 @@ absl::Status RegisterGruOps(OpRegistry* registry) {
                "output every step, not only the last state"),
   };
   def.shape_fn = GruShape;
+  for (int input : {kKernel, kRecurrentKernel, kBias, kBackwardKernel,
+                    kBackwardRecurrentKernel, kBackwardBias}) {
+    def.params.push_back(GruParam(input));
+  }
   def.kernels.push_back({"onednn", MakeKernelFactory<GruKernel>()});
   return registry->Register(std::move(def));
 }

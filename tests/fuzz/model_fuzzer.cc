@@ -1,5 +1,7 @@
-// Fuzz target: a model file (ModelDef in protobuf text format) as the tools
-// load it: ParseModelText, Graph::Build against the built-in ops,
+// Fuzz target: a model file (ModelDef in protobuf text format, the graph or
+// the layer form) as the tools load it: ParseModelText (which expands
+// layers), Graph::Build against the built-in ops (which creates the
+// parameters ops declare),
 // ValidateModelBindings and CreateOptimizer, then every parameter's
 // initializer on a tensor of its shape (only for models small enough that
 // this is quick: the real sizes are tested elsewhere).
@@ -66,7 +68,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (size_t i = 0; i < params.size(); ++i) {
     loom::Tensor t(loom::DType::kFloat32,
                    (*graph)->values()[params[i]].info.shape);
-    (void)loom::InitializeTensor(file->model.graph().parameter(i).initializer(),
+    // def(), not the file's graph: it holds the parameters ops created.
+    (void)loom::InitializeTensor((*graph)->def().parameter(i).initializer(),
                                  rng, &t);
   }
   return 0;

@@ -225,9 +225,10 @@ INSTANTIATE_TEST_SUITE_P(AllModels, ModelFileTest,
                          ::testing::ValuesIn(ModelFiles(kModelsDir)), TestName);
 
 // The check can fail: a copy of a model whose output kernel has the wrong
-// shape is refused with the file and the node named.
+// shape is refused with the file and the node named (the full graph form of
+// models/lstm.pbtxt, which declares its parameters).
 TEST(ModelsTest, WrongShapeNamesFileAndNode) {
-  auto text = ReadFile(std::string(kModelsDir) + "/lstm.pbtxt");
+  auto text = ReadFile("tests/training/testdata/lstm_graph.pbtxt");
   ASSERT_TRUE(text.ok()) << text.status();
   const std::string good = "shape { dim: 64 dim: 1 }";  // output/kernel
   ASSERT_EQ(absl::StrReplaceAll(*text, {{good, ""}}).size(),
@@ -244,6 +245,28 @@ TEST(ModelsTest, WrongShapeNamesFileAndNode) {
   EXPECT_THAT(std::string(loaded.status().message()), HasSubstr(path));
   EXPECT_THAT(std::string(loaded.status().message()),
               HasSubstr("'probability'"));
+}
+
+// In the layer form the error names the layer's line and node.
+TEST(ModelsTest, BadLayerNamesFileLineAndNode) {
+  auto text = ReadFile(std::string(kModelsDir) + "/lstm.pbtxt");
+  ASSERT_TRUE(text.ok()) << text.status();
+  const std::string good = "lstm { units: 64";
+  ASSERT_NE(text->find(good), std::string::npos);
+  const std::string broken =
+      absl::StrReplaceAll(*text, {{good, "lstm { units: -64"}});
+  const std::string dir = std::string(getenv("TEST_TMPDIR")) + "/broken";
+  ASSERT_TRUE(MakeDirectories(dir).ok());
+  const std::string path = dir + "/lstm_layers.pbtxt";
+  ASSERT_TRUE(WriteFileAtomically(path, broken).ok());
+  auto loaded = LoadAsDriver(path);
+  ASSERT_FALSE(loaded.ok());
+  const int line =
+      1 + std::count(text->begin(), text->begin() + text->find(good), '\n');
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr(absl::StrCat(path, ":", line, ": node 'lstm' (LSTM)")));
+  EXPECT_THAT(std::string(loaded.status().message()),
+              HasSubstr("'units' must be in [1, 2^32], got -64"));
 }
 
 }  // namespace

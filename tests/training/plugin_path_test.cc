@@ -11,6 +11,7 @@
 #include <system_error>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "framework/file_util.h"
 #include "framework/model_io.h"
 #include "framework/plugin.h"
@@ -304,7 +305,9 @@ TEST(PluginPathTest, TrainsBigruWithoutExplicitPlugin) {
   ASSERT_TRUE(std::filesystem::exists(carried));
   auto manifest = ReadFile(evaluate.model_dir + "/plugins/MANIFEST");
   ASSERT_TRUE(manifest.ok());
-  EXPECT_THAT(*manifest, HasSubstr("libloom_gru.so abi=2 fnv1a64="));
+  EXPECT_THAT(*manifest,
+              HasSubstr(absl::StrCat(
+                  "libloom_gru.so abi=", kLoomPluginAbiVersion, " fnv1a64=")));
   EXPECT_THAT(*manifest, HasSubstr(" ops=GRU\n"));
   PredictJobOptions predict;
   predict.model_dir = evaluate.model_dir;
