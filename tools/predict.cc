@@ -11,7 +11,10 @@
 //       [--format=json] [--explain_html=why.html]
 // prints each word colored by its integrated-gradient attribution, the top
 // words for and against, and the probability after each prefix; JSON adds
-// occlusion scores (framework/inference/explain.h).
+// occlusion scores (framework/inference/explain.h). One HTML report of the
+// first rows of a file:
+//   bazel run //tools:predict -- --model=DIR --input=reviews.csv
+//       --explain_html=report.html [--explain_rows=20]
 // Under mpirun, the ranks share the scoring of --input (same output, byte
 // for byte; docs/SCALING.md):
 //   mpirun -np 4 bazel-bin/tools/predict --model=DIR --input=big.csv
@@ -75,9 +78,81 @@ ABSL_FLAG(std::string, format, "text",
           "--explain's output: text (colored on a terminal) or json.");
 ABSL_FLAG(std::string, explain_html, "",
           "Also write --explain's report as a self-contained HTML page "
-          "here (atomically).");
+          "here (atomically); with --input, one page for the file's first "
+          "--explain_rows rows.");
+ABSL_FLAG(int, explain_rows, 20,
+          "Rows of --input the --explain_html report explains.");
 
 namespace {
+
+// Loads the model folder as RunPredictJob does, for explaining.
+absl::StatusOr<loom::LoadedModel> LoadForExplain(
+    const loom::PredictJobOptions& options, loom::OpRegistry* registry) {
+  loom::SetThreads(options.threads);
+  const std::string dir = loom::UserPath(options.model_dir);
+  auto file = loom::ReadSavedModelFile(dir);
+  if (!file.ok()) return file.status();
+  if (auto s = loom::PrepareRegistryForModelDir(
+          dir, *file, options.plugins, options.plugin_search, registry);
+      !s.ok()) {
+    return s;
+  }
+  return loom::LoadModel(dir, *file, *registry);
+}
+
+absl::StatusOr<loom::ExplainOptions> ExplainOptionsFromFlags() {
+  loom::ExplainOptions explain_options;
+  explain_options.steps = absl::GetFlag(FLAGS_explain_steps);
+  explain_options.target_class = absl::GetFlag(FLAGS_explain_class);
+  if (explain_options.target_class < -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--explain_class must be a class index or -1, got ",
+                     explain_options.target_class));
+  }
+  return explain_options;
+}
+
+// --input with --explain_html: one HTML page explaining the first `rows`
+// rows of the file (read with the model's columns unless flags say
+// otherwise, as scoring reads it).
+absl::Status RunExplainReport(const loom::PredictJobOptions& options,
+                              const std::string& html_path, int rows) {
+  if (rows < 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--explain_rows must be at least 1, got ", rows));
+  }
+  auto explain_options = ExplainOptionsFromFlags();
+  if (!explain_options.ok()) return explain_options.status();
+  loom::OpRegistry registry;
+  auto loaded = LoadForExplain(options, &registry);
+  if (!loaded.ok()) return loaded.status();
+  auto explainer =
+      loom::Explainer::Create(loaded->model.get(), &loaded->vocabulary);
+  if (!explainer.ok()) return explainer.status();
+  loom::TextDatasetDef d = loaded->model->def().dataset();
+  loom::DataFlags flags = options.data_flags;
+  flags.data = options.input;
+  if (auto s = loom::ResolveDataSource(flags, &d); !s.ok()) return s;
+  loom::data::ReadOptions read;
+  if (!d.text_column().empty()) read.text_column = d.text_column();
+  read.skip_bad_rows = d.on_bad_rows() == "skip";
+  read.replace_bad_text = d.on_bad_text() == "replace";
+  auto report = loom::ExplainRecords(*explainer, d.source(),
+                                     options.data_flags.data_format, read, rows,
+                                     *explain_options);
+  if (!report.ok()) return report.status();
+  const std::string html = loom::ExplanationReportToHtml(
+      *report, loaded->model->def().name(), options.input);
+  if (auto s = loom::WriteFileAtomically(loom::UserPath(html_path), html);
+      !s.ok()) {
+    return s;
+  }
+  int explained = 0;
+  for (const loom::ReportRow& r : *report) explained += r.explanation.ok();
+  std::cout << "Wrote " << html_path << ": " << report->size() << " rows of "
+            << options.input << ", " << explained << " explained\n";
+  return absl::OkStatus();
+}
 
 // --explain: loads the model folder as RunPredictJob does and explains one
 // text.
@@ -88,30 +163,15 @@ absl::Status RunExplain(const loom::PredictJobOptions& options,
     return absl::InvalidArgumentError(
         absl::StrCat("--format must be text or json, got \"", format, "\""));
   }
-  loom::SetThreads(options.threads);
-  const std::string dir = loom::UserPath(options.model_dir);
-  auto file = loom::ReadSavedModelFile(dir);
-  if (!file.ok()) return file.status();
   loom::OpRegistry registry;
-  if (auto s = loom::PrepareRegistryForModelDir(
-          dir, *file, options.plugins, options.plugin_search, &registry);
-      !s.ok()) {
-    return s;
-  }
-  auto loaded = loom::LoadModel(dir, *file, registry);
+  auto loaded = LoadForExplain(options, &registry);
   if (!loaded.ok()) return loaded.status();
   auto explainer =
       loom::Explainer::Create(loaded->model.get(), &loaded->vocabulary);
   if (!explainer.ok()) return explainer.status();
-  loom::ExplainOptions explain_options;
-  explain_options.steps = absl::GetFlag(FLAGS_explain_steps);
-  explain_options.target_class = absl::GetFlag(FLAGS_explain_class);
-  if (explain_options.target_class < -1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--explain_class must be a class index or -1, got ",
-                     explain_options.target_class));
-  }
-  auto e = explainer->Explain(text, explain_options);
+  auto explain_options = ExplainOptionsFromFlags();
+  if (!explain_options.ok()) return explain_options.status();
+  auto e = explainer->Explain(text, *explain_options);
   if (!e.ok()) return e.status();
   if (format == "json") {
     std::cout << loom::ExplanationToJson(*e, text) << "\n";
@@ -216,8 +276,20 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (!absl::GetFlag(FLAGS_explain_html).empty()) {
-    std::cerr << "predict: --explain_html needs --explain \"text\"\n";
-    return 2;
+    if (options.input.empty()) {
+      std::cerr << "predict: --explain_html needs --explain \"text\" or "
+                   "--input=FILE\n";
+      return 2;
+    }
+    absl::Status status =
+        RunExplainReport(options, absl::GetFlag(FLAGS_explain_html),
+                         absl::GetFlag(FLAGS_explain_rows));
+    std::cout.flush();
+    if (!status.ok()) {
+      std::cerr << "predict: " << status.message() << "\n";
+      return 1;
+    }
+    if (options.output.empty()) return 0;  // The report only.
   }
   const std::string file = absl::GetFlag(FLAGS_file);
   if (!file.empty() && !options.texts.empty()) {

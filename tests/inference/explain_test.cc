@@ -8,10 +8,12 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "framework/file_util.h"
 #include "framework/model_io.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/train_job.h"
@@ -23,6 +25,7 @@ namespace loom {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 std::string TmpDir() { return std::string(std::getenv("TEST_TMPDIR")); }
 
@@ -409,6 +412,194 @@ TEST(ExplainTest, Formats) {
   EXPECT_THAT(html, HasSubstr("<svg id=\"prefix-curve\""));
   EXPECT_THAT(html, HasSubstr("&lt;film&gt; &amp; &quot;bad&quot;"));
   EXPECT_THAT(html, HasSubstr("data-attribution="));
+}
+
+// ---------------------------------------------------------------------------
+// Reports of a file's rows (tools/predict --input --explain_html).
+
+std::string WriteReviewsCsv() {
+  const std::string path = TmpDir() + "/reviews.csv";
+  EXPECT_TRUE(WriteFileAtomically(path,
+                                  "id,review\n"
+                                  "1,good film great acting\n"
+                                  "2,\"\"\n"
+                                  "3,zyzzyva quux\n"
+                                  "4,\"not good, bad plot\"\n"
+                                  "5,awful\n")
+                  .ok());
+  return path;
+}
+
+TEST(ExplainReportTest, RowsOfAFileAsTheExplainerExplainsThem) {
+  Loaded l = FromShipped("models/lstm.pbtxt");
+  auto explainer = Explainer::Create(l.model.get(), &l.vocabulary);
+  ASSERT_TRUE(explainer.ok()) << explainer.status();
+  data::ReadOptions read;
+  read.text_column = "review";
+  ExplainOptions options;
+  options.steps = 20;
+  const std::string csv = WriteReviewsCsv();
+  auto rows = ExplainRecords(*explainer, csv, "", read, 4, options);
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 4u);  // The first 4 of 5.
+  EXPECT_EQ((*rows)[0].where, csv + ":2");
+  EXPECT_EQ((*rows)[3].text, "not good, bad plot");
+  for (int i : {0, 3}) {
+    ASSERT_TRUE((*rows)[i].explanation.ok()) << (*rows)[i].explanation.status();
+    auto direct = explainer->Explain((*rows)[i].text, options);
+    ASSERT_TRUE(direct.ok());
+    const Explanation& e = *(*rows)[i].explanation;
+    ASSERT_EQ(e.tokens.size(), direct->tokens.size());
+    for (size_t t = 0; t < e.tokens.size(); ++t) {
+      EXPECT_EQ(e.tokens[t].word, direct->tokens[t].word);
+      EXPECT_DOUBLE_EQ(e.tokens[t].attribution, direct->tokens[t].attribution);
+    }
+    EXPECT_EQ(e.steps, 20);
+    EXPECT_LT(e.completeness_error, 0.01);
+  }
+  EXPECT_THAT(std::string((*rows)[1].explanation.status().message()),
+              HasSubstr("has no words"));
+  EXPECT_THAT(std::string((*rows)[2].explanation.status().message()),
+              HasSubstr("none of the text's 2 words"));
+
+  const std::string html = ExplanationReportToHtml(*rows, "lstm", "r.csv");
+  auto count = [&](const std::string& what) {
+    int n = 0;
+    for (size_t at = html.find(what); at != std::string::npos;
+         at = html.find(what, at + 1)) {
+      ++n;
+    }
+    return n;
+  };
+  EXPECT_EQ(count("<section class=\"row\""), 4);
+  // Words highlighted: 4 + 4 (the punctuation is not a word).
+  EXPECT_EQ(count("<span class=\"w\" data-attribution="), 8);
+  // The LSTM reads forward: a curve for each explained row, unique ids.
+  EXPECT_EQ(count("class=\"prefix-curve\""), 2);
+  EXPECT_EQ(count("<svg id=\"prefix-curve-1\""), 1);
+  EXPECT_EQ(count("<svg id=\"prefix-curve-4\""), 1);
+  EXPECT_EQ(count("Not explained: nothing to explain"), 2);
+  EXPECT_THAT(html, HasSubstr("4 rows, 2 explained"));
+}
+
+TEST(ExplainReportTest, NoCurveForABidirectionalModel) {
+  Loaded l = FromShipped("models/bilstm.pbtxt");
+  auto explainer = Explainer::Create(l.model.get(), &l.vocabulary);
+  ASSERT_TRUE(explainer.ok()) << explainer.status();
+  data::ReadOptions read;
+  read.text_column = "review";
+  auto rows = ExplainRecords(*explainer, WriteReviewsCsv(), "csv", read, 20,
+                             ExplainOptions{});
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ(rows->size(), 5u);  // All of them: fewer than 20.
+  const std::string html = ExplanationReportToHtml(*rows, "bilstm", "r.csv");
+  EXPECT_THAT(html, Not(HasSubstr("<svg")));
+  EXPECT_THAT(html, HasSubstr("No prefix curve: the model's recurrent layer "
+                              "does not read forward only"));
+}
+
+TEST(ExplainReportTest, BadArguments) {
+  Loaded l = FromShipped("models/lstm.pbtxt");
+  auto explainer = Explainer::Create(l.model.get(), &l.vocabulary);
+  ASSERT_TRUE(explainer.ok());
+  data::ReadOptions read;
+  read.text_column = "review";
+  const std::string csv = WriteReviewsCsv();
+  auto zero = ExplainRecords(*explainer, csv, "", read, 0, {});
+  EXPECT_THAT(std::string(zero.status().message()),
+              HasSubstr("at least 1 row to explain, got 0"));
+  ExplainOptions one_step;
+  one_step.steps = 1;
+  auto steps = ExplainRecords(*explainer, csv, "", read, 3, one_step);
+  EXPECT_THAT(std::string(steps.status().message()),
+              HasSubstr("steps >= 2, got 1"));
+  ExplainOptions bad_class;
+  bad_class.target_class = 2;
+  auto cls = ExplainRecords(*explainer, csv, "", read, 3, bad_class);
+  EXPECT_THAT(std::string(cls.status().message()),
+              HasSubstr("class 2 is not one of the model's 2 classes"));
+  data::ReadOptions other = read;
+  other.text_column = "body";
+  auto column = ExplainRecords(*explainer, csv, "", other, 3, {});
+  ASSERT_FALSE(column.ok());
+  EXPECT_THAT(std::string(column.status().message()), HasSubstr("body"));
+  auto missing =
+      ExplainRecords(*explainer, TmpDir() + "/nope.csv", "", read, 3, {});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("nope.csv"));
+}
+
+// ---------------------------------------------------------------------------
+// ThreadedExplainer (the service's).
+
+TEST(ThreadedExplainerTest, SameAsDirectFromManyThreads) {
+  const std::string dir = testing::WriteTestModel(
+      "models/lstm.pbtxt", TmpDir() + "/threaded_lstm", {}, 5);
+  OpRegistry registry;
+  ASSERT_TRUE(PrepareRegistry({}, &registry).ok());
+  auto threaded = ThreadedExplainer::Load(dir, registry);
+  ASSERT_TRUE(threaded.ok()) << threaded.status();
+  EXPECT_EQ((*threaded)->name(), "lstm");
+  EXPECT_EQ((*threaded)->max_len(), 20);
+  EXPECT_EQ((*threaded)->class_names(),
+            std::vector<std::string>({"negative", "positive"}));
+  auto loaded = LoadModel(dir, registry);
+  ASSERT_TRUE(loaded.ok());
+  auto direct = Explainer::Create(loaded->model.get(), &loaded->vocabulary);
+  ASSERT_TRUE(direct.ok());
+  const std::vector<std::string> texts = {"good film", "not good at all", "...",
+                                          "bad plot awful acting"};
+  ExplainOptions options;
+  options.steps = 16;
+  std::vector<std::string> expected;
+  for (const std::string& t : texts) {
+    auto e = direct->Explain(t, options);
+    expected.push_back(e.ok() ? ExplanationToJson(*e, t)
+                              : std::string(e.status().message()));
+  }
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(4, 0);
+  for (int c = 0; c < 4; ++c) {
+    threads.emplace_back([&, c] {
+      for (int i = 0; i < 3; ++i) {
+        auto results = (*threaded)->Explain(texts, options);
+        if (!results.ok() || results->size() != texts.size()) {
+          ++mismatches[c];
+          continue;
+        }
+        for (size_t k = 0; k < texts.size(); ++k) {
+          const auto& r = (*results)[k];
+          const std::string got = r.ok() ? ExplanationToJson(*r, texts[k])
+                                         : std::string(r.status().message());
+          if (got != expected[k]) ++mismatches[c];
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(mismatches, std::vector<int>(4, 0));
+  EXPECT_THAT(expected[2], HasSubstr("has no words"));
+  auto none = (*threaded)->Explain({}, options);
+  EXPECT_THAT(std::string(none.status().message()),
+              HasSubstr("no texts to explain"));
+}
+
+TEST(ThreadedExplainerTest, LoadErrorsSayWhy) {
+  OpRegistry registry;
+  ASSERT_TRUE(PrepareRegistry({}, &registry).ok());
+  auto missing = ThreadedExplainer::Load(TmpDir() + "/no_such_model", registry);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(std::string(missing.status().message()),
+              HasSubstr("no_such_model"));
+  Loaded plain = FromText(kNoEmbedding);
+  const std::string dir = TmpDir() + "/no_embedding_model";
+  ASSERT_TRUE(SaveModel(*plain.model, plain.vocabulary, dir).ok());
+  auto none = ThreadedExplainer::Load(dir, registry);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(none.status().message()),
+              HasSubstr("no Embedding node of its graph reads the features "
+                        "input 'x'"));
 }
 
 }  // namespace
