@@ -13,12 +13,16 @@ namespace {
 // gradient, exactly as Keras does, so training matches it.
 class Adam : public Optimizer {
  public:
-  Adam(float lr, float beta_1, float beta_2, float epsilon)
-      : beta_1_(beta_1), beta_2_(beta_2), epsilon_(epsilon) {
+  Adam(float lr, float beta_1, float beta_2, float epsilon, float weight_decay)
+      : beta_1_(beta_1),
+        beta_2_(beta_2),
+        epsilon_(epsilon),
+        weight_decay_(weight_decay) {
     learning_rate_ = lr;
   }
 
-  absl::Status Apply(std::vector<Parameter>& params) override {
+  absl::Status Update(std::vector<Parameter>& params, float lr,
+                      int64_t step) override {
     if (m_.empty()) {
       for (const Parameter& p : params) {
         m_.emplace_back(DType::kFloat32, p.value.shape());
@@ -29,16 +33,19 @@ class Adam : public Optimizer {
       return absl::FailedPreconditionError(
           "Adam was used with a different set of parameters");
     }
-    ++iterations_;
-    const double t = static_cast<double>(iterations_);
-    const float alpha = static_cast<float>(learning_rate_ *
-                                           std::sqrt(1 - std::pow(beta_2_, t)) /
-                                           (1 - std::pow(beta_1_, t)));
+    const double t = static_cast<double>(step);
+    const float alpha = static_cast<float>(
+        lr * std::sqrt(1 - std::pow(beta_2_, t)) / (1 - std::pow(beta_1_, t)));
     const float b1 = beta_1_, b2 = beta_2_, eps = epsilon_;
+    const float decay = lr * weight_decay_;
     for (size_t k = 0; k < params.size(); ++k) {
       Parameter& p = params[k];
       if (!p.trainable) continue;
       float* w = p.value.f32();
+      if (decay != 0) {  // AdamW: decoupled, before the Adam step.
+        const int64_t n = p.value.num_elements();
+        for (int64_t i = 0; i < n; ++i) w[i] -= decay * w[i];
+      }
       const float* g = p.grad.f32();
       float* m = m_[k].f32();
       float* v = v_[k].f32();
@@ -59,7 +66,7 @@ class Adam : public Optimizer {
   }
 
  private:
-  float beta_1_, beta_2_, epsilon_;
+  float beta_1_, beta_2_, epsilon_, weight_decay_;
   std::vector<Tensor> m_, v_;
 };
 
@@ -72,14 +79,13 @@ class Sgd : public Optimizer {
     learning_rate_ = lr;
   }
 
-  absl::Status Apply(std::vector<Parameter>& params) override {
-    ++iterations_;
+  absl::Status Update(std::vector<Parameter>& params, float lr,
+                      int64_t step) override {
     if (momentum_ > 0 && velocity_.empty()) {
       for (const Parameter& p : params) {
         velocity_.emplace_back(DType::kFloat32, p.value.shape());
       }
     }
-    const float lr = learning_rate_;
     for (size_t k = 0; k < params.size(); ++k) {
       Parameter& p = params[k];
       if (!p.trainable) continue;
@@ -125,6 +131,91 @@ class Sgd : public Optimizer {
 };
 
 }  // namespace
+
+absl::Status Optimizer::Apply(std::vector<Parameter>& params) {
+  ClipGradients(params);
+  const float lr = ScheduledRate(iterations_);
+  ++iterations_;
+  return Update(params, lr, iterations_);
+}
+
+float Optimizer::ScheduledRate(int64_t t) const {
+  const OptimizerDef::Schedule& s = schedule_;
+  const double base = learning_rate_;
+  if (t < s.warmup_steps()) {
+    return static_cast<float>(base * static_cast<double>(t + 1) /
+                              static_cast<double>(s.warmup_steps()));
+  }
+  const double u = static_cast<double>(t - s.warmup_steps());
+  switch (s.decay_case()) {
+    case OptimizerDef::Schedule::kCosine: {
+      const double steps = static_cast<double>(s.cosine().decay_steps());
+      const double alpha = s.cosine().alpha();
+      const double cosine =
+          0.5 * (1 + std::cos(M_PI * std::min(u, steps) / steps));
+      return static_cast<float>(base * ((1 - alpha) * cosine + alpha));
+    }
+    case OptimizerDef::Schedule::kExponential: {
+      const auto& e = s.exponential();
+      double p = u / static_cast<double>(e.decay_steps());
+      if (e.staircase()) p = std::floor(p);
+      return static_cast<float>(base * std::pow(e.decay_rate(), p));
+    }
+    case OptimizerDef::Schedule::DECAY_NOT_SET:
+      break;
+  }
+  return learning_rate_;
+}
+
+void Optimizer::ClipGradients(std::vector<Parameter>& params) {
+  if (clipnorm_ <= 0 && global_clipnorm_ <= 0) return;
+  // The rows a parameter's gradient holds: all, or its distinct touched
+  // rows (the others are zero).
+  const auto for_each_row = [&](Parameter& p, auto&& fn) {
+    const int64_t n = p.grad.num_elements();
+    if (!p.grad_is_sparse || p.value.rank() < 1 || p.value.dim(0) == 0) {
+      fn(p.grad.f32(), n);
+      return;
+    }
+    const int64_t width = n / p.value.dim(0);
+    rows_.assign(p.touched_rows.begin(), p.touched_rows.end());
+    std::sort(rows_.begin(), rows_.end());
+    rows_.erase(std::unique(rows_.begin(), rows_.end()), rows_.end());
+    for (int32_t r : rows_) fn(p.grad.f32() + int64_t{r} * width, width);
+  };
+  const auto squared_norm = [&](Parameter& p) {
+    double sum = 0;
+    for_each_row(p, [&](const float* g, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) sum += double{g[i]} * g[i];
+    });
+    return sum;
+  };
+  const auto scale = [&](Parameter& p, float factor) {
+    for_each_row(p, [&](const float* g, int64_t n) {
+      float* m = const_cast<float*>(g);
+      for (int64_t i = 0; i < n; ++i) m[i] *= factor;
+    });
+  };
+  double global = 0;
+  for (Parameter& p : params) {
+    if (!p.trainable || !p.grad.is_initialized()) continue;
+    double sq = squared_norm(p);
+    if (clipnorm_ > 0 && sq > double{clipnorm_} * clipnorm_) {
+      const float factor = static_cast<float>(clipnorm_ / std::sqrt(sq));
+      scale(p, factor);
+      sq = squared_norm(p);
+    }
+    global += sq;
+  }
+  if (global_clipnorm_ > 0 &&
+      global > double{global_clipnorm_} * global_clipnorm_) {
+    const float factor =
+        static_cast<float>(global_clipnorm_ / std::sqrt(global));
+    for (Parameter& p : params) {
+      if (p.trainable && p.grad.is_initialized()) scale(p, factor);
+    }
+  }
+}
 
 void Optimizer::SaveState(const std::vector<Parameter>& params,
                           OptimizerState* state) const {
@@ -184,8 +275,44 @@ absl::Status Optimizer::RestoreState(const OptimizerState& state,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Optimizer>> CreateOptimizer(
-    const OptimizerDef& def) {
+namespace {
+
+// The clipping and schedule settings: finite and in range, or an error
+// naming the field.
+absl::Status CheckShared(const OptimizerDef& def) {
+  if (!(def.clipnorm() >= 0 && std::isfinite(def.clipnorm())) ||
+      !(def.global_clipnorm() >= 0 && std::isfinite(def.global_clipnorm()))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "clipnorm and global_clipnorm must be finite and >= 0 (0: no "
+        "clipping), got clipnorm=",
+        def.clipnorm(), " global_clipnorm=", def.global_clipnorm()));
+  }
+  const OptimizerDef::Schedule& s = def.schedule();
+  if (s.warmup_steps() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "schedule.warmup_steps must be >= 0, got ", s.warmup_steps()));
+  }
+  if (s.has_cosine() &&
+      (s.cosine().decay_steps() <= 0 ||
+       !(s.cosine().alpha() >= 0 && s.cosine().alpha() <= 1))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "schedule.cosine needs decay_steps > 0 and alpha in [0, 1], got "
+        "decay_steps=",
+        s.cosine().decay_steps(), " alpha=", s.cosine().alpha()));
+  }
+  if (s.has_exponential() && (s.exponential().decay_steps() <= 0 ||
+                              !(s.exponential().decay_rate() > 0 &&
+                                s.exponential().decay_rate() <= 1))) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "schedule.exponential needs decay_steps > 0 and decay_rate in (0, "
+        "1], got decay_steps=",
+        s.exponential().decay_steps(),
+        " decay_rate=", s.exponential().decay_rate()));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Optimizer>> CreateKind(const OptimizerDef& def) {
   switch (def.kind_case()) {
     case OptimizerDef::kAdam:
     case OptimizerDef::KIND_NOT_SET: {
@@ -200,7 +327,11 @@ absl::StatusOr<std::unique_ptr<Optimizer>> CreateOptimizer(
                          "got learning_rate=",
                          a.learning_rate(), " beta_1=", b1, " beta_2=", b2));
       }
-      return std::make_unique<Adam>(lr, b1, b2, eps);
+      if (!(a.weight_decay() >= 0 && a.weight_decay() < 1)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "Adam needs weight_decay in [0, 1), got ", a.weight_decay()));
+      }
+      return std::make_unique<Adam>(lr, b1, b2, eps, a.weight_decay());
     }
     case OptimizerDef::kSgd: {
       const auto& s = def.sgd();
@@ -216,6 +347,19 @@ absl::StatusOr<std::unique_ptr<Optimizer>> CreateOptimizer(
     }
   }
   return absl::InvalidArgumentError("unknown optimizer");
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Optimizer>> CreateOptimizer(
+    const OptimizerDef& def) {
+  if (auto s = CheckShared(def); !s.ok()) return s;
+  auto optimizer = CreateKind(def);
+  if (!optimizer.ok()) return optimizer.status();
+  (*optimizer)->clipnorm_ = def.clipnorm();
+  (*optimizer)->global_clipnorm_ = def.global_clipnorm();
+  (*optimizer)->schedule_ = def.schedule();
+  return optimizer;
 }
 
 }  // namespace loom

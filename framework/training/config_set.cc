@@ -218,7 +218,53 @@ absl::Status CheckLearningRate(absl::string_view path, float value,
                    kMaxLearningRate, "] (0 or unset: ", default_text, ")"));
 }
 
+// Clipping and the schedule, shared by the optimizers.
+absl::Status CheckOptimizerShared(const OptimizerDef& o) {
+  for (const auto& [field, value] :
+       {std::pair<const char*, float>{"clipnorm", o.clipnorm()},
+        {"global_clipnorm", o.global_clipnorm()}}) {
+    if (auto st = CheckRange(absl::StrCat("training.optimizer.", field), value,
+                             0, HUGE_VAL, false,
+                             "it must be a finite number >= 0 (0 or unset: "
+                             "no clipping)");
+        !st.ok()) {
+      return st;
+    }
+  }
+  const OptimizerDef::Schedule& s = o.schedule();
+  if (auto st = CheckCount("training.optimizer.schedule.warmup_steps",
+                           s.warmup_steps(), "no warmup");
+      !st.ok()) {
+    return st;
+  }
+  if (s.has_cosine()) {
+    if (s.cosine().decay_steps() <= 0) {
+      return Bad("training.optimizer.schedule.cosine.decay_steps",
+                 absl::StrCat(s.cosine().decay_steps()), "it must be > 0");
+    }
+    if (auto st =
+            CheckRange("training.optimizer.schedule.cosine.alpha",
+                       s.cosine().alpha(), 0, 1, true, "it must be in [0, 1]");
+        !st.ok()) {
+      return st;
+    }
+  }
+  if (s.has_exponential()) {
+    if (s.exponential().decay_steps() <= 0) {
+      return Bad("training.optimizer.schedule.exponential.decay_steps",
+                 absl::StrCat(s.exponential().decay_steps()), "it must be > 0");
+    }
+    const float rate = s.exponential().decay_rate();
+    if (!(rate > 0 && rate <= 1)) {
+      return Bad("training.optimizer.schedule.exponential.decay_rate",
+                 absl::StrCat(rate), "it must be in (0, 1]");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckOptimizer(const OptimizerDef& o) {
+  if (auto st = CheckOptimizerShared(o); !st.ok()) return st;
   if (o.has_sgd()) {
     const auto& s = o.sgd();
     if (auto st = CheckLearningRate("training.optimizer.sgd.learning_rate",
@@ -245,6 +291,12 @@ absl::Status CheckOptimizer(const OptimizerDef& o) {
         !st.ok()) {
       return st;
     }
+  }
+  if (auto st = CheckRange("training.optimizer.adam.weight_decay",
+                           a.weight_decay(), 0, 1, false,
+                           "it must be in [0, 1) (0 or unset: plain Adam)");
+      !st.ok()) {
+    return st;
   }
   return CheckRange("training.optimizer.adam.epsilon", a.epsilon(), 0, 1, true,
                     "it must be in [0, 1] (0 or unset: 1e-7)");
@@ -311,6 +363,20 @@ absl::Status CheckModelSettings(const ModelDef& def) {
   if (auto s = CheckOptimizer(t.optimizer()); !s.ok()) return s;
   for (int i = 0; i < t.callback_size(); ++i) {
     if (auto s = CheckCallback(t.callback(i), i); !s.ok()) return s;
+  }
+  // As in Keras: ReduceLROnPlateau sets the rate, a schedule computes it.
+  const OptimizerDef::Schedule& schedule = t.optimizer().schedule();
+  if (schedule.warmup_steps() > 0 || schedule.has_cosine() ||
+      schedule.has_exponential()) {
+    for (int i = 0; i < t.callback_size(); ++i) {
+      if (t.callback(i).has_reduce_lr_on_plateau()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "training.callback[", i,
+            "].reduce_lr_on_plateau cannot be combined with "
+            "training.optimizer.schedule (the schedule sets the learning "
+            "rate); drop one of them"));
+      }
+    }
   }
   // The data sets feed token ids.
   for (const InputDef& in : def.graph().input()) {

@@ -565,7 +565,7 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
     EpochLog log;
     log.epoch = epoch;
     log.train_seconds = elapsed();
-    log.learning_rate = optimizer_->learning_rate();
+    log.learning_rate = optimizer_->current_learning_rate();
     if (allreducer_ != nullptr) {
       // Each rank summed its own rows' metrics: the epoch's are the total.
       int64_t unused = 0;

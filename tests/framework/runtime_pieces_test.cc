@@ -15,6 +15,7 @@
 #include "framework/tensor.h"
 #include "framework/testing/op_testing.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "ops/op_library.h"
 
@@ -136,6 +137,139 @@ TEST(OptimizerTest, SgdWithMomentumMatchesKerasUpdate) {
   def.mutable_sgd()->set_momentum(1.5f);
   EXPECT_THAT(std::string(CreateOptimizer(def).status().message()),
               HasSubstr("momentum in [0, 1)"));
+}
+
+std::unique_ptr<Optimizer> MakeOptimizer(const std::string& text) {
+  OptimizerDef def;
+  EXPECT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &def))
+      << text;
+  auto optimizer = CreateOptimizer(def);
+  EXPECT_TRUE(optimizer.ok()) << optimizer.status();
+  return optimizer.ok() ? *std::move(optimizer) : nullptr;
+}
+
+TEST(OptimizerTest, WarmupThenCosineDecay) {
+  auto o = MakeOptimizer(
+      "adam { learning_rate: 0.1 } schedule { warmup_steps: 4 cosine { "
+      "decay_steps: 10 alpha: 0.1 } }");
+  ASSERT_NE(o, nullptr);
+  // Linear warmup to 0.1 over steps 0-3, then 0.1 * (0.9 * 0.5 * (1 +
+  // cos(pi * u / 10)) + 0.1) over u = t - 4, flat at 0.01 from u = 10.
+  const std::vector<std::pair<int64_t, double>> expected = {
+      {0, 0.025}, {1, 0.05},  {3, 0.1},   {4, 0.1},
+      {9, 0.055}, {14, 0.01}, {100, 0.01}};
+  for (const auto& [t, rate] : expected) {
+    EXPECT_NEAR(o->ScheduledRate(t), rate, 1e-7) << "step " << t;
+  }
+  EXPECT_NEAR(o->current_learning_rate(), 0.025, 1e-7);
+  EXPECT_EQ(o->learning_rate(), 0.1f);  // The base rate is unchanged.
+}
+
+TEST(OptimizerTest, ExponentialAndStepDecay) {
+  auto smooth = MakeOptimizer(
+      "sgd { learning_rate: 1 } schedule { exponential { decay_steps: 3 "
+      "decay_rate: 0.5 } }");
+  auto steps = MakeOptimizer(
+      "sgd { learning_rate: 1 } schedule { exponential { decay_steps: 3 "
+      "decay_rate: 0.5 staircase: true } }");
+  ASSERT_NE(smooth, nullptr);
+  ASSERT_NE(steps, nullptr);
+  EXPECT_NEAR(smooth->ScheduledRate(1), std::pow(0.5, 1.0 / 3), 1e-7);
+  EXPECT_NEAR(smooth->ScheduledRate(6), 0.25, 1e-7);
+  for (const auto& [t, rate] : std::vector<std::pair<int64_t, double>>{
+           {0, 1}, {2, 1}, {3, 0.5}, {5, 0.5}, {7, 0.25}}) {
+    EXPECT_NEAR(steps->ScheduledRate(t), rate, 1e-7) << "step " << t;
+  }
+}
+
+TEST(OptimizerTest, StepsUseTheScheduledRate) {
+  auto sgd =
+      MakeOptimizer("sgd { learning_rate: 1 } schedule { warmup_steps: 2 }");
+  ASSERT_NE(sgd, nullptr);
+  auto params = OneParameter({1.0f}, {1.0f});
+  ASSERT_TRUE(sgd->Apply(params).ok());  // Rate 0.5.
+  EXPECT_FLOAT_EQ(params[0].value.f32()[0], 0.5f);
+  ASSERT_TRUE(sgd->Apply(params).ok());  // Rate 1.
+  EXPECT_FLOAT_EQ(params[0].value.f32()[0], -0.5f);
+  EXPECT_EQ(sgd->iterations(), 2);
+}
+
+TEST(OptimizerTest, ClipnormScalesEachGradientToTheNorm) {
+  auto sgd = MakeOptimizer("sgd { learning_rate: 1 } clipnorm: 1");
+  ASSERT_NE(sgd, nullptr);
+  std::vector<Parameter> params = OneParameter({0, 0}, {3, 4});
+  params.push_back(OneParameter({0, 0}, {0.3f, 0.4f})[0]);  // Norm 0.5.
+  ASSERT_TRUE(sgd->Apply(params).ok());
+  EXPECT_THAT(params[0].value.flat(),
+              ::testing::ElementsAre(::testing::FloatEq(-0.6f),
+                                     ::testing::FloatEq(-0.8f)));
+  EXPECT_THAT(params[1].value.flat(),  // Below the norm: unchanged.
+              ::testing::ElementsAre(::testing::FloatEq(-0.3f),
+                                     ::testing::FloatEq(-0.4f)));
+}
+
+TEST(OptimizerTest, GlobalClipnormScalesAllGradientsTogether) {
+  auto sgd = MakeOptimizer("sgd { learning_rate: 1 } global_clipnorm: 2.5");
+  ASSERT_NE(sgd, nullptr);
+  std::vector<Parameter> params = OneParameter({0, 0}, {3, 0});
+  params.push_back(OneParameter({0, 0}, {0, 4})[0]);  // Global norm 5.
+  ASSERT_TRUE(sgd->Apply(params).ok());
+  EXPECT_THAT(params[0].value.flat(),
+              ::testing::ElementsAre(::testing::FloatEq(-1.5f), 0.0f));
+  EXPECT_THAT(params[1].value.flat(),
+              ::testing::ElementsAre(0.0f, ::testing::FloatEq(-2.0f)));
+}
+
+TEST(OptimizerTest, ClippingASparseGradientCountsItsTouchedRowsOnly) {
+  auto sgd = MakeOptimizer("sgd { learning_rate: 1 } clipnorm: 1");
+  ASSERT_NE(sgd, nullptr);
+  std::vector<Parameter> params(1);
+  params[0].name = "table";
+  params[0].value = Tensor(DType::kFloat32, {3, 2});
+  // Row 1 was touched (twice); rows 0 and 2 hold what an earlier step left
+  // there, which neither counts nor moves.
+  params[0].grad =
+      Tensor::FromVector({3, 2}, std::vector<float>{100, 100, 3, 4, 50, 50});
+  params[0].grad_is_sparse = true;
+  params[0].touched_rows = {1, 1};
+  ASSERT_TRUE(sgd->Apply(params).ok());
+  EXPECT_THAT(params[0].value.flat(),
+              ::testing::ElementsAre(0.0f, 0.0f, ::testing::FloatEq(-0.6f),
+                                     ::testing::FloatEq(-0.8f), 0.0f, 0.0f));
+}
+
+TEST(OptimizerTest, AdamWDecaysWeightsBeforeTheAdamStep) {
+  auto adamw = MakeOptimizer("adam { learning_rate: 0.1 weight_decay: 0.01 }");
+  ASSERT_NE(adamw, nullptr);
+  auto params = OneParameter({2.0f}, {0.5f});
+  ASSERT_TRUE(adamw->Apply(params).ok());
+  // w = 2 - 0.1 * 0.01 * 2, then Adam's first step of size ~lr.
+  const double decayed = 2.0 - 0.1 * 0.01 * 2.0;
+  const double m = 0.1 * 0.5, v = 0.001 * 0.25;
+  const double alpha = 0.1 * std::sqrt(1 - 0.999) / (1 - 0.9);
+  EXPECT_NEAR(params[0].value.f32()[0],
+              decayed - alpha * m / (std::sqrt(v) + 1e-7), 1e-6);
+}
+
+TEST(OptimizerTest, BadClippingScheduleAndDecayAreErrors) {
+  for (const auto& [text, message] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"clipnorm: -1", "clipnorm and global_clipnorm must be finite"},
+           {"global_clipnorm: nan",
+            "clipnorm and global_clipnorm must be finite"},
+           {"schedule { warmup_steps: -2 }", "warmup_steps must be >= 0"},
+           {"schedule { cosine { decay_steps: 0 } }",
+            "schedule.cosine needs decay_steps > 0"},
+           {"schedule { exponential { decay_steps: 5 decay_rate: 1.5 } }",
+            "decay_rate in (0, 1]"},
+           {"adam { weight_decay: 1 }", "weight_decay in [0, 1)"}}) {
+    OptimizerDef def;
+    ASSERT_TRUE(google::protobuf::TextFormat::ParseFromString(text, &def))
+        << text;
+    EXPECT_THAT(std::string(CreateOptimizer(def).status().message()),
+                HasSubstr(message))
+        << text;
+  }
 }
 
 TEST(CheckpointTest, RoundTripsAndRefusesDamage) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "framework/training/train_job.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
@@ -159,11 +160,26 @@ TEST(ConfigSetTest, BadValuesFromSetAreRefusedAfterAllOverrides) {
       {"dataset.num_words=2", "dataset.num_words is 2: it must be > 3"},
       {"dataset.train_limit=-1", "dataset.train_limit is -1"},
       {"dataset.test_split=nan", "dataset.test_split is nan"},
+      {"training.optimizer.clipnorm=-1",
+       "training.optimizer.clipnorm is -1: it must be a finite number >= 0"},
+      {"training.optimizer.global_clipnorm=inf",
+       "training.optimizer.global_clipnorm is inf"},
+      {"training.optimizer.adam.weight_decay=1",
+       "training.optimizer.adam.weight_decay is 1: it must be in [0, 1)"},
+      {"training.optimizer.schedule.cosine.decay_steps=0",
+       "training.optimizer.schedule.cosine.decay_steps is 0: it must be > 0"},
+      {"training.optimizer.schedule.exponential.decay_steps=10,training."
+       "optimizer.schedule.exponential.decay_rate=2",
+       "training.optimizer.schedule.exponential.decay_rate is 2"},
+      // The configuration's callback[1] is a ReduceLROnPlateau.
+      {"training.optimizer.schedule.warmup_steps=100",
+       "training.callback[1].reduce_lr_on_plateau cannot be combined with "
+       "training.optimizer.schedule"},
   };
   for (const auto& [assignment, expected] : cases) {
     ModelDef def = Config();
     ConfigOverrides o;
-    o.set = {assignment};
+    o.set = absl::StrSplit(assignment, ',');  // As --set splits them.
     EXPECT_THAT(Message(ApplyOverrides(o, &def)), HasSubstr(expected))
         << assignment;
   }
