@@ -31,6 +31,9 @@ ABSL_FLAG(int, vocab_scale, 1,
           "Multiply the embedding table's rows (and the ids' range) by this.");
 ABSL_FLAG(std::string, sparse, "auto", "auto, rows or dense.");
 ABSL_FLAG(int64_t, fusion_bytes, int64_t{64} << 20, "Fusion buffer bytes.");
+ABSL_FLAG(std::vector<std::string>, allreduce_bytes, {},
+          "Instead of training: time MPI_Allreduce (sum, float) of buffers of "
+          "these sizes in bytes, 30 times each, and print the median.");
 
 int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
@@ -47,6 +50,33 @@ int main(int argc, char** argv) {
     comm.Abort(1);
     return 1;
   };
+  if (!absl::GetFlag(FLAGS_allreduce_bytes).empty()) {
+    for (const std::string& text : absl::GetFlag(FLAGS_allreduce_bytes)) {
+      const int64_t bytes = std::stoll(text);
+      std::vector<float> buffer(bytes / 4, 1.0f);
+      std::vector<double> times;
+      for (int k = 0; k < 31; ++k) {
+        if (auto s = comm.Barrier("the start"); !s.ok()) return fail(s);
+        comm.ResetStats();
+        if (auto s = comm.AllreduceSum(absl::MakeSpan(buffer), "a buffer");
+            !s.ok()) {
+          return fail(s);
+        }
+        if (k > 0) times.push_back(comm.stats().seconds);  // 1st: warm-up.
+      }
+      std::sort(times.begin(), times.end());
+      if (comm.is_root()) {
+        const double median = times[times.size() / 2];
+        std::printf(
+            "allreduce %lld bytes on %d ranks: median %.3f ms (min %.3f, max "
+            "%.3f), %.2f GB/s of 2(N-1)/N x bytes\n",
+            static_cast<long long>(bytes), comm.size(), 1e3 * median,
+            1e3 * times.front(), 1e3 * times.back(),
+            2.0 * (comm.size() - 1) / comm.size() * bytes / median / 1e9);
+      }
+    }
+    return 0;
+  }
   loom::OpRegistry registry;
   if (auto s = loom::RegisterBuiltinOps(&registry); !s.ok()) return fail(s);
   auto file = loom::ReadModelFile(absl::GetFlag(FLAGS_graph));
