@@ -272,6 +272,15 @@ absl::Status ExpandLayers(ModelDef* model, const std::vector<int>& layer_lines,
       case LayerDef::kGlobalMaxPooling1D:
         // Keras' GlobalMaxPooling1D drops the mask: masked steps count.
         node->set_op("GlobalMaxPooling1D");
+        if (layer.global_max_pooling1d().masked()) {
+          if (ins[0].mask.empty()) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                where,
+                "masked: true, but no mask reaches it (an embedding "
+                "with mask_zero before it)"));
+          }
+          node->add_input(ins[0].mask);
+        }
         break;
       case LayerDef::kGlobalAveragePooling1D:
         node->set_op("GlobalAveragePooling1D");
