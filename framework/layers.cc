@@ -12,9 +12,10 @@ namespace {
 
 // What a layer's output is, for the layers that read it.
 struct LayerOutput {
-  std::string value;  // The node output.
-  std::string mask;   // Its [N, T] mask value, or "" (none).
-  int64_t units = 0;  // A Dense layer's width, else 0.
+  std::string value;   // The node output.
+  std::string mask;    // Its [N, T] mask value, or "" (none).
+  int64_t units = 0;   // A Dense layer's width, else 0.
+  std::string logits;  // A softmax layer's input, else "".
 };
 
 // A Dense layer's kernel_l2 penalty.
@@ -44,6 +45,8 @@ std::string KindName(const LayerDef& layer) {
       return "global_average_pooling1d";
     case LayerDef::kConcatenate:
       return "concatenate";
+    case LayerDef::kSoftmax:
+      return "softmax";
     case LayerDef::kOp:
       return absl::AsciiStrToLower(layer.op().op());
     case LayerDef::KIND_NOT_SET:
@@ -126,8 +129,8 @@ absl::Status ExpandLayers(ModelDef* model, const std::vector<int>& layer_lines,
       return absl::InvalidArgumentError(absl::StrCat(
           at(line), "layer ", i,
           " has no kind (embedding, lstm, dense, dropout, spatial_dropout1d, "
-          "global_max_pooling1d, global_average_pooling1d, concatenate or "
-          "op)"));
+          "global_max_pooling1d, global_average_pooling1d, concatenate, "
+          "softmax or op)"));
     }
     std::string name = layer.name();
     if (name.empty()) {
@@ -297,6 +300,10 @@ absl::Status ExpandLayers(ModelDef* model, const std::vector<int>& layer_lines,
           SetInt(node, "axis", layer.concatenate().axis());
         }
         break;
+      case LayerDef::kSoftmax:
+        node->set_op("Softmax");
+        out.logits = ins[0].value;
+        break;
       case LayerDef::kOp:
         if (layer.op().op().empty()) {
           return absl::InvalidArgumentError(
@@ -321,18 +328,20 @@ absl::Status ExpandLayers(ModelDef* model, const std::vector<int>& layer_lines,
         absl::StrCat(at(layers_line), "a layer is named '", labels,
                      "', the name of the labels input the layer form adds"));
   }
+  const bool categorical = layers.loss() == "sparse_categorical_crossentropy";
+  if (!layers.loss().empty() && layers.loss() != "binary_crossentropy" &&
+      !categorical) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        at(layers_line), "loss '", layers.loss(),
+        "' is not one the layer form knows (binary_crossentropy, "
+        "sparse_categorical_crossentropy); use the graph form for others"));
+  }
   InputDef* label = graph.add_input();
   label->set_name(labels);
   label->set_dtype(DT_FLOAT);
   label->mutable_shape()->add_dim(-1);
-  label->mutable_shape()->add_dim(last.units > 0 ? last.units : 1);
-
-  if (!layers.loss().empty() && layers.loss() != "binary_crossentropy") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        at(layers_line), "loss '", layers.loss(),
-        "' is not one the layer form knows (binary_crossentropy); use the "
-        "graph form for others"));
-  }
+  label->mutable_shape()->add_dim(categorical || last.units <= 0 ? 1
+                                                                 : last.units);
   if (!(layers.label_smoothing() >= 0.0f && layers.label_smoothing() <= 1.0f)) {
     return absl::InvalidArgumentError(
         absl::StrCat(at(layers_line), "label_smoothing must be in [0, 1], got ",
@@ -341,9 +350,22 @@ absl::Status ExpandLayers(ModelDef* model, const std::vector<int>& layer_lines,
   NodeDef* crossentropy = graph.add_node();
   node_lines.push_back(layers_line);
   crossentropy->set_name(penalties.empty() ? "loss" : "crossentropy");
-  crossentropy->set_op("BinaryCrossentropy");
-  crossentropy->add_input(prediction);
-  crossentropy->add_input(labels);
+  if (categorical) {
+    // Class indices against the probabilities, or (more accurate) against
+    // the logits a last softmax layer reads.
+    crossentropy->set_op("SparseCategoricalCrossentropy");
+    crossentropy->add_input(labels);
+    if (last.logits.empty()) {
+      crossentropy->add_input(prediction);
+    } else {
+      crossentropy->add_input(last.logits);
+      SetBool(crossentropy, "from_logits", true);
+    }
+  } else {
+    crossentropy->set_op("BinaryCrossentropy");
+    crossentropy->add_input(prediction);
+    crossentropy->add_input(labels);
+  }
   if (layers.label_smoothing() > 0) {
     SetFloat(crossentropy, "label_smoothing", layers.label_smoothing());
   }
@@ -371,17 +393,26 @@ absl::Status ExpandLayers(ModelDef* model, const std::vector<int>& layer_lines,
                                    layers.metric().end());
   if (metrics.empty()) metrics.push_back("accuracy");
   for (const std::string& metric : metrics) {
-    if (metric != "accuracy" && metric != "binary_accuracy") {
+    const bool sparse = metric == "sparse_categorical_accuracy" ||
+                        (metric == "accuracy" && categorical);
+    if (!sparse && metric != "accuracy" && metric != "binary_accuracy") {
       return absl::InvalidArgumentError(absl::StrCat(
           at(layers_line), "metric '", metric,
-          "' is not one the layer form knows (accuracy, binary_accuracy)"));
+          "' is not one the layer form knows (accuracy, binary_accuracy, "
+          "sparse_categorical_accuracy)"));
     }
     NodeDef* node = graph.add_node();
     node_lines.push_back(layers_line);
     node->set_name(metric);
-    node->set_op("BinaryAccuracy");
-    node->add_input(prediction);
-    node->add_input(labels);
+    if (sparse) {
+      node->set_op("SparseCategoricalAccuracy");
+      node->add_input(labels);
+      node->add_input(prediction);
+    } else {
+      node->set_op("BinaryAccuracy");
+      node->add_input(prediction);
+      node->add_input(labels);
+    }
   }
 
   *model->mutable_graph() = std::move(graph);

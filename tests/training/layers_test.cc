@@ -43,9 +43,10 @@ const OpRegistry& Registry() {
 }
 
 // The old files named the output layer's parameters "output/..."; the
-// layer form names them after the layer, "probability/...".
+// layer form names them after the layer, "probability/..." (or "logits/").
 std::string OldName(const std::string& name) {
-  return absl::StrReplaceAll(name, {{"probability/", "output/"}});
+  return absl::StrReplaceAll(
+      name, {{"probability/", "output/"}, {"logits/", "output/"}});
 }
 
 struct Built {
@@ -121,6 +122,14 @@ TEST_P(ShippedModelTest, LayerFormIsShortAndExpandsToTheOldGraph) {
     std::vector<std::string> y_inputs;
     for (const std::string& in : y.input()) y_inputs.push_back(OldName(in));
     EXPECT_THAT(y_inputs, ::testing::ElementsAreArray(x.input())) << x.name();
+    // Every attribute the old node set, the same (the new Embedding adds
+    // input_dim and output_dim, the sizes of the table it creates).
+    for (const auto& [key, value] : x.attr()) {
+      auto it = y.attr().find(key);
+      ASSERT_NE(it, y.attr().end()) << x.name() << " " << key;
+      EXPECT_EQ(it->second.SerializeAsString(), value.SerializeAsString())
+          << x.name() << " " << key;
+    }
   }
   for (const char* field :
        {"features_input", "labels_input", "prediction", "loss"}) {
@@ -216,7 +225,7 @@ TEST_P(ShippedModelTest, SameFirstEpoch) {
 
 INSTANTIATE_TEST_SUITE_P(LayerFormModels, ShippedModelTest,
                          ::testing::Values("bilstm", "lstm", "bilstm_full",
-                                           "reviews_bilstm"));
+                                           "reviews_bilstm", "imdb_ratings"));
 
 // ---------------------------------------------------------------------------
 // Summary (tools/graph).
