@@ -33,7 +33,7 @@ packages=(bazel-bootstrap g++ libdnnl-dev libabsl-dev libprotobuf-dev
   protobuf-compiler libarchive-dev libgtest-dev libgmock-dev
   libbenchmark-dev clang-format libutf8proc-dev libcsv-dev
   nlohmann-json3-dev libcpp-httplib-dev pkg-config clang-14 libfuzzer-14-dev
-  libopenmpi-dev openmpi-bin)
+  libopenmpi-dev openmpi-bin chromium chromium-driver)
 [[ $with_peer -eq 1 ]] && packages+=(python3-torch python3-numpy)
 
 missing=()
