@@ -622,9 +622,10 @@ void AppendExplanationHtml(const Explanation& e, const std::string& suffix,
   out += "</table>\n";
   const size_t n = e.prefix_probabilities.size();
   if (curve && n > 0) {
-    const double w = 720, h = 240, left = 40, bottom = 30, top = 10;
+    // The right margin leaves room for the last word's label.
+    const double w = 760, h = 240, left = 40, right = 50, bottom = 30, top = 10;
     auto x_of = [&](size_t i) {
-      return left + (n == 1 ? 0.0 : (w - left - 10) * i / (n - 1.0));
+      return left + (n == 1 ? 0.0 : (w - left - right) * i / (n - 1.0));
     };
     auto y_of = [&](double p) { return top + (h - top - bottom) * (1 - p); };
     absl::StrAppendFormat(
@@ -638,11 +639,11 @@ void AppendExplanationHtml(const Explanation& e, const std::string& suffix,
     absl::StrAppendFormat(&out,
                           "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" "
                           "stroke=\"#888\" stroke-dasharray=\"4\"/>",
-                          left, y_of(0.5), w - 10, y_of(0.5));
+                          left, y_of(0.5), w - right, y_of(0.5));
     absl::StrAppendFormat(&out,
                           "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" "
                           "fill=\"none\" stroke=\"#444\"/>",
-                          left, top, w - left - 10, h - top - bottom);
+                          left, top, w - left - right, h - top - bottom);
     for (double p : {0.0, 0.5, 1.0}) {
       absl::StrAppendFormat(&out,
                             "<text x=\"4\" y=\"%g\" font-size=\"11\">%.1f"
@@ -715,7 +716,7 @@ absl::StatusOr<std::vector<ReportRow>> ExplainRecords(
   data::ReadOptions read_options = read;
   read_options.require_label = false;
   data::ReadStats stats;
-  const absl::Status enough = absl::CancelledError("enough rows");
+  bool enough = false;  // The reader was stopped after max_rows.
   absl::Status s = data::ReadRecords(
       path, format, read_options,
       [&](data::Record& record) -> absl::Status {
@@ -732,15 +733,12 @@ absl::StatusOr<std::vector<ReportRow>> ExplainRecords(
           return failed;
         }
         rows.push_back(std::move(row));
-        return static_cast<int>(rows.size()) >= max_rows ? enough
-                                                         : absl::OkStatus();
+        enough = static_cast<int>(rows.size()) >= max_rows;
+        return enough ? absl::CancelledError("enough rows") : absl::OkStatus();
       },
       &stats);
   if (!failed.ok()) return failed;
-  if (!s.ok() && !(s.code() == absl::StatusCode::kCancelled &&
-                   s.message() == enough.message())) {
-    return s;
-  }
+  if (!s.ok() && !enough) return s;
   if (rows.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat(path, ": no records to explain"));

@@ -7,8 +7,11 @@
 //   alpha in one batched run, and the gradient of the target class's
 //   probability is taken with respect to it (Executor::RunWithOverrides and
 //   Executor::ValueGradient). The integral is the trapezoid rule on
-//   alpha_k = k / (steps - 1), k = 0..steps-1 (steps - 1 intervals, error
-//   O(1 / steps^2)). A token's score is sum_d (x_emb - base_emb)[t, d] *
+//   alpha_k = k / (steps - 1), k = 0..steps-1 (steps - 1 intervals; error
+//   O(1 / steps^2) for a smooth path, but ReLU and max pooling make the
+//   gradient jump along it, and on pipeline 2 the completeness error falls
+//   about as 1 / steps: models/RESULTS.md). A token's score is
+//   sum_d (x_emb - base_emb)[t, d] *
 //   average gradient[t, d]. The baseline replaces every non-padding position
 //   by `baseline_id` (default 0: an all-padding sequence); the mask the
 //   Embedding derives from the ids (mask_zero) stays the input's on the

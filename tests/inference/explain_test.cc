@@ -498,6 +498,24 @@ TEST(ExplainReportTest, NoCurveForABidirectionalModel) {
                               "does not read forward only"));
 }
 
+TEST(ExplainReportTest, StopsAfterTheRowsAskedForInJsonLines) {
+  Loaded l = FromShipped("models/lstm.pbtxt");
+  auto explainer = Explainer::Create(l.model.get(), &l.vocabulary);
+  ASSERT_TRUE(explainer.ok());
+  const std::string path = TmpDir() + "/reviews.jsonl";
+  ASSERT_TRUE(WriteFileAtomically(path,
+                                  "{\"text\": \"good film\"}\n"
+                                  "{\"text\": \"bad plot\"}\n"
+                                  "{\"text\": \"great acting\"}\n")
+                  .ok());
+  auto rows = ExplainRecords(*explainer, path, "", data::ReadOptions{}, 2, {});
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[1].text, "bad plot");
+  ASSERT_TRUE((*rows)[1].explanation.ok());
+  EXPECT_EQ((*rows)[1].explanation->tokens.back().word, "plot");
+}
+
 TEST(ExplainReportTest, BadArguments) {
   Loaded l = FromShipped("models/lstm.pbtxt");
   auto explainer = Explainer::Create(l.model.get(), &l.vocabulary);
