@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "framework/plugin.h"
 #include "google/protobuf/text_format.h"
 
 namespace loom {
@@ -182,6 +183,46 @@ std::string DescribeOp(const OpDef& def) {
                     def_text, ")", a.doc.empty() ? "" : " ", a.doc, "\n");
   }
   return out;
+}
+
+namespace {
+
+std::vector<OpDefFactory>& BuiltinFactories() {
+  static auto* factories = new std::vector<OpDefFactory>();
+  return *factories;
+}
+
+absl::Status RegisterBuiltins(OpRegistry* registry) {
+  for (OpDefFactory factory : BuiltinFactories()) {
+    if (absl::Status s = RegisterAll(factory(), registry); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+bool AddBuiltinOps(OpDefFactory factory) {
+  BuiltinFactories().push_back(factory);
+  return true;
+}
+
+absl::Status RegisterAll(std::vector<OpDef> defs, OpRegistry* registry) {
+  for (OpDef& def : defs) {
+    absl::Status s = registry->Register(std::move(def));
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RegisterBuiltinOps(OpRegistry* registry) {
+  if (BuiltinFactories().empty()) {
+    return absl::FailedPreconditionError(
+        "no built-in ops are linked into this program: link //ops (its "
+        "files register the ops at start-up)");
+  }
+  static const LoomPluginInfo kBuiltin = {kLoomPluginAbiVersion, "builtin",
+                                          &RegisterBuiltins};
+  return RegisterPlugin(kBuiltin, "builtin", registry);
 }
 
 }  // namespace loom

@@ -55,6 +55,22 @@ class OpRegistry {
 // defaults, kernels and where it came from.
 std::string DescribeOp(const OpDef& def);
 
+// The ops linked into the program (Loom's built-in ops, ops/): each file
+// adds its OpDefs at start-up with LOOM_REGISTER_OP (ops/op_library.h), so
+// the framework never names them; a program gets them by linking //ops.
+using OpDefFactory = std::vector<OpDef> (*)();
+
+// Used by LOOM_REGISTER_OP at static-initialization time.
+bool AddBuiltinOps(OpDefFactory factory);
+
+// Registers every op linked into the program into `registry`, through the
+// entry point plugins use (as the plugin "builtin"). An error when none is
+// linked, saying to link //ops.
+absl::Status RegisterBuiltinOps(OpRegistry* registry);
+
+// Registers `defs` one by one, stopping at the first error.
+absl::Status RegisterAll(std::vector<OpDef> defs, OpRegistry* registry);
+
 }  // namespace loom
 
 #endif  // LOOM_FRAMEWORK_REGISTRY_H_

@@ -10,8 +10,8 @@
 #include "absl/strings/str_join.h"
 #include "framework/executor.h"
 #include "framework/graph.h"
+#include "framework/registry.h"
 #include "framework/testing/tensor_text.h"
-#include "ops/op_library.h"
 
 namespace loom::testing {
 namespace {

@@ -23,6 +23,7 @@
 #include "framework/file_util.h"
 #include "framework/model_io.h"
 #include "framework/plugin.h"
+#include "framework/registry.h"
 #include "framework/training/callbacks.h"
 #include "framework/training/classification.h"
 #include "framework/training/config_set.h"
@@ -31,7 +32,6 @@
 #include "framework/training/resume.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/score_file.h"
-#include "ops/op_library.h"
 
 namespace loom {
 namespace {
