@@ -4,21 +4,10 @@
 #   run_mpi_tests.sh scenarios SCENARIO_BINARY  failures end the job
 #   run_mpi_tests.sh ranks "1 2 3" BINARY [ARGS] a binary at each -np
 # Ranks share the cores (--oversubscribe); CI runs as root
-# (--allow-run-as-root). MPI's session files go to a short /tmp folder:
-# Bazel's TEST_TMPDIR is too long for a Unix socket path.
+# (--allow-run-as-root); see mpi_env.sh.
 set -euo pipefail
 
-export TMPDIR="$(mktemp -d /tmp/loom_mpi.XXXXXX)"
-trap 'rm -rf "$TMPDIR"' EXIT
-# Shared memory between the ranks of this machine, no network probing.
-export OMPI_MCA_btl=self,vader
-export OMPI_MCA_rmaps_base_oversubscribe=1
-mpirun_() {
-  timeout --signal=KILL 120 mpirun --oversubscribe --allow-run-as-root \
-    --bind-to none "$@"
-}
-
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "$0")/mpi_env.sh"
 
 mode="$1"; shift
 case "$mode" in

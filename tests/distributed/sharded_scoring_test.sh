@@ -8,16 +8,9 @@
 set -euo pipefail
 train="$1"; predict="$2"; model_file="$3"
 
-export TMPDIR="$(mktemp -d /tmp/loom_shard.XXXXXX)"
-trap 'rm -rf "$TMPDIR"' EXIT
-export OMPI_MCA_btl=self,vader
+source "$(dirname "$0")/mpi_env.sh"
 work="$TMPDIR/work"
 mkdir -p "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-mpirun_() {
-  timeout --signal=KILL 120 mpirun --oversubscribe --allow-run-as-root \
-    --bind-to none "$@"
-}
 
 # 1,000 reviews of ten words; every 7th has a second line, every 11th a
 # doubled quote, every 13th leading newlines and a CRLF, and a blank line
@@ -73,7 +66,8 @@ for input in reviews.csv reviews.tsv reviews.jsonl; do
   "$predict" "${flags[@]}" --output="$work/one.$ext" > "$work/one.log"
   for np in 2 3; do
     mpirun_ -np "$np" "$predict" "${flags[@]}" --output="$work/n$np.$ext" \
-      > "$work/n$np.log" 2>&1 || { cat "$work/n$np.log"; fail "$input, $np ranks"; }
+      > "$work/n$np.log" 2> "$work/n$np.err" ||
+      { cat "$work/n$np.log" "$work/n$np.err"; fail "$input, $np ranks"; }
     cmp "$work/one.$ext" "$work/n$np.$ext" ||
       fail "$input: $np ranks wrote another file than one process"
     # The same summary but for the timing.

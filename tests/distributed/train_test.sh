@@ -8,16 +8,9 @@
 set -euo pipefail
 train="$1"; model_file="$2"
 
-export TMPDIR="$(mktemp -d /tmp/loom_train.XXXXXX)"
-trap 'rm -rf "$TMPDIR"' EXIT
-export OMPI_MCA_btl=self,vader
+source "$(dirname "$0")/mpi_env.sh"
 work="$TMPDIR/work"
 mkdir -p "$work"
-fail() { echo "FAIL: $*" >&2; exit 1; }
-mpirun_() {
-  timeout --signal=KILL 120 mpirun --oversubscribe --allow-run-as-root \
-    --bind-to none "$@"
-}
 make_csv() {  # make_csv SEED ROWS > file
   awk -v seed="$1" -v rows="$2" 'BEGIN {
     srand(seed); print "id,review,stars"
