@@ -28,7 +28,12 @@
 // oneDNN primitive takes a mask, so the "onednn" kernel of a node given one
 // is the reference kernel. On ties oneDNN's maximum may take another step
 // than the first; its gradient follows its own choice.
-// tests/ops:small_ops_benchmark times both against each other.
+// "onednn" is the default: tests/ops:small_ops_benchmark on this 2-core
+// machine, quiet, a training step at pipeline 2's [128, 100, 64] (max) and
+// bilstm_full's [128, 500, 128] (average), medians of 5: with 2 threads
+// (the tools' default) max 0.99 ms against 2.31 ms for the loops, average
+// 10.2 against 21.9 ms; with 1 thread max 2.07 against 2.32 ms, average
+// 18.6 against 17.1 ms.
 #include <cstdint>
 #include <memory>
 #include <tuple>
@@ -376,11 +381,12 @@ std::vector<OpDef> PoolingOps() {
       {"mask", "float [N, T]: nonzero valid, 0 padding", /*optional=*/true}};
   max.signature.outputs = {{"y", "float [N, C]"}};
   max.shape_fn = PoolingShape;
-  max.kernels.push_back(
-      {"reference", MakeKernelFactory<GlobalMaxPooling1DKernel>()});
+  // oneDNN first, the default: measured faster (see the file comment).
   max.kernels.push_back(
       {"onednn", OneDnnPoolingFactory<GlobalMaxPooling1DKernel>(
                      dnnl::algorithm::pooling_max)});
+  max.kernels.push_back(
+      {"reference", MakeKernelFactory<GlobalMaxPooling1DKernel>()});
   defs.push_back(std::move(max));
 
   OpDef avg;
@@ -394,10 +400,10 @@ std::vector<OpDef> PoolingOps() {
   avg.signature.outputs = {{"y", "float [N, C]"}};
   avg.shape_fn = PoolingShape;
   avg.kernels.push_back(
-      {"reference", MakeKernelFactory<GlobalAveragePooling1DKernel>()});
-  avg.kernels.push_back(
       {"onednn", OneDnnPoolingFactory<GlobalAveragePooling1DKernel>(
                      dnnl::algorithm::pooling_avg_exclude_padding)});
+  avg.kernels.push_back(
+      {"reference", MakeKernelFactory<GlobalAveragePooling1DKernel>()});
   defs.push_back(std::move(avg));
   return defs;
 }
