@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/file_util.h"
+#include "framework/status_macros.h"
 
 namespace loom {
 namespace {
@@ -71,9 +72,8 @@ absl::Status SaveCheckpoint(const std::vector<Parameter>& parameters,
 
 absl::Status LoadCheckpoint(const std::string& path,
                             std::vector<Parameter>* parameters) {
-  auto data = ReadFile(path);
-  if (!data.ok()) return data.status();
-  const std::string& d = *data;
+  LOOM_ASSIGN_OR_RETURN(auto data, ReadFile(path));
+  const std::string& d = data;
   if (d.size() < sizeof(kMagic) + 8 + 8 ||
       std::memcmp(d.data(), kMagic, sizeof(kMagic)) != 0) {
     return absl::InvalidArgumentError(
@@ -88,14 +88,14 @@ absl::Status LoadCheckpoint(const std::string& path,
   Reader r(d, d.size() - 8, path);
   char magic[sizeof(kMagic)];
   uint32_t version, count;
-  if (auto s = r.GetBytes(magic, sizeof(magic), "magic"); !s.ok()) return s;
-  if (auto s = r.Get(&version, "version"); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(r.GetBytes(magic, sizeof(magic), "magic"));
+  LOOM_RETURN_IF_ERROR(r.Get(&version, "version"));
   if (version != kVersion) {
     return absl::InvalidArgumentError(
         absl::StrCat("checkpoint ", path, " has version ", version,
                      "; this Loom reads version ", kVersion));
   }
-  if (auto s = r.Get(&count, "count"); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(r.Get(&count, "count"));
   if (count != parameters->size()) {
     return absl::InvalidArgumentError(
         absl::StrCat("checkpoint ", path, " holds ", count,
@@ -105,27 +105,27 @@ absl::Status LoadCheckpoint(const std::string& path,
   std::vector<Tensor> loaded;
   for (uint32_t i = 0; i < count; ++i) {
     uint32_t name_len, rank;
-    if (auto s = r.Get(&name_len, "name length"); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(r.Get(&name_len, "name length"));
     if (name_len > 4096) {
       return absl::DataLossError(
           absl::StrCat("checkpoint ", path, ": bad name length"));
     }
     std::string name(name_len, '\0');
-    if (auto s = r.GetBytes(name.data(), name_len, "name"); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(r.GetBytes(name.data(), name_len, "name"));
     const Parameter& p = (*parameters)[i];
     if (name != p.name) {
       return absl::InvalidArgumentError(
           absl::StrCat("checkpoint ", path, ": parameter ", i, " is '", name,
                        "', the model expects '", p.name, "'"));
     }
-    if (auto s = r.Get(&rank, "rank"); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(r.Get(&rank, "rank"));
     if (rank > 8) {
       return absl::DataLossError(
           absl::StrCat("checkpoint ", path, ": bad rank for '", name, "'"));
     }
     Shape shape(rank);
     for (auto& dim : shape) {
-      if (auto s = r.Get(&dim, "shape"); !s.ok()) return s;
+      LOOM_RETURN_IF_ERROR(r.Get(&dim, "shape"));
     }
     if (shape != p.value.shape()) {
       return absl::InvalidArgumentError(
@@ -134,9 +134,7 @@ absl::Status LoadCheckpoint(const std::string& path,
                        ", the model expects ", ShapeToString(p.value.shape())));
     }
     Tensor t(DType::kFloat32, shape);
-    if (auto s = r.GetBytes(t.raw(), t.num_bytes(), "values"); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(r.GetBytes(t.raw(), t.num_bytes(), "values"));
     loaded.push_back(std::move(t));
   }
   RestoreParameters(loaded, parameters);

@@ -10,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "framework/initializers.h"
+#include "framework/status_macros.h"
 
 namespace loom {
 namespace {
@@ -154,18 +155,17 @@ absl::Status Executor::Run(const FeedMap& feeds,
                            bool training) {
   const Graph& g = *graph_;
   last_plan_ = nullptr;
-  auto plan = GetPlan(fetches);
-  if (!plan.ok()) return plan.status();
+  LOOM_ASSIGN_OR_RETURN(auto plan, GetPlan(fetches));
   std::fill(computed_.begin(), computed_.end(), 0);
 
   // Which graph inputs the plan reads.
   std::vector<char> input_needed(g.values().size(), 0);
-  for (int n : (*plan)->nodes) {
+  for (int n : plan->nodes) {
     for (int v : g.nodes()[n].inputs) {
       if (v >= 0) input_needed[v] = 1;
     }
   }
-  for (int v : (*plan)->fetch_values) input_needed[v] = 1;
+  for (int v : plan->fetch_values) input_needed[v] = 1;
   for (const auto& [name, tensor] : feeds) {
     int v = g.FindValue(name);
     if (v < 0 || g.values()[v].kind != Value::Kind::kInput) {
@@ -202,7 +202,7 @@ absl::Status Executor::Run(const FeedMap& feeds,
     computed_[v] = 1;
   }
 
-  for (int n : (*plan)->nodes) {
+  for (int n : plan->nodes) {
     const Node& node = g.nodes()[n];
     NodeState& state = nodes_[n];
     std::vector<const Tensor*> inputs;
@@ -243,7 +243,7 @@ absl::Status Executor::Run(const FeedMap& feeds,
       }
     }
   }
-  last_plan_ = *plan;
+  last_plan_ = plan;
   last_run_training_ = training;
   return absl::OkStatus();
 }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "framework/status_macros.h"
 
 namespace loom {
 namespace {
@@ -145,7 +146,7 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
             {FromProto(in.dtype()), FromProto(in.shape())}};
     v.index = i;
     graph->input_values_.push_back(values.size());
-    if (auto s = add_value(std::move(v), where); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(add_value(std::move(v), where));
   }
   for (int i = 0; i < def.parameter_size(); ++i) {
     const ParameterDef& p = def.parameter(i);
@@ -157,11 +158,11 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
           absl::StrCat(where, "parameter ", i, " has no name"));
     }
     Shape shape = FromProto(p.shape());
-    if (auto s = CheckParameterShape(shape, where); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckParameterShape(shape, where));
     Value v{p.name(), Value::Kind::kParameter, {DType::kFloat32, shape}};
     v.index = i;
     graph->parameter_values_.push_back(values.size());
-    if (auto s = add_value(std::move(v), where); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(add_value(std::move(v), where));
   }
 
   // Nodes: check ops and attributes, then name their outputs.
@@ -228,7 +229,7 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
       v.producer = i;
       v.index = static_cast<int>(k);
       node.outputs.push_back(values.size());
-      if (auto s = add_value(std::move(v), where); !s.ok()) return s;
+      LOOM_RETURN_IF_ERROR(add_value(std::move(v), where));
     }
   }
 
@@ -301,7 +302,7 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
       }
       Value v{name, Value::Kind::kParameter};
       const int index = static_cast<int>(values.size());
-      if (auto s = add_value(std::move(v), where); !s.ok()) return s;
+      LOOM_RETURN_IF_ERROR(add_value(std::move(v), where));
       owner_of_value.resize(values.size(), -1);
       owner_of_value[index] = i;
       Created c{index, static_cast<int>(p), {}};
@@ -515,9 +516,7 @@ absl::StatusOr<std::unique_ptr<Graph>> Graph::Build(const GraphDef& def,
             absl::StrCat(where, ": ", made.status().message()));
       }
       const std::string from_op = absl::StrCat(where, " (from the op) ");
-      if (auto s = CheckParameterShape(made->shape, from_op); !s.ok()) {
-        return s;
-      }
+      LOOM_RETURN_IF_ERROR(CheckParameterShape(made->shape, from_op));
       values[c.value].info = {DType::kFloat32, made->shape};
       for (const int64_t d : made->shape) c.def.mutable_shape()->add_dim(d);
       *c.def.mutable_initializer() = made->initializer;

@@ -6,6 +6,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "framework/status_macros.h"
 
 namespace loom {
 namespace {
@@ -218,14 +219,9 @@ absl::Status ExpandLayers(ModelDef* model, const std::vector<int>& layer_lines,
           return absl::InvalidArgumentError(
               absl::StrCat(where, "merge_mode needs bidirectional: true"));
         }
-        if (auto s = CheckRate(where, "dropout", l.dropout()); !s.ok()) {
-          return s;
-        }
-        if (auto s =
-                CheckRate(where, "recurrent_dropout", l.recurrent_dropout());
-            !s.ok()) {
-          return s;
-        }
+        LOOM_RETURN_IF_ERROR(CheckRate(where, "dropout", l.dropout()));
+        LOOM_RETURN_IF_ERROR(
+            CheckRate(where, "recurrent_dropout", l.recurrent_dropout()));
         node->set_op("LSTM");
         if (!ins[0].mask.empty()) node->add_input(ins[0].mask);
         SetInt(node, "units", l.units());
@@ -266,7 +262,7 @@ absl::Status ExpandLayers(ModelDef* model, const std::vector<int>& layer_lines,
         const bool spatial = layer.kind_case() == LayerDef::kSpatialDropout1D;
         const float rate =
             spatial ? layer.spatial_dropout1d().rate() : layer.dropout().rate();
-        if (auto s = CheckRate(where, "rate", rate); !s.ok()) return s;
+        LOOM_RETURN_IF_ERROR(CheckRate(where, "rate", rate));
         node->set_op(spatial ? "SpatialDropout1D" : "Dropout");
         SetFloat(node, "rate", rate);
         out.mask = ins[0].mask;

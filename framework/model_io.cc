@@ -9,6 +9,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/file_util.h"
 #include "framework/layers.h"
+#include "framework/status_macros.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 
@@ -77,26 +78,23 @@ absl::StatusOr<ModelFile> ParseModelText(const std::string& text,
                               1);
       }
     }
-    if (absl::Status s =
-            ExpandLayers(&file.model, layer_lines, layers_line, &file.source);
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(
+        ExpandLayers(&file.model, layer_lines, layers_line, &file.source));
   }
   return file;
 }
 
 absl::StatusOr<ModelFile> ReadModelFile(const std::string& path) {
-  auto text = ReadFile(path, kMaxModelFileBytes, "a model file");
-  if (!text.ok()) return text.status();
-  if (absl::StripAsciiWhitespace(*text).empty()) {
+  LOOM_ASSIGN_OR_RETURN(auto text,
+                        ReadFile(path, kMaxModelFileBytes, "a model file"));
+  if (absl::StripAsciiWhitespace(text).empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model file ", path, " is empty",
-        text->empty() ? "" : " (only white space)",
+        text.empty() ? "" : " (only white space)",
         "; a model file is a loom.ModelDef in protobuf text format (see "
         "docs/MODEL_FORMAT.md and models/)"));
   }
-  auto file = ParseModelText(*text, path);
+  auto file = ParseModelText(text, path);
   if (file.ok() && file->model.ByteSizeLong() == 0) {
     return absl::InvalidArgumentError(absl::StrCat(
         "model file ", path,
@@ -137,10 +135,10 @@ absl::Status ValidateModelBindings(const ModelDef& model, const Graph& graph,
            {"labels_input", model.labels_input(), true},
            {"prediction", model.prediction(), true},
            {"loss", model.loss(), true}}) {
-    if (auto s = check(field, name, required); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(check(field, name, required));
   }
   for (const std::string& m : model.metric()) {
-    if (auto s = check("metric", m, true); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(check("metric", m, true));
   }
   // What is fed must be a graph input.
   for (auto [field, name] : std::vector<std::pair<std::string, std::string>>{
@@ -179,9 +177,9 @@ absl::Status ValidateModelBindings(const ModelDef& model, const Graph& graph,
     }
     return absl::OkStatus();
   };
-  if (auto s = scalar("loss", model.loss()); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(scalar("loss", model.loss()));
   for (const std::string& m : model.metric()) {
-    if (auto s = scalar("metric", m); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(scalar("metric", m));
   }
   return absl::OkStatus();
 }

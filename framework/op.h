@@ -22,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
 #include "framework/proto/graph.pb.h"
+#include "framework/status_macros.h"
 #include "framework/tensor.h"
 #include "oneapi/dnnl/dnnl.hpp"
 
@@ -406,8 +407,7 @@ KernelFactory MakeKernelFactory() {
   return [](const KernelInitContext& init)
              -> absl::StatusOr<std::unique_ptr<OpKernel>> {
     auto kernel = std::make_unique<K>();
-    absl::Status status = kernel->Init(init);
-    if (!status.ok()) return status;
+    LOOM_RETURN_IF_ERROR(kernel->Init(init));
     return kernel;
   };
 }

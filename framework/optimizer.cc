@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/checkpoint.h"
+#include "framework/status_macros.h"
 
 namespace loom {
 namespace {
@@ -263,7 +264,7 @@ absl::Status Optimizer::RestoreState(const OptimizerState& state,
                            t.name(), "', the model expects '", expected, "'"));
         }
         Tensor value(DType::kFloat32, params[k].value.shape());
-        if (auto st = FromTensorState(t, where, &value); !st.ok()) return st;
+        LOOM_RETURN_IF_ERROR(FromTensorState(t, where, &value));
         loaded[s].push_back(std::move(value));
       }
     }
@@ -353,12 +354,11 @@ absl::StatusOr<std::unique_ptr<Optimizer>> CreateKind(const OptimizerDef& def) {
 
 absl::StatusOr<std::unique_ptr<Optimizer>> CreateOptimizer(
     const OptimizerDef& def) {
-  if (auto s = CheckShared(def); !s.ok()) return s;
-  auto optimizer = CreateKind(def);
-  if (!optimizer.ok()) return optimizer.status();
-  (*optimizer)->clipnorm_ = def.clipnorm();
-  (*optimizer)->global_clipnorm_ = def.global_clipnorm();
-  (*optimizer)->schedule_ = def.schedule();
+  LOOM_RETURN_IF_ERROR(CheckShared(def));
+  LOOM_ASSIGN_OR_RETURN(auto optimizer, CreateKind(def));
+  optimizer->clipnorm_ = def.clipnorm();
+  optimizer->global_clipnorm_ = def.global_clipnorm();
+  optimizer->schedule_ = def.schedule();
   return optimizer;
 }
 

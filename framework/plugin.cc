@@ -15,6 +15,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "framework/status_macros.h"
 
 namespace loom {
 namespace {
@@ -151,7 +152,7 @@ absl::Status LoadPlugin(const std::string& path, OpRegistry* registry) {
     to_open = absl::StrCat("./", path);
   }
   if (to_open.find('/') != std::string::npos) {
-    if (auto s = CheckElfFile(to_open); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckElfFile(to_open));
   }
   void* handle = dlopen(to_open.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (handle == nullptr) {

@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "framework/plugin.h"
+#include "framework/status_macros.h"
 #include "google/protobuf/text_format.h"
 
 namespace loom {
@@ -194,7 +195,7 @@ std::vector<OpDefFactory>& BuiltinFactories() {
 
 absl::Status RegisterBuiltins(OpRegistry* registry) {
   for (OpDefFactory factory : BuiltinFactories()) {
-    if (absl::Status s = RegisterAll(factory(), registry); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(RegisterAll(factory(), registry));
   }
   return absl::OkStatus();
 }
@@ -208,8 +209,7 @@ bool AddBuiltinOps(OpDefFactory factory) {
 
 absl::Status RegisterAll(std::vector<OpDef> defs, OpRegistry* registry) {
   for (OpDef& def : defs) {
-    absl::Status s = registry->Register(std::move(def));
-    if (!s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(registry->Register(std::move(def)));
   }
   return absl::OkStatus();
 }

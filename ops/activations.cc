@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/dnnl_util.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -32,9 +33,7 @@ class EltwiseKernel : public OpKernel {
     Tensor& y = *ctx.output(0);
     y.Resize(DType::kFloat32, x.shape());
     Primitives* p;
-    if (auto s = GetPrimitives(ctx.engine(), x.num_elements(), &p); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), x.num_elements(), &p));
     return DnnlExecute("eltwise forward", p->forward, ctx.stream(),
                        {{DNNL_ARG_SRC, WrapTensor(ctx.engine(), x, p->md)},
                         {DNNL_ARG_DST, WrapTensor(ctx.engine(), y, p->md)}});
@@ -51,9 +50,7 @@ class EltwiseKernel : public OpKernel {
       return absl::OkStatus();
     }
     Primitives* p;
-    if (auto s = GetPrimitives(ctx.engine(), y.num_elements(), &p); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), y.num_elements(), &p));
     const dnnl::engine& e = ctx.engine();
     return DnnlExecute(
         "eltwise backward", p->backward, ctx.stream(),
@@ -79,7 +76,7 @@ class EltwiseKernel : public OpKernel {
       return absl::OkStatus();
     }
     auto p = std::make_unique<Primitives>();
-    absl::Status s = DnnlCall("eltwise setup", [&] {
+    LOOM_RETURN_IF_ERROR(DnnlCall("eltwise setup", [&] {
       p->md = PlainDesc({std::max<int64_t>(n, 1)});
       dnnl::eltwise_forward::primitive_desc fwd(
           dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training,
@@ -90,8 +87,7 @@ class EltwiseKernel : public OpKernel {
           engine, fwd);
       p->forward = dnnl::eltwise_forward(fwd);
       p->backward = dnnl::eltwise_backward(bwd);
-    });
-    if (!s.ok()) return s;
+    }));
     *out = p.get();
     cache_[n] = std::move(p);
     return absl::OkStatus();
@@ -103,7 +99,7 @@ class EltwiseKernel : public OpKernel {
 };
 
 absl::Status SameShape(ShapeContext& ctx) {
-  if (auto s = ctx.ExpectDType(0, DType::kFloat32); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kFloat32));
   ctx.set_output(0, *ctx.input(0));
   return absl::OkStatus();
 }

@@ -18,6 +18,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/dnnl_util.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -66,7 +67,7 @@ class AddKernel : public OpKernel {
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& a = *ctx.input(0);
     const Tensor& b = *ctx.input(1);
-    if (auto s = CheckAddable(a, b); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckAddable(a, b));
     const bool a_scalar = IsScalar(a);
     const bool b_scalar = IsScalar(b);
     const Tensor& big = b_scalar ? a : b;
@@ -92,7 +93,7 @@ class OneDnnAddKernel : public OpKernel {
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& a = *ctx.input(0);
     const Tensor& b = *ctx.input(1);
-    if (auto s = CheckAddable(a, b); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckAddable(a, b));
     // Addition commutes: the broadcast scalar, if any, is the second source.
     const bool swap =
         IsScalar(b) ? false : IsScalar(a) && a.shape() != b.shape();
@@ -102,11 +103,8 @@ class OneDnnAddKernel : public OpKernel {
     c.Resize(DType::kFloat32, big.shape());
     if (c.num_elements() == 0) return absl::OkStatus();
     Primitive* p;
-    if (auto s = GetPrimitive(ctx.engine(), big.shape(),
-                              other.shape() != big.shape(), &p);
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(GetPrimitive(ctx.engine(), big.shape(),
+                                      other.shape() != big.shape(), &p));
     const dnnl::engine& e = ctx.engine();
     return DnnlExecute("add", p->add, ctx.stream(),
                        {{DNNL_ARG_SRC_0, WrapTensor(e, big, p->dst)},
@@ -133,15 +131,14 @@ class OneDnnAddKernel : public OpKernel {
       return absl::OkStatus();
     }
     auto p = std::make_unique<Primitive>();
-    absl::Status s = DnnlCall("add setup", [&] {
+    LOOM_RETURN_IF_ERROR(DnnlCall("add setup", [&] {
       p->dst = PlainDesc(dims);
       p->src1 = broadcast ? PlainDesc(Shape(dims.size(), 1)) : p->dst;
       p->add = dnnl::binary(dnnl::binary::primitive_desc(
           dnnl::binary::desc(dnnl::algorithm::binary_add, p->dst, p->src1,
                              p->dst),
           engine));
-    });
-    if (!s.ok()) return s;
+    }));
     *out = p.get();
     cache_[key] = std::move(p);
     return absl::OkStatus();

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -57,11 +58,9 @@ class BinaryAccuracyKernel : public OpKernel {
 };
 
 absl::Status BinaryAccuracyShape(ShapeContext& ctx) {
-  if (auto s = CheckThreshold(ctx.attrs().GetFloat("threshold")); !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(CheckThreshold(ctx.attrs().GetFloat("threshold")));
   for (int i = 0; i < 2; ++i) {
-    if (auto s = ctx.ExpectDType(i, DType::kFloat32); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kFloat32));
   }
   const Shape& p = ctx.input(0)->shape;
   const Shape& y = ctx.input(1)->shape;

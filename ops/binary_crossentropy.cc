@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -118,12 +119,10 @@ class BinaryCrossentropyKernel : public OpKernel {
 };
 
 absl::Status BinaryCrossentropyShape(ShapeContext& ctx) {
-  if (auto s = CheckLabelSmoothing(ctx.attrs().GetFloat("label_smoothing"));
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(
+      CheckLabelSmoothing(ctx.attrs().GetFloat("label_smoothing")));
   for (int i = 0; i < 2; ++i) {
-    if (auto s = ctx.ExpectDType(i, DType::kFloat32); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kFloat32));
   }
   const Shape& p = ctx.input(0)->shape;
   const Shape& y = ctx.input(1)->shape;

@@ -30,6 +30,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -82,8 +83,7 @@ absl::StatusOr<Shape> ConcatenatedShape(const std::vector<const Shape*>& shapes,
           ShapeToString(first), "); all values must have the same rank"));
     }
   }
-  auto axis = ResolveAxis(axis_attr, rank);
-  if (!axis.ok()) return axis.status();
+  LOOM_ASSIGN_OR_RETURN(auto axis, ResolveAxis(axis_attr, rank));
   Shape out = first;
   // known_from[d]: the first value whose dim d is known (for messages).
   std::vector<int> known_from(rank, 0);
@@ -91,7 +91,7 @@ absl::StatusOr<Shape> ConcatenatedShape(const std::vector<const Shape*>& shapes,
     const Shape& s = *shapes[i];
     for (int d = 0; d < rank; ++d) {
       const int64_t dim = s[d];
-      if (d == *axis) {
+      if (d == axis) {
         if (out[d] < 0 || dim < 0) {
           out[d] = -1;
         } else if (__builtin_add_overflow(out[d], dim, &out[d])) {
@@ -106,7 +106,7 @@ absl::StatusOr<Shape> ConcatenatedShape(const std::vector<const Shape*>& shapes,
         return absl::InvalidArgumentError(absl::StrCat(
             "dim mismatch: ", ValueName(i), " ", ShapeToString(s), " and ",
             ValueName(k), " ", ShapeToString(*shapes[k]), " differ in dim ", d,
-            " (", dim, " vs ", out[d], "); only dim ", *axis,
+            " (", dim, " vs ", out[d], "); only dim ", axis,
             ", the concatenation axis, may differ"));
       }
       if (out[d] < 0 && dim >= 0) {
@@ -115,7 +115,7 @@ absl::StatusOr<Shape> ConcatenatedShape(const std::vector<const Shape*>& shapes,
       }
     }
   }
-  *axis_out = *axis;
+  *axis_out = axis;
   return out;
 }
 
@@ -144,14 +144,14 @@ class ConcatenateKernel : public OpKernel {
       shapes.push_back(t != nullptr ? &t->shape() : nullptr);
     }
     int axis = 0;
-    auto y_shape = ConcatenatedShape(shapes, axis_attr_, &axis);
-    if (!y_shape.ok()) return y_shape.status();
+    LOOM_ASSIGN_OR_RETURN(auto y_shape,
+                          ConcatenatedShape(shapes, axis_attr_, &axis));
     Tensor& y = *ctx.output(0);
-    y.Resize(DType::kFloat32, *y_shape);
-    const int64_t outer = DimProduct(*y_shape, 0, axis);
+    y.Resize(DType::kFloat32, y_shape);
+    const int64_t outer = DimProduct(y_shape, 0, axis);
     const int64_t inner =
-        DimProduct(*y_shape, axis + 1, static_cast<int>(y_shape->size()));
-    const int64_t y_chunk = (*y_shape)[axis] * inner;
+        DimProduct(y_shape, axis + 1, static_cast<int>(y_shape.size()));
+    const int64_t y_chunk = y_shape[axis] * inner;
     float* py = y.f32();
     int64_t offset = 0;  // Of this input's chunk within a y chunk.
     for (int i = 0; i < ctx.num_inputs(); ++i) {
@@ -210,9 +210,10 @@ absl::Status ConcatenateShape(ShapeContext& ctx) {
     shapes.push_back(info != nullptr ? &info->shape : nullptr);
   }
   int axis = 0;
-  auto y_shape = ConcatenatedShape(shapes, ctx.attrs().GetInt("axis"), &axis);
-  if (!y_shape.ok()) return y_shape.status();
-  ctx.set_output(0, {DType::kFloat32, *std::move(y_shape)});
+  LOOM_ASSIGN_OR_RETURN(
+      auto y_shape,
+      ConcatenatedShape(shapes, ctx.attrs().GetInt("axis"), &axis));
+  ctx.set_output(0, {DType::kFloat32, std::move(y_shape)});
   return absl::OkStatus();
 }
 

@@ -30,6 +30,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/dnnl_util.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -61,10 +62,9 @@ class DenseKernel : public OpKernel {
  public:
   absl::Status Init(const KernelInitContext& init) {
     units_ = init.attrs.GetInt("units");
-    if (auto s = CheckUnits(units_); !s.ok()) return s;
-    auto activation = ParseActivation(init.attrs.GetString("activation"));
-    if (!activation.ok()) return activation.status();
-    activation_ = *activation;
+    LOOM_RETURN_IF_ERROR(CheckUnits(units_));
+    LOOM_ASSIGN_OR_RETURN(activation_,
+                          ParseActivation(init.attrs.GetString("activation")));
     has_bias_ = init.inputs.size() > 2 && init.inputs[2] != nullptr;
     return absl::OkStatus();
   }
@@ -72,7 +72,7 @@ class DenseKernel : public OpKernel {
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& x = *ctx.input(0);
     const Tensor& w = *ctx.input(1);
-    if (auto s = CheckShapes(x, w, ctx.input(2)); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckShapes(x, w, ctx.input(2)));
     const int64_t in = w.dim(0);
     const int64_t rows = x.num_elements() / in;
     Shape y_shape = x.shape();
@@ -80,7 +80,7 @@ class DenseKernel : public OpKernel {
     Tensor& y = *ctx.output(0);
     y.Resize(DType::kFloat32, y_shape);
     Primitives* p;
-    if (auto s = GetPrimitives(ctx.engine(), rows, in, &p); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), rows, in, &p));
     const dnnl::engine& e = ctx.engine();
     return DnnlCall("inner product forward", [&] {
       std::unordered_map<int, memory> args = {
@@ -111,7 +111,7 @@ class DenseKernel : public OpKernel {
     const int64_t in = w.dim(0);
     const int64_t rows = x.num_elements() / in;
     Primitives* p;
-    if (auto s = GetPrimitives(ctx.engine(), rows, in, &p); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), rows, in, &p));
 
     // dz = dy * activation'(z), written in terms of y = activation(z).
     const Tensor* dz = dy;
@@ -196,7 +196,7 @@ class DenseKernel : public OpKernel {
       return absl::OkStatus();
     }
     auto p = std::make_unique<Primitives>();
-    absl::Status s = DnnlCall("inner product setup", [&] {
+    LOOM_RETURN_IF_ERROR(DnnlCall("inner product setup", [&] {
       using tag = memory::format_tag;
       const auto f32 = memory::data_type::f32;
       p->src = memory::desc({rows, in}, f32, tag::nc);
@@ -229,8 +229,7 @@ class DenseKernel : public OpKernel {
       p->forward = dnnl::inner_product_forward(fwd);
       p->backward_data = dnnl::inner_product_backward_data(bwd_data);
       p->backward_weights = dnnl::inner_product_backward_weights(bwd_weights);
-    });
-    if (!s.ok()) return s;
+    }));
     *out = p.get();
     cache_[key] = std::move(p);
     return absl::OkStatus();
@@ -262,12 +261,11 @@ class DenseKernel : public OpKernel {
 
 absl::Status DenseShape(ShapeContext& ctx) {
   const int64_t units = ctx.attrs().GetInt("units");
-  if (auto s = CheckUnits(units); !s.ok()) return s;
-  if (auto s = ParseActivation(ctx.attrs().GetString("activation")); !s.ok()) {
-    return s.status();
-  }
+  LOOM_RETURN_IF_ERROR(CheckUnits(units));
+  LOOM_RETURN_IF_ERROR(
+      ParseActivation(ctx.attrs().GetString("activation")).status());
   for (int i = 0; i < ctx.num_inputs(); ++i) {
-    if (auto s = ctx.ExpectDType(i, DType::kFloat32); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kFloat32));
   }
   const Shape& x = ctx.input(0)->shape;
   if (x.size() != 2 && x.size() != 3) {
@@ -320,7 +318,7 @@ std::vector<OpDef> DenseOps() {
       {/*input=*/1, nullptr,
        [](const ShapeContext& ctx) -> absl::StatusOr<OwnedParameter> {
          const int64_t units = ctx.attrs().GetInt("units");
-         if (auto s = CheckUnits(units); !s.ok()) return s;
+         LOOM_RETURN_IF_ERROR(CheckUnits(units));
          const ValueInfo* x = ctx.input(0);
          if (x->shape.size() != 2 && x->shape.size() != 3) {
            return absl::InvalidArgumentError(absl::StrCat(
@@ -339,7 +337,7 @@ std::vector<OpDef> DenseOps() {
        },
        [](const ShapeContext& ctx) -> absl::StatusOr<OwnedParameter> {
          const int64_t units = ctx.attrs().GetInt("units");
-         if (auto s = CheckUnits(units); !s.ok()) return s;
+         LOOM_RETURN_IF_ERROR(CheckUnits(units));
          OwnedParameter p;
          p.shape = {units};
          p.initializer.mutable_zeros();

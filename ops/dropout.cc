@@ -23,6 +23,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -61,7 +62,7 @@ class DropoutBase : public OpKernel {
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& x = *ctx.input(0);
     Tensor& y = *ctx.output(0);
-    if (auto s = CheckInput(x); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckInput(x));
     if (!ctx.training() || rate_ == 0.0f) {
       y.CopyFrom(x);
       return absl::OkStatus();
@@ -140,14 +141,14 @@ class SpatialDropout1DKernel : public DropoutBase {
 };
 
 absl::Status DropoutShape(ShapeContext& ctx) {
-  if (auto s = CheckRate(ctx.attrs().GetFloat("rate")); !s.ok()) return s;
-  if (auto s = ctx.ExpectDType(0, DType::kFloat32); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(CheckRate(ctx.attrs().GetFloat("rate")));
+  LOOM_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kFloat32));
   ctx.set_output(0, *ctx.input(0));
   return absl::OkStatus();
 }
 
 absl::Status SpatialDropout1DShape(ShapeContext& ctx) {
-  if (auto s = ctx.ExpectRank(0, 3); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(ctx.ExpectRank(0, 3));
   return DropoutShape(ctx);
 }
 

@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -59,8 +60,8 @@ class L2RegularizerKernel : public OpKernel {
 };
 
 absl::Status L2RegularizerShape(ShapeContext& ctx) {
-  if (auto s = CheckL2(ctx.attrs().GetFloat("l2")); !s.ok()) return s;
-  if (auto s = ctx.ExpectDType(0, DType::kFloat32); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(CheckL2(ctx.attrs().GetFloat("l2")));
+  LOOM_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kFloat32));
   ctx.set_output(0, {DType::kFloat32, {}});
   return absl::OkStatus();
 }

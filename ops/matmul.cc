@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/dnnl_util.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -46,7 +47,7 @@ class MatMulKernel : public OpKernel {
     Tensor& c = *ctx.output(0);
     c.Resize(DType::kFloat32, {m, n});
     Shapes* s;
-    if (auto st = Get(ctx.engine(), m, k, n, &s); !st.ok()) return st;
+    LOOM_RETURN_IF_ERROR(Get(ctx.engine(), m, k, n, &s));
     const dnnl::engine& e = ctx.engine();
     return DnnlCall("matmul", [&] {
       s->forward.execute(ctx.stream(),
@@ -71,7 +72,7 @@ class MatMulKernel : public OpKernel {
       return absl::OkStatus();
     }
     Shapes* s;
-    if (auto st = Get(ctx.engine(), m, k, n, &s); !st.ok()) return st;
+    LOOM_RETURN_IF_ERROR(Get(ctx.engine(), m, k, n, &s));
     const dnnl::engine& e = ctx.engine();
     return DnnlCall("matmul backward", [&] {
       if (Tensor* da = ctx.input_grad(0)) {
@@ -106,7 +107,7 @@ class MatMulKernel : public OpKernel {
       return absl::OkStatus();
     }
     auto s = std::make_unique<Shapes>();
-    absl::Status st = DnnlCall("matmul setup", [&] {
+    LOOM_RETURN_IF_ERROR(DnnlCall("matmul setup", [&] {
       s->a = MatrixDesc(m, k, false);
       s->b = MatrixDesc(k, n, false);
       s->c = MatrixDesc(m, n, false);
@@ -119,8 +120,7 @@ class MatMulKernel : public OpKernel {
           dnnl::matmul::desc(s->dc, s->b_t, s->a), engine));
       s->grad_b = dnnl::matmul(dnnl::matmul::primitive_desc(
           dnnl::matmul::desc(s->a_t, s->dc, s->b), engine));
-    });
-    if (!st.ok()) return st;
+    }));
     *out = s.get();
     cache_[key] = std::move(s);
     return absl::OkStatus();
@@ -131,8 +131,8 @@ class MatMulKernel : public OpKernel {
 
 absl::Status MatMulShape(ShapeContext& ctx) {
   for (int i = 0; i < 2; ++i) {
-    if (auto s = ctx.ExpectRank(i, 2); !s.ok()) return s;
-    if (auto s = ctx.ExpectDType(i, DType::kFloat32); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ctx.ExpectRank(i, 2));
+    LOOM_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kFloat32));
   }
   const Shape& a = ctx.input(0)->shape;
   const Shape& b = ctx.input(1)->shape;

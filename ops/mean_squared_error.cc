@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -55,7 +56,7 @@ class MseKernel : public OpKernel {
 
 absl::Status MseShape(ShapeContext& ctx) {
   for (int i = 0; i < 2; ++i) {
-    if (auto s = ctx.ExpectDType(i, DType::kFloat32); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kFloat32));
   }
   const Shape& p = ctx.input(0)->shape;
   const Shape& t = ctx.input(1)->shape;

@@ -44,6 +44,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/dnnl_util.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -75,13 +76,13 @@ class GlobalMaxPooling1DKernel : public OpKernel {
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& x = *ctx.input(0);
     const Tensor* mask = ctx.input(1);
-    if (auto s = CheckSequence(x); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckSequence(x));
     const int64_t n = x.dim(0), t = x.dim(1), c = x.dim(2);
     if (t == 0) {
       return absl::InvalidArgumentError(
           "cannot take the maximum over 0 time steps");
     }
-    if (auto s = CheckMask(x, mask); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckMask(x, mask));
     Tensor& y = *ctx.output(0);
     y.Resize(DType::kFloat32, {n, c});
     argmax_.Resize(DType::kInt32, {n, c});
@@ -155,8 +156,8 @@ class GlobalAveragePooling1DKernel : public OpKernel {
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& x = *ctx.input(0);
     const Tensor* mask = ctx.input(1);
-    if (auto s = CheckSequence(x); !s.ok()) return s;
-    if (auto s = CheckMask(x, mask); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckSequence(x));
+    LOOM_RETURN_IF_ERROR(CheckMask(x, mask));
     const int64_t n = x.dim(0), t = x.dim(1), c = x.dim(2);
     // inv_count_[n] = 1 / (number, or total weight, of valid steps).
     inv_count_.Resize(DType::kFloat32, {n});
@@ -243,7 +244,7 @@ class OneDnnGlobalPoolingKernel : public OpKernel {
 
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& x = *ctx.input(0);
-    if (auto s = CheckSequence(x); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckSequence(x));
     const int64_t n = x.dim(0), t = x.dim(1), c = x.dim(2);
     if (t == 0) {
       return absl::InvalidArgumentError("cannot pool over 0 time steps");
@@ -252,7 +253,7 @@ class OneDnnGlobalPoolingKernel : public OpKernel {
     y.Resize(DType::kFloat32, {n, c});
     if (n == 0 || c == 0) return absl::OkStatus();
     Primitives* p;
-    if (auto s = GetPrimitives(ctx.engine(), n, t, c, &p); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), n, t, c, &p));
     const dnnl::engine& e = ctx.engine();
     std::unordered_map<int, dnnl::memory> args = {
         {DNNL_ARG_SRC, WrapTensor(e, x, p->src)},
@@ -274,7 +275,7 @@ class OneDnnGlobalPoolingKernel : public OpKernel {
     }
     dx->Resize(DType::kFloat32, x.shape());
     Primitives* p;
-    if (auto s = GetPrimitives(ctx.engine(), n, t, c, &p); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), n, t, c, &p));
     const dnnl::engine& e = ctx.engine();
     std::unordered_map<int, dnnl::memory> args = {
         {DNNL_ARG_DIFF_DST, WrapTensor(e, *dy, p->dst)},
@@ -303,7 +304,7 @@ class OneDnnGlobalPoolingKernel : public OpKernel {
       return absl::OkStatus();
     }
     auto p = std::make_unique<Primitives>();
-    absl::Status s = DnnlCall("global pooling setup", [&] {
+    LOOM_RETURN_IF_ERROR(DnnlCall("global pooling setup", [&] {
       using tag = dnnl::memory::format_tag;
       p->src =
           dnnl::memory::desc({n, c, t}, dnnl::memory::data_type::f32, tag::nwc);
@@ -322,8 +323,7 @@ class OneDnnGlobalPoolingKernel : public OpKernel {
       p->forward = dnnl::pooling_forward(fwd);
       p->backward = dnnl::pooling_backward(bwd);
       if (is_max()) p->workspace = dnnl::memory(fwd.workspace_desc(), engine);
-    });
-    if (!s.ok()) return s;
+    }));
     *out = p.get();
     cache_[key] = std::move(p);
     return absl::OkStatus();
@@ -349,14 +349,14 @@ KernelFactory OneDnnPoolingFactory(dnnl::algorithm algorithm) {
 }
 
 absl::Status PoolingShape(ShapeContext& ctx) {
-  if (auto s = ctx.ExpectDType(0, DType::kFloat32); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kFloat32));
   const Shape& x = ctx.input(0)->shape;
   if (x.size() != 3) {
     return absl::InvalidArgumentError(
         absl::StrCat("x must be [N, T, C], got ", ShapeToString(x)));
   }
   if (ctx.num_inputs() > 1 && ctx.input(1) != nullptr) {
-    if (auto s = ctx.ExpectDType(1, DType::kFloat32); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ctx.ExpectDType(1, DType::kFloat32));
     const Shape& m = ctx.input(1)->shape;
     if (m.size() != 2 || !DimsCompatible(m[0], x[0]) ||
         !DimsCompatible(m[1], x[1])) {

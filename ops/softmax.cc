@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/dnnl_util.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -43,9 +44,7 @@ class SoftmaxKernel : public OpKernel {
     // Nothing to compute (and oneDNN need not see zero-sized memory).
     if (x.num_elements() == 0) return absl::OkStatus();
     Primitives* p;
-    if (auto s = GetPrimitives(ctx.engine(), x.shape(), &p); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), x.shape(), &p));
     const dnnl::engine& e = ctx.engine();
     return DnnlCall("softmax forward", [&] {
       p->forward.execute(ctx.stream(),
@@ -72,9 +71,7 @@ class SoftmaxKernel : public OpKernel {
     dx->Resize(DType::kFloat32, y.shape());
     if (y.num_elements() == 0) return absl::OkStatus();
     Primitives* p;
-    if (auto s = GetPrimitives(ctx.engine(), y.shape(), &p); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), y.shape(), &p));
     const dnnl::engine& e = ctx.engine();
     return DnnlCall("softmax backward", [&] {
       p->backward.execute(ctx.stream(),
@@ -103,7 +100,7 @@ class SoftmaxKernel : public OpKernel {
       return absl::OkStatus();
     }
     auto p = std::make_unique<Primitives>();
-    absl::Status s = DnnlCall("softmax setup", [&] {
+    LOOM_RETURN_IF_ERROR(DnnlCall("softmax setup", [&] {
       p->md = PlainDesc({rows, classes});
       dnnl::softmax_forward::primitive_desc fwd(
           dnnl::softmax_forward::desc(dnnl::prop_kind::forward_training, p->md,
@@ -114,8 +111,7 @@ class SoftmaxKernel : public OpKernel {
           engine, fwd);
       p->forward = dnnl::softmax_forward(fwd);
       p->backward = dnnl::softmax_backward(bwd);
-    });
-    if (!s.ok()) return s;
+    }));
     *out = p.get();
     cache_[key] = std::move(p);
     return absl::OkStatus();
@@ -126,7 +122,7 @@ class SoftmaxKernel : public OpKernel {
 };
 
 absl::Status SoftmaxShape(ShapeContext& ctx) {
-  if (auto s = ctx.ExpectDType(0, DType::kFloat32); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kFloat32));
   const Shape& x = ctx.input(0)->shape;
   if (x.empty()) {
     return absl::InvalidArgumentError(

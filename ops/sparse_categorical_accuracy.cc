@@ -21,6 +21,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -64,12 +65,12 @@ class SparseCategoricalAccuracyKernel : public OpKernel {
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& labels = *ctx.input(0);
     const Tensor& y = *ctx.input(1);
-    if (auto s = CheckShapes(labels, y); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckShapes(labels, y));
     const int64_t n = y.dim(0), k = y.dim(1);
     int64_t correct = 0;
     for (int64_t i = 0; i < n; ++i) {
       int64_t label = 0;
-      if (auto s = ReadClass(labels, i, k, &label); !s.ok()) return s;
+      LOOM_RETURN_IF_ERROR(ReadClass(labels, i, k, &label));
       const float* row = y.f32() + i * k;
       int64_t best = 0;
       for (int64_t j = 1; j < k; ++j) {
@@ -92,7 +93,7 @@ class SparseCategoricalAccuracyKernel : public OpKernel {
 
 absl::Status SparseCategoricalAccuracyShape(ShapeContext& ctx) {
   for (int i = 0; i < 2; ++i) {
-    if (auto s = ctx.ExpectDType(i, DType::kFloat32); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kFloat32));
   }
   const Shape& labels = ctx.input(0)->shape;
   const Shape& y = ctx.input(1)->shape;

@@ -38,6 +38,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/op.h"
+#include "framework/status_macros.h"
 #include "ops/op_library.h"
 
 namespace loom {
@@ -99,9 +100,9 @@ class SparseCategoricalCrossentropyKernel : public OpKernel {
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& labels = *ctx.input(0);
     const Tensor& y = *ctx.input(1);
-    if (auto s = CheckShapes(labels, y); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckShapes(labels, y));
     const int64_t n = y.dim(0), k = y.dim(1);
-    if (auto s = ReadClasses(labels, k, &classes_); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ReadClasses(labels, k, &classes_));
     // Backward reuses each row's normalizer: sum_k exp(z_k - max) for
     // logits, sum_k p'_k for probabilities.
     row_sums_.resize(n);
@@ -204,12 +205,10 @@ class SparseCategoricalCrossentropyKernel : public OpKernel {
 };
 
 absl::Status SparseCategoricalCrossentropyShape(ShapeContext& ctx) {
-  if (auto s = CheckLabelSmoothing(ctx.attrs().GetFloat("label_smoothing"));
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(
+      CheckLabelSmoothing(ctx.attrs().GetFloat("label_smoothing")));
   for (int i = 0; i < 2; ++i) {
-    if (auto s = ctx.ExpectDType(i, DType::kFloat32); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kFloat32));
   }
   const Shape& labels = ctx.input(0)->shape;
   const Shape& y = ctx.input(1)->shape;

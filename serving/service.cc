@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
+#include "framework/status_macros.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/train_job.h"
 #include "nlohmann/json.hpp"
@@ -175,35 +176,30 @@ absl::StatusOr<std::unique_ptr<Service>> Service::Create(
     version = versions.front().first;
     dir = versions.front().second;
   }
-  auto servable = service->LoadVersion(version, dir);
-  if (!servable.ok()) return servable.status();
+  LOOM_ASSIGN_OR_RETURN(auto servable, service->LoadVersion(version, dir));
   service->name_ =
-      options.name.empty() ? (*servable)->predictor->name() : options.name;
+      options.name.empty() ? servable->predictor->name() : options.name;
   absl::MutexLock lock(&service->mu_);
-  service->servable_ = *std::move(servable);
+  service->servable_ = std::move(servable);
   return service;
 }
 
 absl::StatusOr<std::shared_ptr<const Service::Servable>> Service::LoadVersion(
     int64_t version, const std::string& dir) const {
-  auto file = ReadSavedModelFile(dir);
-  if (!file.ok()) return file.status();
+  LOOM_ASSIGN_OR_RETURN(auto file, ReadSavedModelFile(dir));
   auto registry = std::make_unique<OpRegistry>();
   PluginSearch search;
   search.plugin_path = options_.plugin_path;
-  if (auto s = PrepareRegistryForModelDir(dir, *file, options_.plugins, search,
-                                          registry.get());
-      !s.ok()) {
-    return s;
-  }
-  auto predictor = Predictor::Load(dir, *registry, options_.predictor);
-  if (!predictor.ok()) return predictor.status();
+  LOOM_RETURN_IF_ERROR(PrepareRegistryForModelDir(dir, file, options_.plugins,
+                                                  search, registry.get()));
+  LOOM_ASSIGN_OR_RETURN(auto predictor,
+                        Predictor::Load(dir, *registry, options_.predictor));
   auto servable = std::make_shared<Servable>();
   servable->version = version;
   servable->dir = dir;
   servable->stamp = Stamp(dir);
   servable->registry = std::move(registry);
-  servable->predictor = *std::move(predictor);
+  servable->predictor = std::move(predictor);
   return std::shared_ptr<const Servable>(std::move(servable));
 }
 
@@ -388,7 +384,7 @@ absl::StatusOr<const ThreadedExplainer*> Service::Servable::GetExplainer()
       explain_status = loaded.status();
     }
   }
-  if (!explain_status.ok()) return explain_status;
+  LOOM_RETURN_IF_ERROR(explain_status);
   return explainer.get();
 }
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/data/dataset.h"
 #include "framework/data/readers/reader.h"
+#include "framework/status_macros.h"
 
 namespace loom::data {
 namespace {
@@ -94,20 +95,12 @@ absl::Status ValidateSourceSettings(const TextDatasetDef& def) {
         absl::StrCat("dataset.", field, ": '", value, "' is not one of ",
                      absl::StrJoin(allowed.begin() + 1, allowed.end(), ", ")));
   };
-  if (auto s = one_of("on_bad_rows", def.on_bad_rows(), {"", "stop", "skip"});
-      !s.ok()) {
-    return s;
-  }
-  if (auto s =
-          one_of("on_bad_text", def.on_bad_text(), {"", "error", "replace"});
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = one_of("label_source", def.label_source(),
-                      {"", "sentiment", "rating"});
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(
+      one_of("on_bad_rows", def.on_bad_rows(), {"", "stop", "skip"}));
+  LOOM_RETURN_IF_ERROR(
+      one_of("on_bad_text", def.on_bad_text(), {"", "error", "replace"}));
+  LOOM_RETURN_IF_ERROR(
+      one_of("label_source", def.label_source(), {"", "sentiment", "rating"}));
   if (!(def.test_split() >= 0 && def.test_split() < 1)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "dataset.test_split must be in [0, 1), got ", def.test_split()));
@@ -124,7 +117,7 @@ absl::Status ValidateSourceSettings(const TextDatasetDef& def) {
 }
 
 absl::StatusOr<Corpus> LoadCorpus(const TextDatasetDef& def) {
-  if (auto s = ValidateSourceSettings(def); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(ValidateSourceSettings(def));
   if (def.source().empty()) {
     return absl::InvalidArgumentError("dataset.source: no data path given");
   }
@@ -133,11 +126,8 @@ absl::StatusOr<Corpus> LoadCorpus(const TextDatasetDef& def) {
   std::vector<Pending> train;
   std::vector<Pending> test;
   ReadStats stats;
-  if (auto s =
-          ReadInto(def.source(), def.format(), options, &train, &test, &stats);
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(
+      ReadInto(def.source(), def.format(), options, &train, &test, &stats));
   AddNote(def.source(), stats, &corpus.notes);
   if (!def.test_source().empty()) {
     if (!test.empty()) {
@@ -148,11 +138,8 @@ absl::StatusOr<Corpus> LoadCorpus(const TextDatasetDef& def) {
     }
     std::vector<Pending> more_train;
     ReadStats test_stats;
-    if (auto s = ReadInto(def.test_source(), def.format(), options, &test,
-                          &more_train, &test_stats);
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(ReadInto(def.test_source(), def.format(), options,
+                                  &test, &more_train, &test_stats));
     // A test source with its own train/test parts contributes its test part
     // only when it has one.
     if (!more_train.empty() && !test.empty()) {
@@ -206,9 +193,7 @@ absl::StatusOr<Corpus> LoadCorpus(const TextDatasetDef& def) {
                                listed, ")")
                 : absl::StrCat("label '", p.label,
                                "' is not one of the classes (", listed, ")");
-        if (auto s = BadRow(options, p.where, reason, &label_stats); !s.ok()) {
-          return s;
-        }
+        LOOM_RETURN_IF_ERROR(BadRow(options, p.where, reason, &label_stats));
         continue;
       }
       Review review;
@@ -219,8 +204,8 @@ absl::StatusOr<Corpus> LoadCorpus(const TextDatasetDef& def) {
     }
     return absl::OkStatus();
   };
-  if (auto s = to_reviews(train, &corpus.train, false); !s.ok()) return s;
-  if (auto s = to_reviews(test, &corpus.test, true); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(to_reviews(train, &corpus.train, false));
+  LOOM_RETURN_IF_ERROR(to_reviews(test, &corpus.test, true));
   if (label_stats.skipped > 0) {
     corpus.notes.push_back(label_stats.Summary());
   }

@@ -12,6 +12,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "framework/status_macros.h"
 #include "framework/tensor.h"
 
 namespace loom::data {
@@ -176,7 +177,7 @@ uint64_t TestShuffleSeed(uint64_t shuffle_seed) {
 }
 
 absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def) {
-  if (auto s = ValidateSourceSettings(def); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(ValidateSourceSettings(def));
   if (def.num_words() <= Vocabulary::kFirstWordId) {
     return absl::InvalidArgumentError(absl::StrCat(
         "TextDatasetDef.num_words must be > 3 (ids 0, 1, 2 are reserved), got ",
@@ -196,18 +197,14 @@ absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def) {
         absl::StrCat("TextDatasetDef.test_limit must be >= 0 (0 = all), got ",
                      def.test_limit()));
   }
-  absl::StatusOr<Padding> padding = ToPadding(def.padding(), "padding");
-  if (!padding.ok()) return padding.status();
-  absl::StatusOr<Padding> truncating =
-      ToPadding(def.truncating(), "truncating");
-  if (!truncating.ok()) return truncating.status();
+  LOOM_RETURN_IF_ERROR(ToPadding(def.padding(), "padding").status());
+  LOOM_RETURN_IF_ERROR(ToPadding(def.truncating(), "truncating").status());
   return absl::OkStatus();
 }
 
 absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
                                              const loom::TextDatasetDef& def) {
-  absl::Status valid = ValidateTextDatasetDef(def);
-  if (!valid.ok()) return valid;
+  LOOM_RETURN_IF_ERROR(ValidateTextDatasetDef(def));
   if (corpus.train.empty()) {
     return absl::InvalidArgumentError(
         "BuildTextDataset: the corpus has no training reviews to build the "
@@ -241,10 +238,10 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
         counts[token] += part.counts[local];
       }
     }
-    absl::StatusOr<Vocabulary> vocabulary =
-        Vocabulary::FromCounts(counts, def.num_words(), tokenizer);
-    if (!vocabulary.ok()) return vocabulary.status();
-    dataset.vocabulary = *std::move(vocabulary);
+    LOOM_ASSIGN_OR_RETURN(
+        Vocabulary vocabulary,
+        Vocabulary::FromCounts(counts, def.num_words(), tokenizer));
+    dataset.vocabulary = std::move(vocabulary);
   }
   for (InternedReviews& part : parts) {
     part.to_id.resize(part.counts.size());
@@ -268,9 +265,7 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
       ShuffledOrder(static_cast<int64_t>(corpus.train.size()), seed);
   const std::vector<int64_t> test_order = ShuffledOrder(
       static_cast<int64_t>(corpus.test.size()), TestShuffleSeed(seed));
-  if (auto s = CheckSplitMemory(train_n + test_n, def.max_len()); !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(CheckSplitMemory(train_n + test_n, def.max_len()));
   AllocateSplit(train_n, def.max_len(), &dataset.train);
   AllocateSplit(test_n, def.max_len(), &dataset.test);
   const int64_t test_split = test_n / 2;
@@ -289,8 +284,7 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
 absl::StatusOr<EncodedSplit> EncodeTestSplit(const ImdbCorpus& corpus,
                                              const Vocabulary& vocabulary,
                                              const loom::TextDatasetDef& def) {
-  absl::Status valid = ValidateTextDatasetDef(def);
-  if (!valid.ok()) return valid;
+  LOOM_RETURN_IF_ERROR(ValidateTextDatasetDef(def));
   if (vocabulary.keep_punctuation() != def.keep_punctuation()) {
     const bool keep = vocabulary.keep_punctuation();
     return absl::InvalidArgumentError(absl::StrCat(
@@ -317,7 +311,7 @@ absl::StatusOr<EncodedSplit> EncodeTestSplit(const ImdbCorpus& corpus,
       def.test_limit() > 0 ? std::min<int64_t>(size, def.test_limit()) : size;
   const std::vector<int64_t> order = ShuffledOrder(
       size, TestShuffleSeed(static_cast<uint64_t>(def.shuffle_seed())));
-  if (auto s = CheckSplitMemory(n, def.max_len()); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(CheckSplitMemory(n, def.max_len()));
   EncodedSplit split;
   AllocateSplit(n, def.max_len(), &split);
   EncodeRows(corpus.test, order, 0, n, vocabulary, padding, truncating, &split);
@@ -326,15 +320,12 @@ absl::StatusOr<EncodedSplit> EncodeTestSplit(const ImdbCorpus& corpus,
 
 absl::StatusOr<TextDataset> LoadTextDataset(const std::string& path,
                                             const loom::TextDatasetDef& def) {
-  absl::Status valid = ValidateTextDatasetDef(def);
-  if (!valid.ok()) return valid;
+  LOOM_RETURN_IF_ERROR(ValidateTextDatasetDef(def));
   loom::TextDatasetDef with_source = def;
   if (!path.empty()) with_source.set_source(path);
-  absl::StatusOr<Corpus> corpus = LoadCorpus(with_source);
-  if (!corpus.ok()) return corpus.status();
-  absl::StatusOr<TextDataset> dataset = BuildTextDataset(*corpus, def);
-  if (!dataset.ok()) return dataset.status();
-  dataset->notes = std::move(corpus->notes);
+  LOOM_ASSIGN_OR_RETURN(Corpus corpus, LoadCorpus(with_source));
+  LOOM_ASSIGN_OR_RETURN(TextDataset dataset, BuildTextDataset(corpus, def));
+  dataset.notes = std::move(corpus.notes);
   return dataset;
 }
 

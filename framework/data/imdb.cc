@@ -23,6 +23,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/strings/strip.h"
 #include "framework/data/readers/reader.h"
+#include "framework/status_macros.h"
 
 namespace loom::data {
 namespace {
@@ -390,10 +391,9 @@ absl::StatusOr<ImdbCorpus> ReadImdbFolder(const std::string& folder) {
   std::array<std::array<std::vector<std::string>, 2>, 2> paths;
   for (int split = 0; split < 2; ++split) {
     for (int label = 0; label < 2; ++label) {
-      absl::Status status =
-          ListLabelFolder(root, real_root, split, label, &buckets[split][label],
-                          &paths[split][label]);
-      if (!status.ok()) return status;
+      LOOM_RETURN_IF_ERROR(ListLabelFolder(root, real_root, split, label,
+                                           &buckets[split][label],
+                                           &paths[split][label]));
     }
   }
   // Bucket vectors no longer grow, so pointers into them stay valid.
@@ -424,7 +424,7 @@ absl::StatusOr<ImdbCorpus> ReadImdbFolder(const std::string& folder) {
   work(0);
   for (std::thread& thread : threads) thread.join();
   for (absl::Status& status : statuses) {
-    if (!status.ok()) return status;
+    LOOM_RETURN_IF_ERROR(status);
   }
   return Assemble(
       std::move(buckets),

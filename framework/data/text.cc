@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "framework/file_util.h"
+#include "framework/status_macros.h"
 
 namespace loom::data {
 namespace {
@@ -628,8 +629,7 @@ absl::StatusOr<Vocabulary> Vocabulary::Build(
     return absl::InvalidArgumentError(absl::StrCat(
         "Vocabulary::Build: num_words must be > 3, got ", num_words));
   }
-  absl::Status valid = ValidateOptions("Vocabulary::Build", options);
-  if (!valid.ok()) return valid;
+  LOOM_RETURN_IF_ERROR(ValidateOptions("Vocabulary::Build", options));
   // Two counters on two halves (the machines have 2 cores), then merged;
   // the ranking is a total order, so the result does not depend on this.
   const size_t half = texts.size() >= 2048 ? texts.size() / 2 : texts.size();
@@ -663,8 +663,7 @@ absl::StatusOr<Vocabulary> Vocabulary::FromCounts(
     return absl::InvalidArgumentError(absl::StrCat(
         "Vocabulary::FromCounts: num_words must be > 3, got ", num_words));
   }
-  absl::Status valid = ValidateOptions("Vocabulary::FromCounts", options);
-  if (!valid.ok()) return valid;
+  LOOM_RETURN_IF_ERROR(ValidateOptions("Vocabulary::FromCounts", options));
   using Entry = std::pair<const std::string, int64_t>;
   std::vector<const Entry*> entries;
   entries.reserve(counts.size());
@@ -714,8 +713,7 @@ absl::StatusOr<Vocabulary> Vocabulary::FromWords(
     return absl::InvalidArgumentError(absl::StrCat(
         "Vocabulary::FromWords: num_words must be > 3, got ", num_words));
   }
-  absl::Status valid = ValidateOptions("Vocabulary::FromWords", options);
-  if (!valid.ok()) return valid;
+  LOOM_RETURN_IF_ERROR(ValidateOptions("Vocabulary::FromWords", options));
   if (words.size() > static_cast<size_t>(num_words - kFirstWordId)) {
     return absl::InvalidArgumentError(
         absl::StrCat("Vocabulary::FromWords: ", words.size(),

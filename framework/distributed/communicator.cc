@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "framework/status_macros.h"
 
 namespace loom::distributed {
 namespace {
@@ -185,8 +186,7 @@ MPI_Datatype TypeOf<int32_t>() {
   absl::Status Communicator::NAME(absl::Span<T> data,                       \
                                   absl::string_view what) {                 \
     if (!uses_mpi_ || size_ == 1 || data.empty()) return absl::OkStatus();  \
-    if (auto s = CheckCount(data.size(), "MPI_Allreduce", what); !s.ok())   \
-      return s;                                                             \
+    LOOM_RETURN_IF_ERROR(CheckCount(data.size(), "MPI_Allreduce", what));   \
     const double start = NowSeconds();                                      \
     MPI_Request request;                                                    \
     if (int rc = MPI_Iallreduce(MPI_IN_PLACE, data.data(),                  \
@@ -214,15 +214,10 @@ absl::Status Communicator::Broadcast(std::string* bytes, int root,
                      ", but there are ", size_, " ranks"));
   }
   int64_t size = static_cast<int64_t>(bytes->size());
-  if (auto s = Broadcast(absl::MakeSpan(&size, 1), root,
-                         absl::StrCat("the size of ", what));
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = CheckCount(static_cast<size_t>(size), "MPI_Bcast", what);
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(Broadcast(absl::MakeSpan(&size, 1), root,
+                                 absl::StrCat("the size of ", what)));
+  LOOM_RETURN_IF_ERROR(
+      CheckCount(static_cast<size_t>(size), "MPI_Bcast", what));
   bytes->resize(static_cast<size_t>(size));
   if (size == 0) return absl::OkStatus();
   const double start = NowSeconds();
@@ -244,8 +239,7 @@ absl::Status Communicator::Broadcast(std::string* bytes, int root,
           absl::StrCat("broadcast of ", what, " from rank ", root,         \
                        ", but there are ", size_, " ranks"));              \
     }                                                                      \
-    if (auto s = CheckCount(data.size(), "MPI_Bcast", what); !s.ok())      \
-      return s;                                                            \
+    LOOM_RETURN_IF_ERROR(CheckCount(data.size(), "MPI_Bcast", what));      \
     const double start = NowSeconds();                                     \
     MPI_Request request;                                                   \
     if (int rc = MPI_Ibcast(data.data(), static_cast<int>(data.size()),    \
@@ -272,9 +266,7 @@ absl::Status Communicator::AllgathervTyped(absl::Span<const T> mine,
     (*counts)[0] = static_cast<int>(mine.size());
     return absl::OkStatus();
   }
-  if (auto s = CheckCount(mine.size(), "MPI_Allgatherv", what); !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(CheckCount(mine.size(), "MPI_Allgatherv", what));
   int mine_count = static_cast<int>(mine.size());
   const double start = NowSeconds();
   MPI_Request request;
@@ -283,21 +275,17 @@ absl::Status Communicator::AllgathervTyped(absl::Span<const T> mine,
       rc != MPI_SUCCESS) {
     return Error(rc, "MPI_Allgather", absl::StrCat("the sizes of ", what));
   }
-  if (auto s = Wait(&request, "MPI_Allgather",
-                    absl::StrCat("the sizes of ", what), start, sizeof(int));
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(Wait(&request, "MPI_Allgather",
+                            absl::StrCat("the sizes of ", what), start,
+                            sizeof(int)));
   std::vector<int> displs(size_, 0);
   int64_t total = 0;
   for (int r = 0; r < size_; ++r) {
     displs[r] = static_cast<int>(total);
     total += (*counts)[r];
   }
-  if (auto s = CheckCount(static_cast<size_t>(total), "MPI_Allgatherv", what);
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(
+      CheckCount(static_cast<size_t>(total), "MPI_Allgatherv", what));
   all->resize(static_cast<size_t>(total));
   const double start2 = NowSeconds();
   if (int rc = MPI_Iallgatherv(mine.data(), mine_count, TypeOf<T>(),
@@ -341,10 +329,8 @@ absl::StatusOr<std::vector<std::string>> Communicator::AllgatherBytes(
   }
   std::memcpy(words.data() + 1, padded.data(), padded.size());
   std::vector<int32_t> all;
-  if (auto s = Allgatherv(absl::MakeConstSpan(words), &all, &counts, what);
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(
+      Allgatherv(absl::MakeConstSpan(words), &all, &counts, what));
   std::vector<std::string> out(size_);
   int64_t offset = 0;
   for (int r = 0; r < size_; ++r) {
@@ -362,7 +348,7 @@ absl::Status Communicator::Send(absl::string_view bytes, int to, int tag,
     return absl::FailedPreconditionError(
         absl::StrCat("send of ", what, ": not running under mpirun"));
   }
-  if (auto s = CheckCount(bytes.size(), "MPI_Send", what); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(CheckCount(bytes.size(), "MPI_Send", what));
   const double start = NowSeconds();
   MPI_Request request;
   if (int rc = MPI_Isend(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE,
@@ -434,11 +420,8 @@ absl::Status Communicator::CheckSameOnAllRanks(absl::string_view bytes,
   std::vector<int64_t> hashes(size_, 0);
   hashes[rank_] = static_cast<int64_t>(StableHash(bytes));
   // Each rank fills its own slot; the sum is every rank's hash.
-  if (auto s = AllreduceSum(absl::MakeSpan(hashes),
-                            absl::StrCat("the hashes of ", what));
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(AllreduceSum(absl::MakeSpan(hashes),
+                                    absl::StrCat("the hashes of ", what)));
   std::vector<std::string> differ;
   for (int r = 1; r < size_; ++r) {
     if (hashes[r] != hashes[0]) {

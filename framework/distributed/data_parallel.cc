@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "framework/data/dataset.h"
+#include "framework/status_macros.h"
 
 namespace loom::distributed {
 namespace {
@@ -58,11 +59,8 @@ absl::Status BroadcastParameters(Communicator& comm,
                                  std::vector<Parameter>& params) {
   if (comm.size() == 1) return absl::OkStatus();
   for (Parameter& p : params) {
-    if (auto s = comm.Broadcast(p.value.flat(), 0,
-                                absl::StrCat("parameter '", p.name, "'"));
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(comm.Broadcast(
+        p.value.flat(), 0, absl::StrCat("parameter '", p.name, "'")));
   }
   return absl::OkStatus();
 }
@@ -110,9 +108,7 @@ absl::Status GradientAllreducer::FlushBucket(std::vector<Parameter>& params,
   if (members.size() > 1) {
     absl::StrAppend(&what, " and ", members.size() - 1, " more parameters");
   }
-  if (auto s = comm_->AllreduceSum(absl::MakeSpan(buffer_), what); !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(comm_->AllreduceSum(absl::MakeSpan(buffer_), what));
   offset = 0;
   for (size_t k : members) {
     Parameter& p = params[k];
@@ -156,11 +152,8 @@ absl::Status GradientAllreducer::Allreduce(std::vector<Parameter>& params,
       kinds[3 * k + 1] = 1;
     }
   }
-  if (auto s = comm_->AllreduceSum(absl::MakeSpan(kinds),
-                                   "the kinds of the gradients");
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(
+      comm_->AllreduceSum(absl::MakeSpan(kinds), "the kinds of the gradients"));
   // Dense gradients, last parameter first, fused.
   std::vector<size_t> bucket;
   int64_t bucket_bytes = 0;
@@ -169,24 +162,20 @@ absl::Status GradientAllreducer::Allreduce(std::vector<Parameter>& params,
     if (!p.trainable) continue;
     const bool sparse = kinds[3 * i] > 0 && kinds[3 * i + 1] == 0;
     if (sparse) {
-      if (auto s = ExchangeSparse(p, weight, has_grad); !s.ok()) return s;
+      LOOM_RETURN_IF_ERROR(ExchangeSparse(p, weight, has_grad));
       continue;
     }
     const int64_t bytes =
         p.value.num_elements() * static_cast<int64_t>(sizeof(float));
     if (!bucket.empty() && bucket_bytes + bytes > fusion_bytes_) {
-      if (auto s = FlushBucket(params, bucket, weight, has_grad); !s.ok()) {
-        return s;
-      }
+      LOOM_RETURN_IF_ERROR(FlushBucket(params, bucket, weight, has_grad));
       bucket.clear();
       bucket_bytes = 0;
     }
     bucket.push_back(i);
     bucket_bytes += bytes;
   }
-  if (auto s = FlushBucket(params, bucket, weight, has_grad); !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(FlushBucket(params, bucket, weight, has_grad));
   stats_.seconds += SecondsSince(start);
   return absl::OkStatus();
 }
@@ -204,11 +193,9 @@ absl::Status GradientAllreducer::ExchangeSparse(Parameter& p, float weight,
   }
   const std::string what = absl::StrCat("the gradient rows of '", p.name, "'");
   std::vector<int> counts;
-  if (auto s = comm_->Allgatherv(absl::MakeConstSpan(rows_), &all_rows_,
-                                 &counts, absl::StrCat(what, " (row ids)"));
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(comm_->Allgatherv(absl::MakeConstSpan(rows_), &all_rows_,
+                                         &counts,
+                                         absl::StrCat(what, " (row ids)")));
   stats_.sparse_bytes += static_cast<int64_t>(rows_.size() * sizeof(int32_t));
   // Ring allreduce moves 2(N-1)/N of the table per rank; gathering rows
   // moves (N-1)/N of all ranks' rows to each.
@@ -228,11 +215,8 @@ absl::Status GradientAllreducer::ExchangeSparse(Parameter& p, float weight,
   }
   if (as_rows) {
     std::vector<int> value_counts;
-    if (auto s = comm_->Allgatherv(absl::MakeConstSpan(values_), &all_values_,
-                                   &value_counts, what);
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(comm_->Allgatherv(absl::MakeConstSpan(values_),
+                                           &all_values_, &value_counts, what));
     stats_.sparse_bytes += static_cast<int64_t>(values_.size() * sizeof(float));
     // Rank order, the same on every rank: the same sums everywhere.
     for (size_t j = 0; j < all_rows_.size(); ++j) {
@@ -246,11 +230,8 @@ absl::Status GradientAllreducer::ExchangeSparse(Parameter& p, float weight,
       float* dst = p.grad.f32() + int64_t{rows_[j]} * width;
       std::memcpy(dst, values_.data() + j * width, width * sizeof(float));
     }
-    if (auto s = comm_->AllreduceSum(p.grad.flat(),
-                                     absl::StrCat(what, " (densely)"));
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(
+        comm_->AllreduceSum(p.grad.flat(), absl::StrCat(what, " (densely)")));
     stats_.dense_bytes += static_cast<int64_t>(p.grad.num_bytes());
     ++stats_.sparse_as_dense;
   }
@@ -270,10 +251,8 @@ absl::Status ReduceMetricSums(Communicator& comm, std::vector<double>* sums,
   if (comm.size() == 1) return absl::OkStatus();
   std::vector<double> all(*sums);
   all.push_back(static_cast<double>(*rows));
-  if (auto s = comm.AllreduceSum(absl::MakeSpan(all), "the metric sums");
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(
+      comm.AllreduceSum(absl::MakeSpan(all), "the metric sums"));
   *rows = static_cast<int64_t>(all.back());
   all.pop_back();
   *sums = std::move(all);
@@ -297,9 +276,7 @@ absl::StatusOr<std::vector<EpochResult>> TrainDataParallel(
                      "examples (> 0), got ",
                      n, " and ", labels.dim(0)));
   }
-  if (auto s = BroadcastParameters(comm, executor.parameters()); !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(BroadcastParameters(comm, executor.parameters()));
   GradientAllreducer reducer(&comm, options.fusion_bytes, options.sparse);
   const std::vector<std::string> fetches = {options.loss};
   Tensor batch_features, batch_labels;
@@ -334,10 +311,9 @@ absl::StatusOr<std::vector<EpochResult>> TrainDataParallel(
               s.code(), absl::StrCat("epoch ", epoch, ", step ", step + 1, ", ",
                                      comm.Where(), ": ", s.message()));
         }
-        if (auto s = executor.Backward(options.loss); !s.ok()) return s;
-        auto loss = executor.Fetch(options.loss);
-        if (!loss.ok()) return loss.status();
-        sums[0] += double{(*loss)->f32()[0]} * (last - first);
+        LOOM_RETURN_IF_ERROR(executor.Backward(options.loss));
+        LOOM_ASSIGN_OR_RETURN(auto loss, executor.Fetch(options.loss));
+        sums[0] += double{loss->f32()[0]} * (last - first);
         rows += last - first;
       }
       const float weight =
@@ -348,7 +324,7 @@ absl::StatusOr<std::vector<EpochResult>> TrainDataParallel(
             s.code(), absl::StrCat("epoch ", epoch, ", step ", step + 1, ": ",
                                    s.message()));
       }
-      if (auto s = optimizer.Apply(executor.parameters()); !s.ok()) return s;
+      LOOM_RETURN_IF_ERROR(optimizer.Apply(executor.parameters()));
     }
     EpochResult result;
     result.seconds = SecondsSince(start);
@@ -356,7 +332,7 @@ absl::StatusOr<std::vector<EpochResult>> TrainDataParallel(
     result.allreduce_bytes =
         reducer.stats().dense_bytes + reducer.stats().sparse_bytes;
     result.steps = steps;
-    if (auto s = ReduceMetricSums(comm, &sums, &rows); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ReduceMetricSums(comm, &sums, &rows));
     result.loss = sums[0] / static_cast<double>(rows);
     results.push_back(result);
   }

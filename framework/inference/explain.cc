@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/executor.h"
 #include "framework/graph.h"
+#include "framework/status_macros.h"
 #include "framework/training/saved_model.h"
 
 namespace loom {
@@ -221,15 +222,12 @@ absl::StatusOr<std::vector<double>> Explainer::Score(const Tensor& ids,
   Executor& ex = model_->executor();
   const std::string& pred = model_->def().prediction();
   const std::vector<std::string> fetches = {pred};
-  if (auto s = ex.Run({{model_->def().features_input(), ids}}, fetches, false);
-      !s.ok()) {
-    return s;
-  }
-  auto p = ex.Fetch(pred);
-  if (!p.ok()) return p.status();
+  LOOM_RETURN_IF_ERROR(
+      ex.Run({{model_->def().features_input(), ids}}, fetches, false));
+  LOOM_ASSIGN_OR_RETURN(auto p, ex.Fetch(pred));
   std::vector<double> out(ids.dim(0));
   for (int64_t i = 0; i < ids.dim(0); ++i) {
-    out[i] = ClassProbability(**p, i, target_class);
+    out[i] = ClassProbability(*p, i, target_class);
   }
   return out;
 }
@@ -266,24 +264,20 @@ absl::StatusOr<std::vector<double>> Explainer::IntegratedGradients(
   }
   {
     const std::vector<std::string> fetches = {embedding_value_};
-    if (auto s = ex.Run({{features, Tensor::FromVector({2, t_len}, pair)}},
-                        fetches, false);
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(ex.Run(
+        {{features, Tensor::FromVector({2, t_len}, pair)}}, fetches, false));
   }
-  auto emb = ex.Fetch(embedding_value_);
-  if (!emb.ok()) return emb.status();
-  if ((*emb)->rank() != 3 || (*emb)->dim(0) != 2 || (*emb)->dim(1) != t_len) {
+  LOOM_ASSIGN_OR_RETURN(auto emb, ex.Fetch(embedding_value_));
+  if (emb->rank() != 3 || emb->dim(0) != 2 || emb->dim(1) != t_len) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the Embedding output '", embedding_value_, "' is ",
-        ShapeToString((*emb)->shape()), ", expected [2, ", t_len, ", D]"));
+        ShapeToString(emb->shape()), ", expected [2, ", t_len, ", D]"));
   }
-  const int64_t width = (*emb)->dim(2);
+  const int64_t width = emb->dim(2);
   const int64_t row_size = t_len * width;
-  const std::vector<float> x_emb((*emb)->f32(), (*emb)->f32() + row_size);
-  const std::vector<float> b_emb((*emb)->f32() + row_size,
-                                 (*emb)->f32() + 2 * row_size);
+  const std::vector<float> x_emb(emb->f32(), emb->f32() + row_size);
+  const std::vector<float> b_emb(emb->f32() + row_size,
+                                 emb->f32() + 2 * row_size);
 
   // steps rows: alpha_k = k / (steps - 1), all with x's ids (its mask).
   std::vector<int32_t> ids(steps * t_len);
@@ -300,18 +294,14 @@ absl::StatusOr<std::vector<double>> Explainer::IntegratedGradients(
   }
   {
     const std::vector<std::string> fetches = {pred};
-    if (auto s = ex.RunWithOverrides(
-            {{features, Tensor::FromVector({steps, t_len}, ids)}},
-            {{embedding_value_, path}}, fetches, false);
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(ex.RunWithOverrides(
+        {{features, Tensor::FromVector({steps, t_len}, ids)}},
+        {{embedding_value_, path}}, fetches, false));
   }
-  auto p = ex.Fetch(pred);
-  if (!p.ok()) return p.status();
-  *fb = ClassProbability(**p, 0, target_class);
-  *fx = ClassProbability(**p, steps - 1, target_class);
-  Tensor seed(DType::kFloat32, (*p)->shape());
+  LOOM_ASSIGN_OR_RETURN(auto p, ex.Fetch(pred));
+  *fb = ClassProbability(*p, 0, target_class);
+  *fx = ClassProbability(*p, steps - 1, target_class);
+  Tensor seed(DType::kFloat32, p->shape());
   for (int k = 0; k < steps; ++k) {
     if (prediction_width_ == 1) {
       seed.f32()[k] = target_class == 1 ? 1.0f : -1.0f;
@@ -319,14 +309,14 @@ absl::StatusOr<std::vector<double>> Explainer::IntegratedGradients(
       seed.f32()[k * prediction_width_ + target_class] = 1.0f;
     }
   }
-  auto grad = ex.ValueGradient(pred, seed, embedding_value_);
-  if (!grad.ok()) return grad.status();
+  LOOM_ASSIGN_OR_RETURN(auto grad,
+                        ex.ValueGradient(pred, seed, embedding_value_));
 
   // Trapezoid weights: 1/(steps-1), halved at both ends.
   std::vector<double> mean_grad(row_size, 0.0);
   for (int k = 0; k < steps; ++k) {
     const double w = (k == 0 || k == steps - 1 ? 0.5 : 1.0) / (steps - 1);
-    const float* gk = grad->f32() + k * row_size;
+    const float* gk = grad.f32() + k * row_size;
     for (int64_t j = 0; j < row_size; ++j) mean_grad[j] += w * gk[j];
   }
   std::vector<double> scores(t_len, 0.0);
@@ -388,16 +378,12 @@ absl::StatusOr<Explanation> Explainer::Explain(const std::string& text,
   {
     Executor& ex = model_->executor();
     const std::vector<std::string> fetches = {model_->def().prediction()};
-    if (auto s = ex.Run({{model_->def().features_input(),
-                          Tensor::FromVector({1, t_len}, row)}},
-                        fetches, false);
-        !s.ok()) {
-      return s;
-    }
-    auto p = ex.Fetch(model_->def().prediction());
-    if (!p.ok()) return p.status();
+    LOOM_RETURN_IF_ERROR(ex.Run(
+        {{model_->def().features_input(), Tensor::FromVector({1, t_len}, row)}},
+        fetches, false));
+    LOOM_ASSIGN_OR_RETURN(auto p, ex.Fetch(model_->def().prediction()));
     for (int c = 0; c < num_classes(); ++c) {
-      e.probabilities.push_back(ClassProbability(**p, 0, c));
+      e.probabilities.push_back(ClassProbability(*p, 0, c));
     }
   }
   e.predicted_class = static_cast<int>(
@@ -407,15 +393,15 @@ absl::StatusOr<Explanation> Explainer::Explain(const std::string& text,
       options.target_class < 0 ? e.predicted_class : options.target_class;
 
   double fx = 0, fb = 0;
-  auto scores = IntegratedGradients(row, e.target_class, options.steps,
-                                    options.baseline_id, &fx, &fb);
-  if (!scores.ok()) return scores.status();
+  LOOM_ASSIGN_OR_RETURN(auto scores,
+                        IntegratedGradients(row, e.target_class, options.steps,
+                                            options.baseline_id, &fx, &fb));
   e.target_probability = fx;
   e.baseline_probability = fb;
   for (ExplainedToken& tok : e.tokens) {
-    tok.attribution = (*scores)[tok.position];
+    tok.attribution = scores[tok.position];
   }
-  e.attribution_sum = std::accumulate(scores->begin(), scores->end(), 0.0);
+  e.attribution_sum = std::accumulate(scores.begin(), scores.end(), 0.0);
   e.completeness_error = std::fabs(e.attribution_sum - (fx - fb));
 
   if (options.occlusion) {
@@ -431,12 +417,12 @@ absl::StatusOr<Explanation> Explainer::Explain(const std::string& text,
         batch[k * t_len + e.tokens[word_tokens[k]].position] =
             data::Vocabulary::kPadId;
       }
-      auto occluded =
-          Score(Tensor::FromVector({n, t_len}, batch), e.target_class);
-      if (!occluded.ok()) return occluded.status();
+      LOOM_ASSIGN_OR_RETURN(
+          auto occluded,
+          Score(Tensor::FromVector({n, t_len}, batch), e.target_class));
       const double base = e.probabilities[e.target_class];
       for (int64_t k = 0; k < n; ++k) {
-        e.tokens[word_tokens[k]].occlusion = base - (*occluded)[k];
+        e.tokens[word_tokens[k]].occlusion = base - occluded[k];
       }
     }
     e.has_occlusion = true;
@@ -453,9 +439,10 @@ absl::StatusOr<Explanation> Explainer::Explain(const std::string& text,
       const std::vector<int32_t> padded = PadRow(prefix);
       std::copy(padded.begin(), padded.end(), batch.begin() + i * t_len);
     }
-    auto curve = Score(Tensor::FromVector({n, t_len}, batch), e.target_class);
-    if (!curve.ok()) return curve.status();
-    e.prefix_probabilities = *std::move(curve);
+    LOOM_ASSIGN_OR_RETURN(
+        auto curve,
+        Score(Tensor::FromVector({n, t_len}, batch), e.target_class));
+    e.prefix_probabilities = std::move(curve);
   }
   return e;
 }
@@ -737,7 +724,7 @@ absl::StatusOr<std::vector<ReportRow>> ExplainRecords(
         return enough ? absl::CancelledError("enough rows") : absl::OkStatus();
       },
       &stats);
-  if (!failed.ok()) return failed;
+  LOOM_RETURN_IF_ERROR(failed);
   if (!s.ok() && !enough) return s;
   if (rows.empty()) {
     return absl::InvalidArgumentError(
@@ -838,7 +825,7 @@ absl::StatusOr<std::unique_ptr<ThreadedExplainer>> ThreadedExplainer::Load(
       std::thread([p, model_dir, &registry] { p->Serve(model_dir, registry); });
   absl::MutexLock lock(&p->mu_);
   p->mu_.Await(absl::Condition(&p->loaded_));
-  if (!p->load_status_.ok()) return p->load_status_;  // Joined by ~.
+  LOOM_RETURN_IF_ERROR(p->load_status_);  // Joined by ~.
   return explainer;
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "framework/status_macros.h"
 #include "framework/training/classification.h"
 #include "framework/training/saved_model.h"
 
@@ -146,9 +147,8 @@ absl::StatusOr<std::unique_ptr<Predictor>> Predictor::Load(
     return absl::InvalidArgumentError("Predictor::Load: no op registry");
   }
   const OpRegistry& ref = *registry;
-  auto predictor = Load(model_dir, ref, options);
-  if (!predictor.ok()) return predictor.status();
-  (*predictor)->owned_registry_ = std::move(registry);
+  LOOM_ASSIGN_OR_RETURN(auto predictor, Load(model_dir, ref, options));
+  predictor->owned_registry_ = std::move(registry);
   return predictor;
 }
 
@@ -159,8 +159,7 @@ absl::StatusOr<std::unique_ptr<Predictor>> Predictor::Load(
     return absl::InvalidArgumentError(absl::StrCat(
         "Predictor options: batch_size must be > 0, got ", options.batch_size));
   }
-  auto file = ReadSavedModelFile(model_dir);
-  if (!file.ok()) return file.status();
+  LOOM_ASSIGN_OR_RETURN(auto file, ReadSavedModelFile(model_dir));
   auto predictor = std::unique_ptr<Predictor>(new Predictor());
   Predictor* p = predictor.get();
   p->model_dir_ = model_dir;
@@ -168,14 +167,14 @@ absl::StatusOr<std::unique_ptr<Predictor>> Predictor::Load(
   p->max_batch_size_ = std::max(0, options.max_batch_size);
   p->batch_timeout_micros_ = std::max<int64_t>(0, options.batch_timeout_micros);
   // The model thread loads the model: its primitives must stay there.
-  const ModelFile& model_file = *file;
+  const ModelFile& model_file = file;
   p->thread_ = std::thread([p, &model_file, &registry] {
     p->Serve(p->model_dir_, model_file, registry);
   });
   {
     absl::MutexLock lock(&p->mu_);
     p->mu_.Await(absl::Condition(&p->loaded_));
-    if (!p->load_status_.ok()) return p->load_status_;  // Joined by ~.
+    LOOM_RETURN_IF_ERROR(p->load_status_);  // Joined by ~.
   }
   Model& model = *p->model_;  // Read-only from here on.
   p->name_ = model.def().name();
@@ -209,7 +208,7 @@ absl::StatusOr<std::vector<Prediction>> Predictor::Run(
     queue_.push_back(&job);
     mu_.Await(absl::Condition(&job.done));
   }
-  if (!job.prediction.ok()) return job.prediction.status();
+  LOOM_RETURN_IF_ERROR(job.prediction.status());
   std::vector<Prediction> out(static_cast<size_t>(ids.dim(0)));
   for (int64_t i = 0; i < ids.dim(0); ++i) {
     ClassProbabilities(*job.prediction, i, &out[i].probabilities);
@@ -238,9 +237,8 @@ absl::StatusOr<std::vector<Prediction>> Predictor::Predict(
     data::PadSequenceInto(row.data(), row.size(), max_len_, padding, truncating,
                           ids.i32() + i * max_len_);
   }
-  auto out = Run(ids);
-  if (!out.ok()) return out.status();
-  for (int64_t i = 0; i < n; ++i) (*out)[i].num_tokens = num_tokens[i];
+  LOOM_ASSIGN_OR_RETURN(auto out, Run(ids));
+  for (int64_t i = 0; i < n; ++i) out[i].num_tokens = num_tokens[i];
   return out;
 }
 
@@ -275,14 +273,13 @@ absl::StatusOr<std::vector<Prediction>> Predictor::PredictIds(
                           ToPadding(dataset_.truncating()),
                           padded.i32() + i * max_len_);
   }
-  auto out = Run(padded);
-  if (!out.ok()) return out.status();
+  LOOM_ASSIGN_OR_RETURN(auto out, Run(padded));
   for (int64_t i = 0; i < n; ++i) {
     int count = 0;
     for (int64_t t = 0; t < length; ++t) {
       count += ids[i * length + t] > data::Vocabulary::kStartId ? 1 : 0;
     }
-    (*out)[i].num_tokens = count;
+    out[i].num_tokens = count;
   }
   return out;
 }

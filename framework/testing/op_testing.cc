@@ -11,6 +11,7 @@
 #include "framework/executor.h"
 #include "framework/graph.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 #include "framework/testing/tensor_text.h"
 
 namespace loom::testing {
@@ -73,12 +74,12 @@ absl::StatusOr<OpHarness> MakeHarness(const OpRegistry& registry,
       h.feeds[InputName(i)] = t;
     }
   }
-  auto graph = Graph::Build(def, registry);
-  if (!graph.ok()) return graph.status();
-  auto executor = Executor::Create(
-      std::shared_ptr<const Graph>(*std::move(graph)), test.seed);
-  if (!executor.ok()) return executor.status();
-  h.executor = *std::move(executor);
+  LOOM_ASSIGN_OR_RETURN(auto graph, Graph::Build(def, registry));
+  LOOM_ASSIGN_OR_RETURN(
+      auto executor,
+      Executor::Create(std::shared_ptr<const Graph>(std::move(graph)),
+                       test.seed));
+  h.executor = std::move(executor);
   for (int i = 0; i <= last_present; ++i) {
     if (h.parameter_of_input[i] >= 0) {
       h.executor->parameters()[h.parameter_of_input[i]].value.CopyFrom(
@@ -94,14 +95,11 @@ absl::StatusOr<OpHarness> MakeHarness(const OpRegistry& registry,
 absl::StatusOr<std::vector<Tensor>> Forward(OpHarness& h,
                                             const OpTestCase& test) {
   h.executor->Reseed(test.seed);
-  if (auto s = h.executor->Run(h.feeds, h.outputs, test.training); !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(h.executor->Run(h.feeds, h.outputs, test.training));
   std::vector<Tensor> out;
   for (const std::string& name : h.outputs) {
-    auto t = h.executor->Fetch(name);
-    if (!t.ok()) return t.status();
-    out.push_back((*t)->Clone());
+    LOOM_ASSIGN_OR_RETURN(auto t, h.executor->Fetch(name));
+    out.push_back(t->Clone());
   }
   return out;
 }
@@ -132,29 +130,24 @@ const OpRegistry& BuiltinRegistry() {
 
 absl::StatusOr<std::vector<Tensor>> RunOp(const OpRegistry& registry,
                                           const OpTestCase& test) {
-  auto h = MakeHarness(registry, test);
-  if (!h.ok()) return h.status();
-  return Forward(*h, test);
+  LOOM_ASSIGN_OR_RETURN(auto h, MakeHarness(registry, test));
+  return Forward(h, test);
 }
 
 absl::StatusOr<std::vector<Tensor>> ComputeGradients(
     const OpRegistry& registry, const OpTestCase& test,
     const std::vector<Tensor>& weights) {
-  auto h = MakeHarness(registry, test);
-  if (!h.ok()) return h.status();
+  LOOM_ASSIGN_OR_RETURN(auto h, MakeHarness(registry, test));
   std::vector<Tensor> grads(test.inputs.size());
   // One backward pass per weighted output; gradients add up.
-  for (size_t k = 0; k < h->outputs.size() && k < weights.size(); ++k) {
+  for (size_t k = 0; k < h.outputs.size() && k < weights.size(); ++k) {
     if (!weights[k].is_initialized()) continue;
-    auto out = Forward(*h, test);
-    if (!out.ok()) return out.status();
-    if (auto s = h->executor->Backward(h->outputs[k], &weights[k]); !s.ok()) {
-      return s;
-    }
-    for (size_t i = 0; i < h->parameter_of_input.size(); ++i) {
-      const int p = h->parameter_of_input[i];
+    LOOM_RETURN_IF_ERROR(Forward(h, test).status());
+    LOOM_RETURN_IF_ERROR(h.executor->Backward(h.outputs[k], &weights[k]));
+    for (size_t i = 0; i < h.parameter_of_input.size(); ++i) {
+      const int p = h.parameter_of_input[i];
       if (p < 0) continue;
-      const Tensor& g = h->executor->parameters()[p].grad;
+      const Tensor& g = h.executor->parameters()[p].grad;
       if (!grads[i].is_initialized()) {
         grads[i] = g.Clone();
       } else {
@@ -170,27 +163,25 @@ absl::StatusOr<std::vector<Tensor>> ComputeGradients(
 absl::StatusOr<GradientCheckReport> CheckGradients(
     const OpRegistry& registry, const OpTestCase& test,
     const GradientCheckOptions& options) {
-  auto h = MakeHarness(registry, test);
-  if (!h.ok()) return h.status();
-  auto base = Forward(*h, test);
-  if (!base.ok()) return base.status();
+  LOOM_ASSIGN_OR_RETURN(auto h, MakeHarness(registry, test));
+  LOOM_ASSIGN_OR_RETURN(auto base, Forward(h, test));
   std::vector<Tensor> weights;
-  for (size_t k = 0; k < base->size(); ++k) {
-    if ((*base)[k].dtype() != DType::kFloat32) {
+  for (size_t k = 0; k < base.size(); ++k) {
+    if (base[k].dtype() != DType::kFloat32) {
       weights.emplace_back();
       continue;
     }
     weights.push_back(
-        RandomTensor((*base)[k].shape(), options.weight_seed + k, -1.0f, 1.0f));
+        RandomTensor(base[k].shape(), options.weight_seed + k, -1.0f, 1.0f));
   }
-  auto analytic = ComputeGradients(registry, test, weights);
-  if (!analytic.ok()) return analytic.status();
+  LOOM_ASSIGN_OR_RETURN(auto analytic,
+                        ComputeGradients(registry, test, weights));
 
   GradientCheckReport report;
-  for (size_t i = 0; i < h->parameter_of_input.size(); ++i) {
-    const int p = h->parameter_of_input[i];
+  for (size_t i = 0; i < h.parameter_of_input.size(); ++i) {
+    const int p = h.parameter_of_input[i];
     if (p < 0) continue;
-    Tensor& value = h->executor->parameters()[p].value;
+    Tensor& value = h.executor->parameters()[p].value;
     const int64_t n = value.num_elements();
     const int64_t stride =
         options.max_checks_per_input > 0 && n > options.max_checks_per_input
@@ -200,16 +191,14 @@ absl::StatusOr<GradientCheckReport> CheckGradients(
     for (int64_t e = 0; e < n; e += stride) {
       const float saved = value.f32()[e];
       value.f32()[e] = saved + static_cast<float>(options.epsilon);
-      auto plus = Forward(*h, test);
-      if (!plus.ok()) return plus.status();
+      LOOM_ASSIGN_OR_RETURN(auto plus, Forward(h, test));
       value.f32()[e] = saved - static_cast<float>(options.epsilon);
-      auto minus = Forward(*h, test);
-      if (!minus.ok()) return minus.status();
+      LOOM_ASSIGN_OR_RETURN(auto minus, Forward(h, test));
       value.f32()[e] = saved;
       const double numeric =
-          (WeightedSum(*plus, weights) - WeightedSum(*minus, weights)) /
+          (WeightedSum(plus, weights) - WeightedSum(minus, weights)) /
           (2 * options.epsilon);
-      const double got = (*analytic)[i].f32()[e];
+      const double got = analytic[i].f32()[e];
       const double err = std::abs(got - numeric);
       ++report.checked;
       if (err > report.max_abs_error) {

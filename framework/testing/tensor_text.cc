@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "framework/file_util.h"
+#include "framework/status_macros.h"
 
 namespace loom::testing {
 namespace {
@@ -39,11 +40,11 @@ class Parser {
       if (hash != absl::string_view::npos) line = line.substr(0, hash);
       line = absl::StripAsciiWhitespace(line);
       if (line.empty()) continue;
-      absl::Status s = line.find(':') != absl::string_view::npos ? Header(line)
-                                                                 : Values(line);
-      if (!s.ok()) return s;
+      LOOM_RETURN_IF_ERROR(line.find(':') != absl::string_view::npos
+                               ? Header(line)
+                               : Values(line));
     }
-    if (auto s = Finish("the end of the file"); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(Finish("the end of the file"));
     return std::move(blocks_);
   }
 
@@ -73,7 +74,7 @@ class Parser {
   }
 
   absl::Status Header(absl::string_view line) {
-    if (auto s = Finish(absl::StrCat("line ", line_)); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(Finish(absl::StrCat("line ", line_)));
     const size_t colon = line.find(':');
     const absl::string_view name =
         absl::StripAsciiWhitespace(line.substr(0, colon));
@@ -206,9 +207,8 @@ absl::StatusOr<std::vector<TensorBlock>> ParseTensorBlocks(
 
 absl::StatusOr<std::vector<TensorBlock>> ReadTensorBlocks(
     const std::string& path) {
-  auto text = ReadFile(path);
-  if (!text.ok()) return text.status();
-  return ParseTensorBlocks(*text, path);
+  LOOM_ASSIGN_OR_RETURN(auto text, ReadFile(path));
+  return ParseTensorBlocks(text, path);
 }
 
 absl::StatusOr<std::vector<std::optional<Tensor>>> InputsFromBlocks(

@@ -52,6 +52,7 @@
 #include "framework/op.h"
 #include "framework/plugin.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 
 namespace loom {
 namespace {
@@ -203,11 +204,10 @@ absl::StatusOr<ConvAttrs> ReadConvAttrs(const AttrMap& attrs) {
         {"kernel_size", a.window.size},
         {"strides", a.window.stride},
         {"dilation_rate", a.window.dilation}}) {
-    if (auto s = CheckPositive(name, value); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckPositive(name, value));
   }
-  auto same = ParsePadding(attrs.GetString("padding"));
-  if (!same.ok()) return same.status();
-  a.window.same = *same;
+  LOOM_ASSIGN_OR_RETURN(a.window.same,
+                        ParsePadding(attrs.GetString("padding")));
   const std::string& activation = attrs.GetString("activation");
   if (activation == "linear") {
     a.activation = Activation::kLinear;
@@ -247,31 +247,25 @@ absl::Status CheckConvShapes(const ConvAttrs& a, const Shape& x,
 }
 
 absl::Status Conv1DShape(ShapeContext& ctx) {
-  auto attrs = ReadConvAttrs(ctx.attrs());
-  if (!attrs.ok()) return attrs.status();
+  LOOM_ASSIGN_OR_RETURN(auto attrs, ReadConvAttrs(ctx.attrs()));
   for (int i = 0; i < ctx.num_inputs(); ++i) {
     if (ctx.input(i) == nullptr) continue;
-    if (auto s = ctx.ExpectDType(i, DType::kFloat32); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kFloat32));
   }
   const Shape& x = ctx.input(0)->shape;
   const Shape* bias = ctx.num_inputs() > 2 && ctx.input(2) != nullptr
                           ? &ctx.input(2)->shape
                           : nullptr;
-  if (auto s = CheckConvShapes(*attrs, x, ctx.input(1)->shape, bias); !s.ok()) {
-    return s;
-  }
-  auto length = InferLength(attrs->window, x[1]);
-  if (!length.ok()) return length.status();
-  ctx.set_output(0, {DType::kFloat32, {x[0], *length, attrs->filters}});
+  LOOM_RETURN_IF_ERROR(CheckConvShapes(attrs, x, ctx.input(1)->shape, bias));
+  LOOM_ASSIGN_OR_RETURN(auto length, InferLength(attrs.window, x[1]));
+  ctx.set_output(0, {DType::kFloat32, {x[0], length, attrs.filters}});
   return absl::OkStatus();
 }
 
 class Conv1DKernel : public OpKernel {
  public:
   absl::Status Init(const KernelInitContext& init) {
-    auto attrs = ReadConvAttrs(init.attrs);
-    if (!attrs.ok()) return attrs.status();
-    attrs_ = *attrs;
+    LOOM_ASSIGN_OR_RETURN(attrs_, ReadConvAttrs(init.attrs));
     has_bias_ = init.inputs.size() > 2 && init.inputs[2] != nullptr;
     return absl::OkStatus();
   }
@@ -280,19 +274,16 @@ class Conv1DKernel : public OpKernel {
     const Tensor& x = *ctx.input(0);
     const Tensor& w = *ctx.input(1);
     const Tensor* bias = has_bias_ ? ctx.input(2) : nullptr;
-    if (auto s = CheckConvShapes(attrs_, x.shape(), w.shape(),
-                                 bias != nullptr ? &bias->shape() : nullptr);
-        !s.ok()) {
-      return s;
-    }
-    auto length = attrs_.window.OutputLength(x.dim(1));
-    if (!length.ok()) return length.status();
+    LOOM_RETURN_IF_ERROR(
+        CheckConvShapes(attrs_, x.shape(), w.shape(),
+                        bias != nullptr ? &bias->shape() : nullptr));
+    LOOM_ASSIGN_OR_RETURN(auto length, attrs_.window.OutputLength(x.dim(1)));
     Tensor& y = *ctx.output(0);
-    y.Resize(DType::kFloat32, {x.dim(0), *length, attrs_.filters});
+    y.Resize(DType::kFloat32, {x.dim(0), length, attrs_.filters});
     if (y.num_elements() == 0) return absl::OkStatus();
-    auto plan_or = GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2));
-    if (!plan_or.ok()) return plan_or.status();
-    Plan& p = **plan_or;
+    LOOM_ASSIGN_OR_RETURN(auto plan,
+                          GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
+    Plan& p = *plan;
     dnnl::stream& stream = ctx.stream();
     return DnnlCall("Conv1D forward", [&] {
       std::unordered_map<int, memory> args = {
@@ -320,9 +311,9 @@ class Conv1DKernel : public OpKernel {
       ZeroInputGrads(ctx);
       return absl::OkStatus();
     }
-    auto plan_or = GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2));
-    if (!plan_or.ok()) return plan_or.status();
-    Plan& p = **plan_or;
+    LOOM_ASSIGN_OR_RETURN(auto plan,
+                          GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
+    Plan& p = *plan;
 
     // dz = dy * relu'(z), read from y: z > 0 exactly where y > 0.
     const float* dz = dy->f32();
@@ -386,11 +377,10 @@ class Conv1DKernel : public OpKernel {
       return it->second.get();
     }
     const Window& win = attrs_.window;
-    auto out_or = win.OutputLength(t);
-    if (!out_or.ok()) return out_or.status();
-    const int64_t out = *out_or, f = attrs_.filters, k = win.size;
+    LOOM_ASSIGN_OR_RETURN(const int64_t out, win.OutputLength(t));
+    const int64_t f = attrs_.filters, k = win.size;
     auto plan = std::make_unique<Plan>();
-    absl::Status status = DnnlCall("Conv1D setup", [&] {
+    LOOM_RETURN_IF_ERROR(DnnlCall("Conv1D setup", [&] {
       const memory::desc user_src = SequenceDesc(n, t, c);
       const memory::desc user_dst = SequenceDesc(n, out, f);
       const memory::desc user_weights({f, c, k}, memory::data_type::f32,
@@ -452,8 +442,7 @@ class Conv1DKernel : public OpKernel {
                                   false);
       plan->diff_weights.Init(user_weights, bwd_weights.diff_weights_desc(),
                               engine, true);
-    });
-    if (!status.ok()) return status;
+    }));
     Plan* result = plan.get();
     cache_[key] = std::move(plan);
     return result;
@@ -473,7 +462,7 @@ class Conv1DKernel : public OpKernel {
 absl::StatusOr<Window> ReadPoolAttrs(const AttrMap& attrs) {
   Window w;
   w.size = attrs.GetInt("pool_size");
-  if (auto s = CheckPositive("pool_size", w.size); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(CheckPositive("pool_size", w.size));
   const int64_t strides = attrs.GetInt("strides");
   if (strides < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -481,44 +470,37 @@ absl::StatusOr<Window> ReadPoolAttrs(const AttrMap& attrs) {
         strides));
   }
   w.stride = strides == 0 ? w.size : strides;
-  auto same = ParsePadding(attrs.GetString("padding"));
-  if (!same.ok()) return same.status();
-  w.same = *same;
+  LOOM_ASSIGN_OR_RETURN(w.same, ParsePadding(attrs.GetString("padding")));
   return w;
 }
 
 absl::Status MaxPooling1DShape(ShapeContext& ctx) {
-  auto window = ReadPoolAttrs(ctx.attrs());
-  if (!window.ok()) return window.status();
-  if (auto s = ctx.ExpectRank(0, 3); !s.ok()) return s;
-  if (auto s = ctx.ExpectDType(0, DType::kFloat32); !s.ok()) return s;
+  LOOM_ASSIGN_OR_RETURN(auto window, ReadPoolAttrs(ctx.attrs()));
+  LOOM_RETURN_IF_ERROR(ctx.ExpectRank(0, 3));
+  LOOM_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kFloat32));
   const Shape& x = ctx.input(0)->shape;
-  auto length = InferLength(*window, x[1]);
-  if (!length.ok()) return length.status();
-  ctx.set_output(0, {DType::kFloat32, {x[0], *length, x[2]}});
+  LOOM_ASSIGN_OR_RETURN(auto length, InferLength(window, x[1]));
+  ctx.set_output(0, {DType::kFloat32, {x[0], length, x[2]}});
   return absl::OkStatus();
 }
 
 class MaxPooling1DKernel : public OpKernel {
  public:
   absl::Status Init(const KernelInitContext& init) {
-    auto window = ReadPoolAttrs(init.attrs);
-    if (!window.ok()) return window.status();
-    window_ = *window;
+    LOOM_ASSIGN_OR_RETURN(window_, ReadPoolAttrs(init.attrs));
     return absl::OkStatus();
   }
 
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& x = *ctx.input(0);
-    if (auto s = CheckSequence(x); !s.ok()) return s;
-    auto length = window_.OutputLength(x.dim(1));
-    if (!length.ok()) return length.status();
+    LOOM_RETURN_IF_ERROR(CheckSequence(x));
+    LOOM_ASSIGN_OR_RETURN(auto length, window_.OutputLength(x.dim(1)));
     Tensor& y = *ctx.output(0);
-    y.Resize(DType::kFloat32, {x.dim(0), *length, x.dim(2)});
+    y.Resize(DType::kFloat32, {x.dim(0), length, x.dim(2)});
     if (y.num_elements() == 0) return absl::OkStatus();
-    auto plan_or = GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2));
-    if (!plan_or.ok()) return plan_or.status();
-    Plan& p = **plan_or;
+    LOOM_ASSIGN_OR_RETURN(auto plan,
+                          GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
+    Plan& p = *plan;
     dnnl::stream& stream = ctx.stream();
     return DnnlCall("MaxPooling1D forward", [&] {
       p.forward.execute(stream,
@@ -540,9 +522,9 @@ class MaxPooling1DKernel : public OpKernel {
       dx->ResizeZeroed(DType::kFloat32, x.shape());
       return absl::OkStatus();
     }
-    auto plan_or = GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2));
-    if (!plan_or.ok()) return plan_or.status();
-    Plan& p = **plan_or;
+    LOOM_ASSIGN_OR_RETURN(auto plan,
+                          GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
+    Plan& p = *plan;
     dx->Resize(DType::kFloat32, x.shape());
     dnnl::stream& stream = ctx.stream();
     return DnnlCall("MaxPooling1D backward", [&] {
@@ -570,11 +552,9 @@ class MaxPooling1DKernel : public OpKernel {
     if (auto it = cache_.find(key); it != cache_.end()) {
       return it->second.get();
     }
-    auto out_or = window_.OutputLength(t);
-    if (!out_or.ok()) return out_or.status();
-    const int64_t out = *out_or;
+    LOOM_ASSIGN_OR_RETURN(const int64_t out, window_.OutputLength(t));
     auto plan = std::make_unique<Plan>();
-    absl::Status status = DnnlCall("MaxPooling1D setup", [&] {
+    LOOM_RETURN_IF_ERROR(DnnlCall("MaxPooling1D setup", [&] {
       plan->src = SequenceDesc(n, t, c);
       const memory::desc user_dst = SequenceDesc(n, out, c);
       const memory::dims strides = {window_.stride};
@@ -598,8 +578,7 @@ class MaxPooling1DKernel : public OpKernel {
       plan->dst.Init(user_dst, fwd.dst_desc(), engine, true);
       plan->diff_dst.Init(user_dst, bwd.diff_dst_desc(), engine, false);
       plan->diff_src.Init(plan->src, bwd.diff_src_desc(), engine, true);
-    });
-    if (!status.ok()) return status;
+    }));
     Plan* result = plan.get();
     cache_[key] = std::move(plan);
     return result;
@@ -665,7 +644,7 @@ absl::Status RegisterConv1DOps(OpRegistry* registry) {
        },
        "[filters], zeros"});
   conv.kernels.push_back({"onednn", MakeKernelFactory<Conv1DKernel>()});
-  if (auto s = registry->Register(std::move(conv)); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(registry->Register(std::move(conv)));
 
   OpDef pool;
   pool.signature.name = "MaxPooling1D";

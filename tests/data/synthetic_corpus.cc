@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "framework/data/text.h"
+#include "framework/status_macros.h"
 
 namespace loom::data {
 namespace {
@@ -231,21 +232,18 @@ absl::Status WriteImdbFolder(const ImdbCorpus& corpus, const std::string& dir,
   constexpr std::array<const char*, 2> kLabelNames = {"neg", "pos"};
   for (int split = 0; split < 2; ++split) {
     for (const char* label : kLabelNames) {
-      absl::Status status = MakeDirs(root / kSplitNames[split] / label);
-      if (!status.ok()) return status;
+      LOOM_RETURN_IF_ERROR(MakeDirs(root / kSplitNames[split] / label));
     }
     for (const Review& review : split == 0 ? corpus.train : corpus.test) {
       const fs::path path = root / kSplitNames[split] /
                             kLabelNames[review.label == 1 ? 1 : 0] /
                             absl::StrCat(review.id, "_", review.rating, ".txt");
-      absl::Status status = WriteTextFile(path.string(), review.text);
-      if (!status.ok()) return status;
+      LOOM_RETURN_IF_ERROR(WriteTextFile(path.string(), review.text));
     }
   }
   if (!write_extras) return absl::OkStatus();
   // What the official archive has besides the labeled reviews.
-  absl::Status status = MakeDirs(root / "train" / "unsup");
-  if (!status.ok()) return status;
+  LOOM_RETURN_IF_ERROR(MakeDirs(root / "train" / "unsup"));
   const std::vector<std::pair<fs::path, std::string>> extras = {
       {root / "README", "Large Movie Review Dataset v1.0 (synthetic)\n"},
       {root / "imdb.vocab", "the\nand\na\nof\n"},
@@ -262,8 +260,7 @@ absl::Status WriteImdbFolder(const ImdbCorpus& corpus, const std::string& dir,
       {root / "test" / "urls_neg.txt", "http://www.imdb.com/title/v/\n"},
   };
   for (const auto& [path, content] : extras) {
-    status = WriteTextFile(path.string(), content);
-    if (!status.ok()) return status;
+    LOOM_RETURN_IF_ERROR(WriteTextFile(path.string(), content));
   }
   return absl::OkStatus();
 }
@@ -318,9 +315,7 @@ absl::Status WriteArchive(const std::string& folder,
     const bool is_dir = fs::is_directory(path, error);
     std::string content;
     if (!is_dir) {
-      absl::StatusOr<std::string> read = ReadFile(path.string());
-      if (!read.ok()) return read.status();
-      content = *std::move(read);
+      LOOM_ASSIGN_OR_RETURN(content, ReadFile(path.string()));
     }
     struct archive_entry* entry = archive_entry_new();
     archive_entry_set_pathname(entry, name.c_str());

@@ -18,6 +18,7 @@
 #include "framework/model_io.h"
 #include "framework/optimizer.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ops/op_library.h"
@@ -58,19 +59,19 @@ struct Setup {
 
 // Pipeline 2's BiLSTM with every dropout rate 0.
 absl::StatusOr<Setup> MakeModel(const OpRegistry& registry, uint64_t seed) {
-  auto file = ReadModelFile("tests/distributed/bilstm_no_dropout.pbtxt");
-  if (!file.ok()) return file.status();
-  auto graph = Graph::Build(file->model.graph(), registry, file->source);
-  if (!graph.ok()) return graph.status();
-  auto executor = Executor::Create(std::move(*graph), seed);
-  if (!executor.ok()) return executor.status();
-  if (auto s = (*executor)->InitializeParameters(); !s.ok()) return s;
-  auto optimizer = CreateOptimizer(file->model.training().optimizer());
-  if (!optimizer.ok()) return optimizer.status();
+  LOOM_ASSIGN_OR_RETURN(
+      auto file, ReadModelFile("tests/distributed/bilstm_no_dropout.pbtxt"));
+  LOOM_ASSIGN_OR_RETURN(
+      auto graph, Graph::Build(file.model.graph(), registry, file.source));
+  LOOM_ASSIGN_OR_RETURN(auto executor,
+                        Executor::Create(std::move(graph), seed));
+  LOOM_RETURN_IF_ERROR(executor->InitializeParameters());
+  LOOM_ASSIGN_OR_RETURN(auto optimizer,
+                        CreateOptimizer(file.model.training().optimizer()));
   Setup setup;
-  setup.executor = std::move(*executor);
-  setup.optimizer = std::move(*optimizer);
-  setup.model = file->model;
+  setup.executor = std::move(executor);
+  setup.optimizer = std::move(optimizer);
+  setup.model = file.model;
   return setup;
 }
 

@@ -10,6 +10,7 @@
 #include "framework/graph.h"
 #include "framework/op.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
@@ -137,9 +138,9 @@ OpDef ProjectOp() {
   def.signature.inputs = {{"x", "float [..., C]"}, {"w", "float [C, U]"}};
   def.signature.outputs = {{"y", "float [..., U]"}};
   def.shape_fn = [](ShapeContext& ctx) -> absl::Status {
-    if (auto s = ctx.ExpectRankAtLeast(0, 2); !s.ok()) return s;
-    if (auto s = ctx.ExpectRank(1, 2); !s.ok()) return s;
-    if (auto s = ctx.ExpectSameDim(0, -1, 1, 0); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(ctx.ExpectRankAtLeast(0, 2));
+    LOOM_RETURN_IF_ERROR(ctx.ExpectRank(1, 2));
+    LOOM_RETURN_IF_ERROR(ctx.ExpectSameDim(0, -1, 1, 0));
     ValueInfo y = *ctx.input(0);
     y.shape.back() = ctx.input(1)->shape[1];
     ctx.set_output(0, y);

@@ -4,6 +4,7 @@
 
 #include "framework/op.h"
 #include "framework/plugin.h"
+#include "framework/status_macros.h"
 
 namespace {
 
@@ -48,8 +49,7 @@ class SquareKernel : public loom::OpKernel {
 // Registers Square, then an op without a kernel, which the registry refuses.
 [[maybe_unused]] absl::Status RegisterSquareThenABrokenOp(
     loom::OpRegistry* registry) {
-  absl::Status status = RegisterSquare(registry);
-  if (!status.ok()) return status;
+  LOOM_RETURN_IF_ERROR(RegisterSquare(registry));
   loom::OpDef broken;
   broken.signature.name = "Broken";
   broken.signature.outputs = {{"y"}};

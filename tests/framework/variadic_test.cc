@@ -11,6 +11,7 @@
 #include "framework/executor.h"
 #include "framework/graph.h"
 #include "framework/model_io.h"
+#include "framework/status_macros.h"
 #include "framework/testing/op_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -31,9 +32,9 @@ std::unique_ptr<OpRegistry> MakeRegistry(int min_rest, VariadicProbe* probe) {
 
 absl::StatusOr<std::unique_ptr<Graph>> BuildText(const OpRegistry& registry,
                                                  const std::string& text) {
-  auto file = ParseModelText("graph {" + text + "}", "sum.pbtxt");
-  if (!file.ok()) return file.status();
-  return Graph::Build(file->model.graph(), registry, file->source);
+  LOOM_ASSIGN_OR_RETURN(auto file,
+                        ParseModelText("graph {" + text + "}", "sum.pbtxt"));
+  return Graph::Build(file.model.graph(), registry, file.source);
 }
 
 std::string Inputs(int count) {

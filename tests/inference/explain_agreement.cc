@@ -28,6 +28,7 @@
 #include "framework/data/corpus.h"
 #include "framework/data/dataset.h"
 #include "framework/inference/explain.h"
+#include "framework/status_macros.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/train_job.h"
 
@@ -66,10 +67,9 @@ absl::StatusOr<int> Predicted(Explainer& explainer,
   int best = 0;
   double best_p = -1;
   for (int c = 0; c < explainer.num_classes(); ++c) {
-    auto p = explainer.Score(ids, c);
-    if (!p.ok()) return p.status();
-    if ((*p)[0] > best_p) {
-      best_p = (*p)[0];
+    LOOM_ASSIGN_OR_RETURN(auto p, explainer.Score(ids, c));
+    if (p[0] > best_p) {
+      best_p = p[0];
       best = c;
     }
   }
@@ -83,7 +83,7 @@ absl::Status Run() {
   if (dir.empty()) {
     return absl::InvalidArgumentError("--model=DIR (a trained model folder)");
   }
-  if (auto s = CheckThreads(absl::GetFlag(FLAGS_threads)); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(CheckThreads(absl::GetFlag(FLAGS_threads)));
   SetThreads(absl::GetFlag(FLAGS_threads));
   const int top_k = absl::GetFlag(FLAGS_top_k);
   const int steps = absl::GetFlag(FLAGS_steps);
@@ -98,34 +98,28 @@ absl::Status Run() {
     sweep.push_back(v);
   }
   OpRegistry registry;
-  auto file = ReadSavedModelFile(dir);
-  if (!file.ok()) return file.status();
-  if (auto s =
-          PrepareRegistryForModelDir(dir, *file, {}, PluginSearch{}, &registry);
-      !s.ok()) {
-    return s;
-  }
-  auto loaded = LoadModel(dir, *file, registry);
-  if (!loaded.ok()) return loaded.status();
-  TextDatasetDef def = loaded->model->def().dataset();
-  if (auto s = ResolveDataSource(DataFlags{}, &def); !s.ok()) return s;
-  auto corpus = data::LoadCorpus(def);
-  if (!corpus.ok()) return corpus.status();
-  auto test = data::EncodeTestSplit(*corpus, loaded->vocabulary, def);
-  if (!test.ok()) return test.status();
-  auto explainer = Explainer::Create(loaded->model.get(), &loaded->vocabulary);
-  if (!explainer.ok()) return explainer.status();
-  const int64_t t_len = test->max_len;
+  LOOM_ASSIGN_OR_RETURN(auto file, ReadSavedModelFile(dir));
+  LOOM_RETURN_IF_ERROR(
+      PrepareRegistryForModelDir(dir, file, {}, PluginSearch{}, &registry));
+  LOOM_ASSIGN_OR_RETURN(auto loaded, LoadModel(dir, file, registry));
+  TextDatasetDef def = loaded.model->def().dataset();
+  LOOM_RETURN_IF_ERROR(ResolveDataSource(DataFlags{}, &def));
+  LOOM_ASSIGN_OR_RETURN(auto corpus, data::LoadCorpus(def));
+  LOOM_ASSIGN_OR_RETURN(auto test,
+                        data::EncodeTestSplit(corpus, loaded.vocabulary, def));
+  LOOM_ASSIGN_OR_RETURN(auto explainer, Explainer::Create(loaded.model.get(),
+                                                          &loaded.vocabulary));
+  const int64_t t_len = test.max_len;
   auto row_of = [&](int64_t i) {
-    return std::vector<int32_t>(test->ids.begin() + i * t_len,
-                                test->ids.begin() + (i + 1) * t_len);
+    return std::vector<int32_t>(test.ids.begin() + i * t_len,
+                                test.ids.begin() + (i + 1) * t_len);
   };
   std::printf("model %s (%s), %lld test examples, max_len %lld\n",
-              loaded->model->def().name().c_str(), dir.c_str(),
-              static_cast<long long>(test->n), static_cast<long long>(t_len));
+              loaded.model->def().name().c_str(), dir.c_str(),
+              static_cast<long long>(test.n), static_cast<long long>(t_len));
 
   // 1. Sign agreement of IG and occlusion on the top-k words by |IG|.
-  int64_t n_agree = test->n;
+  int64_t n_agree = test.n;
   if (absl::GetFlag(FLAGS_agreement_reviews) > 0) {
     n_agree =
         std::min<int64_t>(n_agree, absl::GetFlag(FLAGS_agreement_reviews));
@@ -141,13 +135,12 @@ absl::Status Run() {
       if (IsWord(row[t])) positions.push_back(static_cast<int>(t));
     }
     if (positions.empty()) continue;
-    auto target = Predicted(*explainer, row);
-    if (!target.ok()) return target.status();
+    LOOM_ASSIGN_OR_RETURN(auto target, Predicted(explainer, row));
     double fx = 0, fb = 0;
-    auto ig = explainer->IntegratedGradients(row, *target, steps, 0, &fx, &fb);
-    if (!ig.ok()) return ig.status();
+    LOOM_ASSIGN_OR_RETURN(auto ig, explainer.IntegratedGradients(
+                                       row, target, steps, 0, &fx, &fb));
     std::sort(positions.begin(), positions.end(), [&](int a, int b) {
-      return std::fabs((*ig)[a]) > std::fabs((*ig)[b]);
+      return std::fabs(ig[a]) > std::fabs(ig[b]);
     });
     const int k = std::min<int>(top_k, static_cast<int>(positions.size()));
     std::vector<int32_t> batch(static_cast<size_t>(k + 1) * t_len);
@@ -156,13 +149,13 @@ absl::Status Run() {
       std::copy(row.begin(), row.end(), batch.begin() + (j + 1) * t_len);
       batch[(j + 1) * t_len + positions[j]] = data::Vocabulary::kPadId;
     }
-    auto scores =
-        explainer->Score(Tensor::FromVector({k + 1, t_len}, batch), *target);
-    if (!scores.ok()) return scores.status();
+    LOOM_ASSIGN_OR_RETURN(
+        auto scores,
+        explainer.Score(Tensor::FromVector({k + 1, t_len}, batch), target));
     bool every = true;
     for (int j = 0; j < k; ++j) {
-      const double a = (*ig)[positions[j]];
-      const double o = (*scores)[0] - (*scores)[j + 1];
+      const double a = ig[positions[j]];
+      const double o = scores[0] - scores[j + 1];
       const bool same = (a > 0 && o > 0) || (a < 0 && o < 0);
       zero_occlusion += o == 0 ? 1 : 0;
       ++words;
@@ -197,7 +190,7 @@ absl::Status Run() {
 
   // 2. Completeness error against steps.
   const int64_t n_sweep =
-      std::min<int64_t>(test->n, std::max(1, absl::GetFlag(FLAGS_reviews)));
+      std::min<int64_t>(test.n, std::max(1, absl::GetFlag(FLAGS_reviews)));
   std::printf(
       "completeness |sum IG - (f(x) - f(baseline))| over %lld reviews "
       "(trapezoid rule):\n"
@@ -208,12 +201,11 @@ absl::Status Run() {
     for (int64_t i = 0; i < n_sweep; ++i) {
       const std::vector<int32_t> row = row_of(i);
       if (std::none_of(row.begin(), row.end(), IsWord)) continue;
-      auto target = Predicted(*explainer, row);
-      if (!target.ok()) return target.status();
+      LOOM_ASSIGN_OR_RETURN(auto target, Predicted(explainer, row));
       double fx = 0, fb = 0;
-      auto ig = explainer->IntegratedGradients(row, *target, s, 0, &fx, &fb);
-      if (!ig.ok()) return ig.status();
-      const double sum = std::accumulate(ig->begin(), ig->end(), 0.0);
+      LOOM_ASSIGN_OR_RETURN(
+          auto ig, explainer.IntegratedGradients(row, target, s, 0, &fx, &fb));
+      const double sum = std::accumulate(ig.begin(), ig.end(), 0.0);
       const double err = std::fabs(sum - (fx - fb));
       errors.push_back(err);
       if (std::fabs(fx - fb) > 1e-6)

@@ -6,6 +6,7 @@
 
 #include "framework/op.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 #include "framework/testing/op_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -387,16 +388,16 @@ absl::StatusOr<Shape> InferShape(const std::vector<Shape>& shapes,
   if (def == nullptr) return absl::NotFoundError("no Concatenate op");
   google::protobuf::Map<std::string, AttrValue> given;
   given["axis"] = IntValue(axis);
-  auto attrs = AttrMap::Resolve(def->signature.attrs, given);
-  if (!attrs.ok()) return attrs.status();
+  LOOM_ASSIGN_OR_RETURN(auto attrs,
+                        AttrMap::Resolve(def->signature.attrs, given));
   std::vector<ValueInfo> infos;
   for (const Shape& s : shapes) infos.push_back({DType::kFloat32, s});
   // One per value, as the graph passes a variadic input.
   std::vector<const ValueInfo*> inputs;
   for (const ValueInfo& info : infos) inputs.push_back(&info);
   const std::string name = "concat";
-  ShapeContext ctx(name, *attrs, inputs, 1);
-  if (absl::Status s = def->shape_fn(ctx); !s.ok()) return s;
+  ShapeContext ctx(name, attrs, inputs, 1);
+  LOOM_RETURN_IF_ERROR(def->shape_fn(ctx));
   return ctx.outputs()[0].shape;
 }
 

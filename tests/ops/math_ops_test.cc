@@ -9,6 +9,7 @@
 
 #include "framework/op.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 #include "framework/testing/op_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -113,15 +114,15 @@ absl::StatusOr<AddResult> RunAddKernel(const Tensor& a, const Tensor& b,
   const std::vector<const ValueInfo*> infos = {&a_info, &b_info};
   const std::string name = "add";
   const AttrMap attrs;
-  auto kernel = def->kernels[kernel_index].create({name, attrs, infos});
-  if (!kernel.ok()) return kernel.status();
+  LOOM_ASSIGN_OR_RETURN(
+      auto kernel, def->kernels[kernel_index].create({name, attrs, infos}));
   DnnlContext dnnl;
   std::mt19937_64 rng(1);
   AddResult r;
   KernelContext ctx(attrs, &dnnl, {&a, &b}, {&r.c}, /*training=*/true, &rng);
-  if (absl::Status s = (*kernel)->Forward(ctx); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(kernel->Forward(ctx));
   GradContext grad(&ctx, {&dc}, {&r.da, &r.db}, {nullptr, nullptr});
-  if (absl::Status s = (*kernel)->Backward(grad); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(kernel->Backward(grad));
   return r;
 }
 

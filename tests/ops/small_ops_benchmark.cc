@@ -32,6 +32,7 @@
 #include "framework/executor.h"
 #include "framework/graph.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 #include "oneapi/dnnl/dnnl.hpp"
 #include "ops/op_library.h"
 
@@ -82,13 +83,12 @@ class OneNode {
       for (int64_t d : mask_shape) in->mutable_shape()->add_dim(d);
       node->add_input("mask");
     }
-    auto graph = Graph::Build(def, Registry());
-    if (!graph.ok()) return graph.status();
-    auto executor =
-        Executor::Create(std::shared_ptr<const Graph>(*std::move(graph)), 1);
-    if (!executor.ok()) return executor.status();
+    LOOM_ASSIGN_OR_RETURN(auto graph, Graph::Build(def, Registry()));
+    LOOM_ASSIGN_OR_RETURN(
+        auto executor,
+        Executor::Create(std::shared_ptr<const Graph>(std::move(graph)), 1));
     auto n = std::unique_ptr<OneNode>(new OneNode());
-    n->executor_ = *std::move(executor);
+    n->executor_ = std::move(executor);
     std::mt19937_64 rng(7);
     for (Parameter& p : n->executor_->parameters()) FillUniform(&p.value, rng);
     if (!mask_shape.empty()) {
@@ -109,9 +109,7 @@ class OneNode {
   }
 
   absl::Status Step() {
-    if (auto s = executor_->Run(feeds_, {"node"}, /*training=*/true); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(executor_->Run(feeds_, {"node"}, /*training=*/true));
     return executor_->Backward("node", &dy_);
   }
 

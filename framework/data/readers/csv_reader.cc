@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "framework/data/readers/reader.h"
+#include "framework/status_macros.h"
 
 namespace loom::data {
 namespace {
@@ -122,12 +123,11 @@ class DelimitedFormat : public TextFormat {
           continue;
         }
         if (row.size() != stats->header.size()) {
-          absl::Status s =
+          LOOM_RETURN_IF_ERROR(
               BadRow(options, where,
                      absl::StrCat("row has ", row.size(),
                                   " fields, the header ", stats->header.size()),
-                     stats);
-          if (!s.ok()) return s;
+                     stats));
           continue;
         }
         Record record;
@@ -135,35 +135,29 @@ class DelimitedFormat : public TextFormat {
         record.line = line;
         record.text = row[text_col];
         bool replaced = false;
-        if (absl::Status s = CheckUtf8(
-                &record.text, options.replace_bad_text,
-                absl::StrCat(where, ", column '", stats->header[text_col], "'"),
-                &replaced);
-            !s.ok()) {
-          return s;
-        }
+        LOOM_RETURN_IF_ERROR(CheckUtf8(
+            &record.text, options.replace_bad_text,
+            absl::StrCat(where, ", column '", stats->header[text_col], "'"),
+            &replaced));
         stats->replaced_text += replaced ? 1 : 0;
         if (label_col >= 0) {
           record.label =
               std::string(absl::StripAsciiWhitespace(row[label_col]));
           record.has_label = !record.label.empty();
           if (!record.has_label && options.require_label) {
-            absl::Status s = BadRow(options, where,
-                                    absl::StrCat("empty label in column '",
-                                                 stats->header[label_col], "'"),
-                                    stats);
-            if (!s.ok()) return s;
+            LOOM_RETURN_IF_ERROR(
+                BadRow(options, where,
+                       absl::StrCat("empty label in column '",
+                                    stats->header[label_col], "'"),
+                       stats));
             continue;
           }
-          if (absl::Status s = CheckUtf8(
-                  &record.label, options.replace_bad_text, where, &replaced);
-              !s.ok()) {
-            return s;
-          }
+          LOOM_RETURN_IF_ERROR(CheckUtf8(
+              &record.label, options.replace_bad_text, where, &replaced));
         }
         record.fields = std::move(row);
         ++stats->records;
-        if (absl::Status s = sink(record); !s.ok()) return s;
+        LOOM_RETURN_IF_ERROR(sink(record));
       }
       state.rows.clear();
       state.row_lines.clear();
@@ -200,10 +194,8 @@ class DelimitedFormat : public TextFormat {
                              ": the row that starts here is "
                              "over 64 MiB: a quote that is never closed?"));
           }
-          if (absl::Status s = feed(line.data(), line.size()); !s.ok()) {
-            return s;
-          }
-          if (absl::Status s = feed("\n", 1); !s.ok()) return s;
+          LOOM_RETURN_IF_ERROR(feed(line.data(), line.size()));
+          LOOM_RETURN_IF_ERROR(feed("\n", 1));
           if (!state.rows.empty()) record_bytes = 0;
           return drain();
         });
@@ -218,7 +210,7 @@ class DelimitedFormat : public TextFormat {
       }
     }
     csv_free(&parser);
-    if (!status.ok()) return status;
+    LOOM_RETURN_IF_ERROR(status);
     if (!have_header) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, ": no header row (the file has no rows)"));

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/data/readers/reader.h"
 #include "framework/file_util.h"
+#include "framework/status_macros.h"
 
 namespace loom::data {
 namespace {
@@ -61,11 +62,8 @@ class FolderFormat : public TextFormat {
     while (root.size() > 1 && root.back() == '/') root.pop_back();
     const std::string real_root = RealPath(root);
     if (IsDirectory(root + "/train")) {
-      if (absl::Status s = ReadClasses(root + "/train", real_root,
-                                       SplitTag::kTrain, options, sink, stats);
-          !s.ok()) {
-        return s;
-      }
+      LOOM_RETURN_IF_ERROR(ReadClasses(root + "/train", real_root,
+                                       SplitTag::kTrain, options, sink, stats));
       if (!IsDirectory(root + "/test")) return absl::OkStatus();
       return ReadClasses(root + "/test", real_root, SplitTag::kTest, options,
                          sink, stats);
@@ -91,31 +89,22 @@ class FolderFormat : public TextFormat {
         if (S_ISLNK(st.st_mode)) {
           const std::string target = RealPath(file_path);
           if (target.empty() || !absl::StartsWith(target, real_root + "/")) {
-            if (absl::Status s = BadRow(options, file_path,
+            LOOM_RETURN_IF_ERROR(BadRow(options, file_path,
                                         "a symlink that leads out of the data "
                                         "folder",
-                                        stats);
-                !s.ok()) {
-              return s;
-            }
+                                        stats));
             continue;
           }
           if (::stat(file_path.c_str(), &st) != 0) continue;
         }
         if (!S_ISREG(st.st_mode)) {
-          if (absl::Status s =
-                  BadRow(options, file_path, "not a regular file", stats);
-              !s.ok()) {
-            return s;
-          }
+          LOOM_RETURN_IF_ERROR(
+              BadRow(options, file_path, "not a regular file", stats));
           continue;
         }
         if (st.st_size > kMaxRecordBytes) {
-          if (absl::Status s = BadRow(options, file_path,
-                                      "a review file over 64 MiB", stats);
-              !s.ok()) {
-            return s;
-          }
+          LOOM_RETURN_IF_ERROR(
+              BadRow(options, file_path, "a review file over 64 MiB", stats));
           continue;
         }
         Record record;
@@ -123,19 +112,15 @@ class FolderFormat : public TextFormat {
         record.split = split;
         record.label = label;
         record.has_label = true;
-        absl::StatusOr<std::string> text = ReadFile(file_path);
-        if (!text.ok()) return text.status();
-        record.text = *std::move(text);
+        LOOM_ASSIGN_OR_RETURN(std::string text, ReadFile(file_path));
+        record.text = std::move(text);
         bool replaced = false;
-        if (absl::Status s = CheckUtf8(&record.text, options.replace_bad_text,
-                                       file_path, &replaced);
-            !s.ok()) {
-          return s;
-        }
+        LOOM_RETURN_IF_ERROR(CheckUtf8(&record.text, options.replace_bad_text,
+                                       file_path, &replaced));
         stats->replaced_text += replaced ? 1 : 0;
         ++files;
         ++stats->records;
-        if (absl::Status s = sink(record); !s.ok()) return s;
+        LOOM_RETURN_IF_ERROR(sink(record));
       }
     }
     if (classes == 0) {

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/data/imdb.h"
 #include "framework/data/readers/reader.h"
+#include "framework/status_macros.h"
 
 namespace loom::data {
 namespace {
@@ -48,10 +49,9 @@ class ImdbFormat : public TextFormat {
 
   absl::Status Read(const std::string& path, const ReadOptions& options,
                     const RecordSink& sink, ReadStats* stats) const override {
-    absl::StatusOr<ImdbCorpus> corpus = ReadImdb(path);
-    if (!corpus.ok()) return corpus.status();
+    LOOM_ASSIGN_OR_RETURN(ImdbCorpus corpus, ReadImdb(path));
     for (int s = 0; s < 2; ++s) {
-      std::vector<Review>& reviews = s == 0 ? corpus->train : corpus->test;
+      std::vector<Review>& reviews = s == 0 ? corpus.train : corpus.test;
       const char* split = s == 0 ? "train" : "test";
       for (Review& review : reviews) {
         Record record;
@@ -65,14 +65,11 @@ class ImdbFormat : public TextFormat {
                            : (review.label == 1 ? "positive" : "negative");
         record.has_label = true;
         bool replaced = false;
-        if (absl::Status st = CheckUtf8(&record.text, options.replace_bad_text,
-                                        record.where, &replaced);
-            !st.ok()) {
-          return st;
-        }
+        LOOM_RETURN_IF_ERROR(CheckUtf8(&record.text, options.replace_bad_text,
+                                       record.where, &replaced));
         stats->replaced_text += replaced ? 1 : 0;
         ++stats->records;
-        if (absl::Status st = sink(record); !st.ok()) return st;
+        LOOM_RETURN_IF_ERROR(sink(record));
       }
     }
     return absl::OkStatus();

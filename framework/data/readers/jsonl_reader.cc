@@ -6,6 +6,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "framework/data/readers/reader.h"
+#include "framework/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace loom::data {
@@ -78,11 +79,8 @@ class JsonLinesFormat : public TextFormat {
           record.json.assign(view.data(), view.size());
           bool replaced = false;
           // nlohmann refuses bad UTF-8 inside strings, so check it first.
-          if (absl::Status s = CheckUtf8(&record.json, options.replace_bad_text,
-                                         where, &replaced);
-              !s.ok()) {
-            return s;
-          }
+          LOOM_RETURN_IF_ERROR(CheckUtf8(&record.json, options.replace_bad_text,
+                                         where, &replaced));
           stats->replaced_text += replaced ? 1 : 0;
           json object;
           try {

@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "framework/status_macros.h"
 
 namespace loom::data {
 namespace {
@@ -50,11 +51,10 @@ absl::StatusOr<PathInfo> Inspect(const std::string& path) {
   }
   std::string ext = std::filesystem::path(path).extension().string();
   info.extension = absl::AsciiStrToLower(ext);
-  absl::StatusOr<int> fd = OpenRegularFile(path);
-  if (!fd.ok()) return fd.status();
+  LOOM_ASSIGN_OR_RETURN(int fd, OpenRegularFile(path));
   info.head.resize(4096);
-  const ssize_t n = ::read(*fd, info.head.data(), info.head.size());
-  ::close(*fd);
+  const ssize_t n = ::read(fd, info.head.data(), info.head.size());
+  ::close(fd);
   if (n < 0) return Errno("read", path);
   info.head.resize(static_cast<size_t>(n));
   return info;
@@ -95,12 +95,11 @@ absl::StatusOr<const TextFormat*> FindTextFormat(const std::string& path,
         "unknown data format '", format,
         "' (known: ", absl::StrJoin(TextFormatNames(), ", "), ")"));
   }
-  absl::StatusOr<PathInfo> info = Inspect(path);
-  if (!info.ok()) return info.status();
+  LOOM_ASSIGN_OR_RETURN(PathInfo info, Inspect(path));
   const TextFormat* best = nullptr;
   int best_score = 0;
   for (const auto& f : Formats()) {
-    const int score = f->Detect(*info);
+    const int score = f->Detect(info);
     if (score > best_score) {
       best = f.get();
       best_score = score;
@@ -109,7 +108,7 @@ absl::StatusOr<const TextFormat*> FindTextFormat(const std::string& path,
   if (best == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "cannot tell the format of ", path,
-        info->is_directory
+        info.is_directory
             ? " (a folder needs one subfolder of .txt files per class, or "
               "IMDb's train/ and test/ layout)"
             : " from its name or content",
@@ -121,10 +120,9 @@ absl::StatusOr<const TextFormat*> FindTextFormat(const std::string& path,
 absl::Status ReadRecords(const std::string& path, const std::string& format,
                          const ReadOptions& options, const RecordSink& sink,
                          ReadStats* stats) {
-  absl::StatusOr<const TextFormat*> f = FindTextFormat(path, format);
-  if (!f.ok()) return f.status();
-  stats->format = std::string((*f)->name());
-  return (*f)->Read(path, options, sink, stats);
+  LOOM_ASSIGN_OR_RETURN(const TextFormat* f, FindTextFormat(path, format));
+  stats->format = std::string(f->name());
+  return f->Read(path, options, sink, stats);
 }
 
 absl::Status CheckUtf8(std::string* text, bool replace,
@@ -200,14 +198,13 @@ absl::StatusOr<int> OpenRegularFile(const std::string& path) {
 absl::Status ForEachLine(
     const std::string& path, int64_t max_line_bytes,
     const std::function<absl::Status(std::string_view, int64_t)>& line_fn) {
-  absl::StatusOr<int> fd = OpenRegularFile(path);
-  if (!fd.ok()) return fd.status();
+  LOOM_ASSIGN_OR_RETURN(int fd, OpenRegularFile(path));
   std::vector<char> buffer(size_t{1} << 20);
   std::string pending;  // A line that continues into the next chunk.
   int64_t number = 0;
   absl::Status status;
   while (status.ok()) {
-    const ssize_t n = ::read(*fd, buffer.data(), buffer.size());
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       status = Errno("read", path);
@@ -239,7 +236,7 @@ absl::Status ForEachLine(
       chunk.remove_prefix(nl + 1);
     }
   }
-  ::close(*fd);
+  ::close(fd);
   if (status.ok() && !pending.empty()) status = line_fn(pending, number + 1);
   return status;
 }

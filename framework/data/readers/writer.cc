@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "framework/status_macros.h"
 #include "nlohmann/json.hpp"
 
 namespace loom::data {
@@ -160,11 +161,10 @@ absl::Status ScoredWriter::Write(const Record& record,
                      probabilities.size(), " probabilities for ",
                      class_names_.size(), " classes"));
   }
-  absl::Status s =
+  LOOM_RETURN_IF_ERROR(
       format_ == "jsonl"
           ? WriteJson(record, predicted, probabilities)
-          : WriteDelimited(record, header, predicted, probabilities);
-  if (!s.ok()) return s;
+          : WriteDelimited(record, header, predicted, probabilities));
   if (std::fwrite(line_.data(), 1, line_.size(), file_) != line_.size()) {
     return absl::DataLossError(
         absl::StrCat("cannot write ", temp_path_, ": ", std::strerror(errno)));

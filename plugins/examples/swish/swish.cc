@@ -19,6 +19,7 @@
 #include "framework/op.h"
 #include "framework/plugin.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 #include "framework/tensor.h"
 
 namespace swish {
@@ -46,8 +47,8 @@ absl::StatusOr<float> ReadBeta(const loom::AttrMap& attrs) {
 // Part 2: the shape function. y has x's dtype and shape, including the
 // dimensions that are only known at run time (-1).
 absl::Status SwishShape(loom::ShapeContext& ctx) {
-  if (auto beta = ReadBeta(ctx.attrs()); !beta.ok()) return beta.status();
-  if (auto s = ctx.ExpectDType(0, loom::DType::kFloat32); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(ReadBeta(ctx.attrs()).status());
+  LOOM_RETURN_IF_ERROR(ctx.ExpectDType(0, loom::DType::kFloat32));
   ctx.set_output(0, *ctx.input(0));
   return absl::OkStatus();
 }
@@ -56,9 +57,7 @@ absl::Status SwishShape(loom::ShapeContext& ctx) {
 class SwishKernel : public loom::OpKernel {
  public:
   absl::Status Init(const loom::KernelInitContext& init) {
-    auto beta = ReadBeta(init.attrs);
-    if (!beta.ok()) return beta.status();
-    beta_ = *beta;
+    LOOM_ASSIGN_OR_RETURN(beta_, ReadBeta(init.attrs));
     return absl::OkStatus();
   }
 
