@@ -95,11 +95,8 @@ class Sgd : public Optimizer {
       const int64_t n = p.value.num_elements();
       if (momentum_ == 0) {
         if (p.grad_is_sparse) {  // Only the touched rows can change.
-          rows_.assign(p.touched_rows.begin(), p.touched_rows.end());
-          std::sort(rows_.begin(), rows_.end());
-          rows_.erase(std::unique(rows_.begin(), rows_.end()), rows_.end());
           const int64_t width = n / p.value.dim(0);
-          for (int32_t r : rows_) {
+          for (int32_t r : DistinctTouchedRows(p)) {
             float* row = w + int64_t{r} * width;
             const float* grow = g + int64_t{r} * width;
             for (int64_t j = 0; j < width; ++j) row[j] -= lr * grow[j];
@@ -128,7 +125,6 @@ class Sgd : public Optimizer {
   float momentum_;
   bool nesterov_;
   std::vector<Tensor> velocity_;
-  std::vector<int32_t> rows_;  // Scratch: distinct touched rows.
 };
 
 }  // namespace
@@ -168,6 +164,13 @@ float Optimizer::ScheduledRate(int64_t t) const {
   return learning_rate_;
 }
 
+const std::vector<int32_t>& Optimizer::DistinctTouchedRows(const Parameter& p) {
+  rows_.assign(p.touched_rows.begin(), p.touched_rows.end());
+  std::sort(rows_.begin(), rows_.end());
+  rows_.erase(std::unique(rows_.begin(), rows_.end()), rows_.end());
+  return rows_;
+}
+
 void Optimizer::ClipGradients(std::vector<Parameter>& params) {
   if (clipnorm_ <= 0 && global_clipnorm_ <= 0) return;
   // The rows a parameter's gradient holds: all, or its distinct touched
@@ -179,10 +182,9 @@ void Optimizer::ClipGradients(std::vector<Parameter>& params) {
       return;
     }
     const int64_t width = n / p.value.dim(0);
-    rows_.assign(p.touched_rows.begin(), p.touched_rows.end());
-    std::sort(rows_.begin(), rows_.end());
-    rows_.erase(std::unique(rows_.begin(), rows_.end()), rows_.end());
-    for (int32_t r : rows_) fn(p.grad.f32() + int64_t{r} * width, width);
+    for (int32_t r : DistinctTouchedRows(p)) {
+      fn(p.grad.f32() + int64_t{r} * width, width);
+    }
   };
   const auto squared_norm = [&](Parameter& p) {
     double sum = 0;
@@ -192,9 +194,8 @@ void Optimizer::ClipGradients(std::vector<Parameter>& params) {
     return sum;
   };
   const auto scale = [&](Parameter& p, float factor) {
-    for_each_row(p, [&](const float* g, int64_t n) {
-      float* m = const_cast<float*>(g);
-      for (int64_t i = 0; i < n; ++i) m[i] *= factor;
+    for_each_row(p, [&](float* g, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) g[i] *= factor;
     });
   };
   double global = 0;

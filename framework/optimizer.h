@@ -55,6 +55,11 @@ class Optimizer {
   virtual absl::Status Update(std::vector<Parameter>& params, float lr,
                               int64_t t) = 0;
 
+  // A sparse gradient's touched rows, sorted and without repeats (the
+  // other rows of its gradient are zero). The vector is scratch of this
+  // optimizer's, valid until the next call.
+  const std::vector<int32_t>& DistinctTouchedRows(const Parameter& p);
+
   float learning_rate_ = 0;
   int64_t iterations_ = 0;
 
