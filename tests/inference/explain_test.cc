@@ -101,59 +101,6 @@ constexpr char kBagOfWords[] = R"pb(
   }
 )pb";
 
-// Float features straight into a Dense layer: nothing to attribute to words.
-constexpr char kNoEmbedding[] = R"pb(
-  name: "no_embedding"
-  features_input: "x"
-  labels_input: "label"
-  prediction: "probability"
-  loss: "loss"
-  dataset { name: "imdb" num_words: 50 max_len: 4 }
-  graph {
-    input {
-      name: "x"
-      dtype: DT_FLOAT
-      shape { dim: -1 dim: 4 }
-    }
-    input {
-      name: "label"
-      dtype: DT_FLOAT
-      shape { dim: -1 dim: 1 }
-    }
-    parameter {
-      name: "output/kernel"
-      shape { dim: 4 dim: 1 }
-      initializer { glorot_uniform {} }
-    }
-    parameter {
-      name: "output/bias"
-      shape { dim: 1 }
-      initializer { zeros {} }
-    }
-    node {
-      name: "probability"
-      op: "Dense"
-      input: "x"
-      input: "output/kernel"
-      input: "output/bias"
-      attr {
-        key: "units"
-        value { i: 1 }
-      }
-      attr {
-        key: "activation"
-        value { s: "sigmoid" }
-      }
-    }
-    node {
-      name: "loss"
-      op: "BinaryCrossentropy"
-      input: "probability"
-      input: "label"
-    }
-  }
-)pb";
-
 struct Loaded {
   std::unique_ptr<OpRegistry> registry;
   std::unique_ptr<Model> model;
@@ -385,7 +332,7 @@ TEST(ExplainTest, BadInput) {
   ASSERT_FALSE(steps.ok());
   EXPECT_THAT(steps.status().message(), HasSubstr("steps >= 2"));
 
-  Loaded plain = FromText(kNoEmbedding);
+  Loaded plain = FromText(testing::kNoEmbeddingModel);
   auto none = Explainer::Create(plain.model.get(), &plain.vocabulary);
   ASSERT_FALSE(none.ok());
   EXPECT_THAT(none.status().message(),
@@ -609,9 +556,10 @@ TEST(ThreadedExplainerTest, LoadErrorsSayWhy) {
   ASSERT_FALSE(missing.ok());
   EXPECT_THAT(std::string(missing.status().message()),
               HasSubstr("no_such_model"));
-  Loaded plain = FromText(kNoEmbedding);
   const std::string dir = TmpDir() + "/no_embedding_model";
-  ASSERT_TRUE(SaveModel(*plain.model, plain.vocabulary, dir).ok());
+  const absl::Status written =
+      testing::WriteTestModelText(testing::kNoEmbeddingModel, dir, 3);
+  ASSERT_TRUE(written.ok()) << written;
   auto none = ThreadedExplainer::Load(dir, registry);
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.status().code(), absl::StatusCode::kFailedPrecondition);

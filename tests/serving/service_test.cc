@@ -15,7 +15,6 @@
 #include "absl/strings/str_cat.h"
 #include "framework/file_util.h"
 #include "framework/inference/explain.h"
-#include "framework/model_io.h"
 #include "framework/training/model.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/train_job.h"
@@ -340,71 +339,11 @@ TEST(ServiceExplainTest, BadRequestsAndCaps) {
               HasSubstr("--max_explain_instances must be at least 1, got 0"));
 }
 
-// Float features straight into a Dense layer: it predicts, but there is no
-// Embedding to explain through.
-constexpr char kNoEmbedding[] = R"pb(
-  name: "no_embedding"
-  features_input: "x"
-  labels_input: "label"
-  prediction: "probability"
-  loss: "loss"
-  dataset { name: "imdb" num_words: 50 max_len: 4 }
-  graph {
-    input {
-      name: "x"
-      dtype: DT_FLOAT
-      shape { dim: -1 dim: 4 }
-    }
-    input {
-      name: "label"
-      dtype: DT_FLOAT
-      shape { dim: -1 dim: 1 }
-    }
-    parameter {
-      name: "output/kernel"
-      shape { dim: 4 dim: 1 }
-      initializer { glorot_uniform {} }
-    }
-    parameter {
-      name: "output/bias"
-      shape { dim: 1 }
-      initializer { zeros {} }
-    }
-    node {
-      name: "probability"
-      op: "Dense"
-      input: "x"
-      input: "output/kernel"
-      input: "output/bias"
-      attr {
-        key: "units"
-        value { i: 1 }
-      }
-      attr {
-        key: "activation"
-        value { s: "sigmoid" }
-      }
-    }
-    node {
-      name: "loss"
-      op: "BinaryCrossentropy"
-      input: "probability"
-      input: "label"
-    }
-  }
-)pb";
-
 TEST(ServiceExplainTest, AModelWithoutAnEmbeddingSaysWhy) {
   const std::string dir = TmpDir() + "/no_embedding";
-  OpRegistry registry;
-  ASSERT_TRUE(PrepareRegistry({}, &registry).ok());
-  auto file = ParseModelText(kNoEmbedding, "no_embedding.pbtxt");
-  ASSERT_TRUE(file.ok()) << file.status();
-  auto model = Model::Create(*file, registry, 1);
-  ASSERT_TRUE(model.ok()) << model.status();
-  auto vocabulary = data::Vocabulary::FromWords(testing::TestWords(), 50);
-  ASSERT_TRUE(vocabulary.ok());
-  ASSERT_TRUE(SaveModel(**model, *vocabulary, dir).ok());
+  const absl::Status written =
+      testing::WriteTestModelText(testing::kNoEmbeddingModel, dir, 1);
+  ASSERT_TRUE(written.ok()) << written;
   ServiceOptions options;
   options.model_path = dir;
   auto service = Service::Create(options);
