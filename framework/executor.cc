@@ -114,12 +114,14 @@ Parameter* Executor::FindParameter(const std::string& name) {
   return nullptr;
 }
 
-absl::StatusOr<const Executor::Plan*> Executor::GetPlan(
+absl::StatusOr<const Executor::RunOrder*> Executor::GetRunOrder(
     absl::Span<const std::string> fetches) {
   const std::string key = absl::StrJoin(fetches, "\n");
-  if (auto it = plans_.find(key); it != plans_.end()) return &it->second;
+  if (auto it = run_orders_.find(key); it != run_orders_.end()) {
+    return &it->second;
+  }
   const Graph& g = *graph_;
-  Plan plan;
+  RunOrder order;
   std::vector<char> needed(g.nodes().size(), 0);
   std::vector<int> stack;
   for (const std::string& name : fetches) {
@@ -128,7 +130,7 @@ absl::StatusOr<const Executor::Plan*> Executor::GetPlan(
       return absl::NotFoundError(
           absl::StrCat("no value named '", name, "' in the graph"));
     }
-    plan.fetch_values.push_back(v);
+    order.fetch_values.push_back(v);
     if (g.values()[v].kind == Value::Kind::kNodeOutput) {
       stack.push_back(g.values()[v].producer);
     }
@@ -145,27 +147,27 @@ absl::StatusOr<const Executor::Plan*> Executor::GetPlan(
     }
   }
   for (size_t n = 0; n < needed.size(); ++n) {
-    if (needed[n]) plan.nodes.push_back(n);
+    if (needed[n]) order.nodes.push_back(n);
   }
-  return &(plans_[key] = std::move(plan));
+  return &(run_orders_[key] = std::move(order));
 }
 
 absl::Status Executor::Run(const FeedMap& feeds,
                            absl::Span<const std::string> fetches,
                            bool training) {
   const Graph& g = *graph_;
-  last_plan_ = nullptr;
-  LOOM_ASSIGN_OR_RETURN(auto plan, GetPlan(fetches));
+  last_run_order_ = nullptr;
+  LOOM_ASSIGN_OR_RETURN(const RunOrder* order, GetRunOrder(fetches));
   std::fill(computed_.begin(), computed_.end(), 0);
 
-  // Which graph inputs the plan reads.
+  // Which graph inputs the run order reads.
   std::vector<char> input_needed(g.values().size(), 0);
-  for (int n : plan->nodes) {
+  for (int n : order->nodes) {
     for (int v : g.nodes()[n].inputs) {
       if (v >= 0) input_needed[v] = 1;
     }
   }
-  for (int v : plan->fetch_values) input_needed[v] = 1;
+  for (int v : order->fetch_values) input_needed[v] = 1;
   for (const auto& [name, tensor] : feeds) {
     int v = g.FindValue(name);
     if (v < 0 || g.values()[v].kind != Value::Kind::kInput) {
@@ -202,7 +204,7 @@ absl::Status Executor::Run(const FeedMap& feeds,
     computed_[v] = 1;
   }
 
-  for (int n : plan->nodes) {
+  for (int n : order->nodes) {
     const Node& node = g.nodes()[n];
     NodeState& state = nodes_[n];
     std::vector<const Tensor*> inputs;
@@ -243,7 +245,7 @@ absl::Status Executor::Run(const FeedMap& feeds,
       }
     }
   }
-  last_plan_ = plan;
+  last_run_order_ = order;
   last_run_training_ = training;
   return absl::OkStatus();
 }
@@ -271,7 +273,7 @@ absl::StatusOr<Tensor> Executor::ValueGradient(const std::string& output,
                                                const Tensor& seed,
                                                const std::string& wrt) {
   const Graph& g = *graph_;
-  if (last_plan_ == nullptr) {
+  if (last_run_order_ == nullptr) {
     return absl::FailedPreconditionError(
         "ValueGradient() needs a successful Run() first");
   }
@@ -297,7 +299,7 @@ absl::StatusOr<Tensor> Executor::ValueGradient(const std::string& output,
   const auto& nodes = g.nodes();
   std::vector<char> depends(g.values().size(), 0);
   depends[from] = 1;
-  for (int n : last_plan_->nodes) {
+  for (int n : last_run_order_->nodes) {
     bool any = false;
     for (int v : nodes[n].inputs) any |= v >= 0 && depends[v];
     if (!any) continue;
@@ -314,8 +316,8 @@ absl::StatusOr<Tensor> Executor::ValueGradient(const std::string& output,
   std::fill(has_grad_.begin(), has_grad_.end(), 0);
   value_grads_[out].CopyFrom(seed);
   has_grad_[out] = 1;
-  for (auto it = last_plan_->nodes.rbegin(); it != last_plan_->nodes.rend();
-       ++it) {
+  for (auto it = last_run_order_->nodes.rbegin();
+       it != last_run_order_->nodes.rend(); ++it) {
     const int n = *it;
     const Node& node = nodes[n];
     bool has_output_grad = false;
@@ -492,7 +494,7 @@ absl::Status Executor::SetRngStates(const std::vector<std::string>& states) {
 
 absl::Status Executor::Backward(const std::string& loss, const Tensor* seed) {
   const Graph& g = *graph_;
-  if (last_plan_ == nullptr) {
+  if (last_run_order_ == nullptr) {
     return absl::FailedPreconditionError(
         "Backward() needs a successful Run() first");
   }
@@ -522,7 +524,7 @@ absl::Status Executor::Backward(const std::string& loss, const Tensor* seed) {
   for (size_t i = 0; i < parameters_.size(); ++i) {
     if (parameters_[i].trainable) from_param[g.parameter_values()[i]] = 1;
   }
-  for (int n : last_plan_->nodes) {
+  for (int n : last_run_order_->nodes) {
     bool any = false;
     for (int v : nodes[n].inputs) any |= v >= 0 && from_param[v];
     if (any) {
@@ -562,8 +564,8 @@ absl::Status Executor::Backward(const std::string& loss, const Tensor* seed) {
   }
   has_grad_[loss_value] = 1;
 
-  for (auto it = last_plan_->nodes.rbegin(); it != last_plan_->nodes.rend();
-       ++it) {
+  for (auto it = last_run_order_->nodes.rbegin();
+       it != last_run_order_->nodes.rend(); ++it) {
     const int n = *it;
     const Node& node = nodes[n];
     bool has_output_grad = false;

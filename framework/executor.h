@@ -111,8 +111,9 @@ class Executor {
     double backward_seconds = 0;
     int64_t forward_calls = 0;
   };
-  // Which nodes a set of fetches needs, in topological order.
-  struct Plan {
+  // The nodes a Run() of a set of fetches executes, in topological order,
+  // and the fetched values (cached per set of fetches).
+  struct RunOrder {
     std::vector<int> nodes;
     std::vector<int> fetch_values;
   };
@@ -120,7 +121,8 @@ class Executor {
   enum class GradState { kZero, kStale, kDense, kSparse };
 
   Executor(std::shared_ptr<const Graph> graph, uint64_t seed);
-  absl::StatusOr<const Plan*> GetPlan(absl::Span<const std::string> fetches);
+  absl::StatusOr<const RunOrder*> GetRunOrder(
+      absl::Span<const std::string> fetches);
   absl::Status AddDenseGrad(int value, Tensor* grad);
   absl::Status AddSparseGrad(int value, SparseRows* grad);
 
@@ -130,8 +132,8 @@ class Executor {
   std::vector<NodeState> nodes_;
   std::vector<Tensor> values_;  // Indexed like graph_->values().
   std::vector<Parameter> parameters_;
-  absl::flat_hash_map<std::string, Plan> plans_;
-  const Plan* last_plan_ = nullptr;
+  absl::flat_hash_map<std::string, RunOrder> run_orders_;
+  const RunOrder* last_run_order_ = nullptr;
   bool last_run_training_ = false;
   std::vector<char> computed_;  // Per value, by the last Run().
   // Value index -> tensor, during RunWithOverrides() only.
