@@ -19,10 +19,11 @@ struct LayerOutput {
   std::string logits;  // A softmax layer's input, else "".
 };
 
-// A Dense layer's kernel_l2 penalty.
+// A Dense layer's kernel_l2 penalty: an L2Regularizer node on the layer's
+// weight matrix (the parameter Keras calls its kernel, "<layer>/kernel").
 struct Penalty {
   std::string node;
-  std::string kernel;
+  std::string weights;
   float l2;
   int line;
 };
@@ -370,7 +371,7 @@ absl::Status ExpandLayers(ModelDef* model, const std::vector<int>& layer_lines,
     node_lines.push_back(p.line);
     node->set_name(p.node);
     node->set_op("L2Regularizer");
-    node->add_input(p.kernel);
+    node->add_input(p.weights);
     SetFloat(node, "l2", p.l2);
   }
   // loss = crossentropy + penalty_0 + penalty_1 + ...

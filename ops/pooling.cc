@@ -310,15 +310,15 @@ class OneDnnGlobalPoolingKernel : public OpKernel {
           dnnl::memory::desc({n, c, t}, dnnl::memory::data_type::f32, tag::nwc);
       p->dst =
           dnnl::memory::desc({n, c, 1}, dnnl::memory::data_type::f32, tag::nwc);
-      const dnnl::memory::dims strides = {1}, kernel = {t}, padding = {0};
+      const dnnl::memory::dims strides = {1}, window = {t}, padding = {0};
       dnnl::pooling_forward::primitive_desc fwd(
           dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training,
                                       algorithm_, p->src, p->dst, strides,
-                                      kernel, padding, padding),
+                                      window, padding, padding),
           engine);
       dnnl::pooling_backward::primitive_desc bwd(
           dnnl::pooling_backward::desc(algorithm_, p->src, p->dst, strides,
-                                       kernel, padding, padding),
+                                       window, padding, padding),
           engine, fwd);
       p->forward = dnnl::pooling_forward(fwd);
       p->backward = dnnl::pooling_backward(bwd);

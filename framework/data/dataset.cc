@@ -19,7 +19,7 @@ namespace loom::data {
 namespace {
 
 // Uniform in [0, bound) for bound >= 1, by rejection, so that the result only
-// depends on the engine's (standardized) output sequence.
+// depends on the generator's (standardized) output sequence.
 uint64_t UniformBelow(std::mt19937_64& rng, uint64_t bound) {
   const uint64_t threshold = (0 - bound) % bound;  // 2^64 mod bound.
   while (true) {

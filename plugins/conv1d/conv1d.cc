@@ -281,9 +281,10 @@ class Conv1DKernel : public OpKernel {
     Tensor& y = *ctx.output(0);
     y.Resize(DType::kFloat32, {x.dim(0), length, attrs_.filters});
     if (y.num_elements() == 0) return absl::OkStatus();
-    LOOM_ASSIGN_OR_RETURN(auto plan,
-                          GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
-    Plan& p = *plan;
+    LOOM_ASSIGN_OR_RETURN(
+        auto primitives,
+        GetPrimitiveSet(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
+    PrimitiveSet& p = *primitives;
     dnnl::stream& stream = ctx.stream();
     return DnnlCall("Conv1D forward", [&] {
       std::unordered_map<int, memory> args = {
@@ -311,9 +312,10 @@ class Conv1DKernel : public OpKernel {
       ZeroInputGrads(ctx);
       return absl::OkStatus();
     }
-    LOOM_ASSIGN_OR_RETURN(auto plan,
-                          GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
-    Plan& p = *plan;
+    LOOM_ASSIGN_OR_RETURN(
+        auto primitives,
+        GetPrimitiveSet(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
+    PrimitiveSet& p = *primitives;
 
     // dz = dy * relu'(z), read from y: z > 0 exactly where y > 0.
     const float* dz = dy->f32();
@@ -360,7 +362,9 @@ class Conv1DKernel : public OpKernel {
   }
 
  private:
-  struct Plan {
+  // The primitives and memories of one input shape [n, t, c], built once
+  // and cached per shape.
+  struct PrimitiveSet {
     dnnl::convolution_forward forward;
     dnnl::convolution_backward_data backward_data;
     dnnl::convolution_backward_weights backward_weights;
@@ -370,8 +374,9 @@ class Conv1DKernel : public OpKernel {
     Bridge weights_src, weights_diff_dst, diff_weights;  // backward_weights
   };
 
-  absl::StatusOr<Plan*> GetPlan(const dnnl::engine& engine, int64_t n,
-                                int64_t t, int64_t c) {
+  absl::StatusOr<PrimitiveSet*> GetPrimitiveSet(const dnnl::engine& engine,
+                                                int64_t n, int64_t t,
+                                                int64_t c) {
     const std::array<int64_t, 3> key = {n, t, c};
     if (auto it = cache_.find(key); it != cache_.end()) {
       return it->second.get();
@@ -379,13 +384,13 @@ class Conv1DKernel : public OpKernel {
     const Window& win = attrs_.window;
     LOOM_ASSIGN_OR_RETURN(const int64_t out, win.OutputLength(t));
     const int64_t f = attrs_.filters, k = win.size;
-    auto plan = std::make_unique<Plan>();
+    auto primitives = std::make_unique<PrimitiveSet>();
     LOOM_RETURN_IF_ERROR(DnnlCall("Conv1D setup", [&] {
       const memory::desc user_src = SequenceDesc(n, t, c);
       const memory::desc user_dst = SequenceDesc(n, out, f);
       const memory::desc user_weights({f, c, k}, memory::data_type::f32,
                                       Tag::wio);
-      plan->bias = memory::desc({f}, memory::data_type::f32, Tag::x);
+      primitives->bias = memory::desc({f}, memory::data_type::f32, Tag::x);
       const memory::desc any_src = AnyDesc({n, c, t});
       const memory::desc any_dst = AnyDesc({n, f, out});
       const memory::desc any_weights = AnyDesc({f, c, k});
@@ -396,13 +401,14 @@ class Conv1DKernel : public OpKernel {
       const memory::dims pad_r = {win.PadRight(t, out)};
       const auto alg = dnnl::algorithm::convolution_direct;
       const auto prop = dnnl::prop_kind::forward_training;
-      auto fwd_desc = has_bias_
-                          ? dnnl::convolution_forward::desc(
-                                prop, alg, any_src, any_weights, plan->bias,
-                                any_dst, strides, dilates, pad_l, pad_r)
-                          : dnnl::convolution_forward::desc(
-                                prop, alg, any_src, any_weights, any_dst,
-                                strides, dilates, pad_l, pad_r);
+      auto fwd_desc =
+          has_bias_
+              ? dnnl::convolution_forward::desc(prop, alg, any_src, any_weights,
+                                                primitives->bias, any_dst,
+                                                strides, dilates, pad_l, pad_r)
+              : dnnl::convolution_forward::desc(prop, alg, any_src, any_weights,
+                                                any_dst, strides, dilates,
+                                                pad_l, pad_r);
       dnnl::primitive_attr attr;
       if (attrs_.activation == Activation::kRelu) {
         dnnl::post_ops ops;
@@ -416,35 +422,37 @@ class Conv1DKernel : public OpKernel {
                                                 any_dst, strides, dilates,
                                                 pad_l, pad_r),
           engine, fwd);
-      auto bwd_weights_desc = has_bias_
-                                  ? dnnl::convolution_backward_weights::desc(
-                                        alg, any_src, any_weights, plan->bias,
-                                        any_dst, strides, dilates, pad_l, pad_r)
-                                  : dnnl::convolution_backward_weights::desc(
-                                        alg, any_src, any_weights, any_dst,
-                                        strides, dilates, pad_l, pad_r);
+      auto bwd_weights_desc =
+          has_bias_ ? dnnl::convolution_backward_weights::desc(
+                          alg, any_src, any_weights, primitives->bias, any_dst,
+                          strides, dilates, pad_l, pad_r)
+                    : dnnl::convolution_backward_weights::desc(
+                          alg, any_src, any_weights, any_dst, strides, dilates,
+                          pad_l, pad_r);
       const dnnl::convolution_backward_weights::primitive_desc bwd_weights(
           bwd_weights_desc, engine, fwd);
-      plan->forward = dnnl::convolution_forward(fwd);
-      plan->backward_data = dnnl::convolution_backward_data(bwd_data);
-      plan->backward_weights = dnnl::convolution_backward_weights(bwd_weights);
-      plan->src.Init(user_src, fwd.src_desc(), engine, false);
-      plan->weights.Init(user_weights, fwd.weights_desc(), engine, false);
-      plan->dst.Init(user_dst, fwd.dst_desc(), engine, true);
-      plan->data_diff_dst.Init(user_dst, bwd_data.diff_dst_desc(), engine,
-                               false);
-      plan->data_weights.Init(user_weights, bwd_data.weights_desc(), engine,
-                              false);
-      plan->data_diff_src.Init(user_src, bwd_data.diff_src_desc(), engine,
-                               true);
-      plan->weights_src.Init(user_src, bwd_weights.src_desc(), engine, false);
-      plan->weights_diff_dst.Init(user_dst, bwd_weights.diff_dst_desc(), engine,
-                                  false);
-      plan->diff_weights.Init(user_weights, bwd_weights.diff_weights_desc(),
-                              engine, true);
+      primitives->forward = dnnl::convolution_forward(fwd);
+      primitives->backward_data = dnnl::convolution_backward_data(bwd_data);
+      primitives->backward_weights =
+          dnnl::convolution_backward_weights(bwd_weights);
+      primitives->src.Init(user_src, fwd.src_desc(), engine, false);
+      primitives->weights.Init(user_weights, fwd.weights_desc(), engine, false);
+      primitives->dst.Init(user_dst, fwd.dst_desc(), engine, true);
+      primitives->data_diff_dst.Init(user_dst, bwd_data.diff_dst_desc(), engine,
+                                     false);
+      primitives->data_weights.Init(user_weights, bwd_data.weights_desc(),
+                                    engine, false);
+      primitives->data_diff_src.Init(user_src, bwd_data.diff_src_desc(), engine,
+                                     true);
+      primitives->weights_src.Init(user_src, bwd_weights.src_desc(), engine,
+                                   false);
+      primitives->weights_diff_dst.Init(user_dst, bwd_weights.diff_dst_desc(),
+                                        engine, false);
+      primitives->diff_weights.Init(
+          user_weights, bwd_weights.diff_weights_desc(), engine, true);
     }));
-    Plan* result = plan.get();
-    cache_[key] = std::move(plan);
+    PrimitiveSet* result = primitives.get();
+    cache_[key] = std::move(primitives);
     return result;
   }
 
@@ -453,7 +461,8 @@ class Conv1DKernel : public OpKernel {
   Tensor dz_;
   Tensor scratch_dw_;
   Tensor scratch_db_;
-  absl::flat_hash_map<std::array<int64_t, 3>, std::unique_ptr<Plan>> cache_;
+  absl::flat_hash_map<std::array<int64_t, 3>, std::unique_ptr<PrimitiveSet>>
+      cache_;
 };
 
 // ---------------------------------------------------------------------------
@@ -498,9 +507,10 @@ class MaxPooling1DKernel : public OpKernel {
     Tensor& y = *ctx.output(0);
     y.Resize(DType::kFloat32, {x.dim(0), length, x.dim(2)});
     if (y.num_elements() == 0) return absl::OkStatus();
-    LOOM_ASSIGN_OR_RETURN(auto plan,
-                          GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
-    Plan& p = *plan;
+    LOOM_ASSIGN_OR_RETURN(
+        auto primitives,
+        GetPrimitiveSet(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
+    PrimitiveSet& p = *primitives;
     dnnl::stream& stream = ctx.stream();
     return DnnlCall("MaxPooling1D forward", [&] {
       p.forward.execute(stream,
@@ -522,9 +532,10 @@ class MaxPooling1DKernel : public OpKernel {
       dx->ResizeZeroed(DType::kFloat32, x.shape());
       return absl::OkStatus();
     }
-    LOOM_ASSIGN_OR_RETURN(auto plan,
-                          GetPlan(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
-    Plan& p = *plan;
+    LOOM_ASSIGN_OR_RETURN(
+        auto primitives,
+        GetPrimitiveSet(ctx.engine(), x.dim(0), x.dim(1), x.dim(2)));
+    PrimitiveSet& p = *primitives;
     dx->Resize(DType::kFloat32, x.shape());
     dnnl::stream& stream = ctx.stream();
     return DnnlCall("MaxPooling1D backward", [&] {
@@ -538,7 +549,9 @@ class MaxPooling1DKernel : public OpKernel {
   }
 
  private:
-  struct Plan {
+  // The primitives and memories of one input shape [n, t, c], built once
+  // and cached per shape.
+  struct PrimitiveSet {
     dnnl::pooling_forward forward;
     dnnl::pooling_backward backward;
     memory::desc src;  // The user's nwc layout: pooling takes it as is.
@@ -546,46 +559,49 @@ class MaxPooling1DKernel : public OpKernel {
     Bridge dst, diff_dst, diff_src;
   };
 
-  absl::StatusOr<Plan*> GetPlan(const dnnl::engine& engine, int64_t n,
-                                int64_t t, int64_t c) {
+  absl::StatusOr<PrimitiveSet*> GetPrimitiveSet(const dnnl::engine& engine,
+                                                int64_t n, int64_t t,
+                                                int64_t c) {
     const std::array<int64_t, 3> key = {n, t, c};
     if (auto it = cache_.find(key); it != cache_.end()) {
       return it->second.get();
     }
     LOOM_ASSIGN_OR_RETURN(const int64_t out, window_.OutputLength(t));
-    auto plan = std::make_unique<Plan>();
+    auto primitives = std::make_unique<PrimitiveSet>();
     LOOM_RETURN_IF_ERROR(DnnlCall("MaxPooling1D setup", [&] {
-      plan->src = SequenceDesc(n, t, c);
+      primitives->src = SequenceDesc(n, t, c);
       const memory::desc user_dst = SequenceDesc(n, out, c);
       const memory::dims strides = {window_.stride};
-      const memory::dims kernel = {window_.size};
+      const memory::dims window = {window_.size};
       const memory::dims pad_l = {window_.PadLeft(t, out)};
       const memory::dims pad_r = {window_.PadRight(t, out)};
       const auto alg = dnnl::algorithm::pooling_max;
       const dnnl::pooling_forward::primitive_desc fwd(
           dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, alg,
-                                      plan->src, AnyDesc({n, c, out}), strides,
-                                      kernel, pad_l, pad_r),
+                                      primitives->src, AnyDesc({n, c, out}),
+                                      strides, window, pad_l, pad_r),
           engine);
       const dnnl::pooling_backward::primitive_desc bwd(
           dnnl::pooling_backward::desc(alg, AnyDesc({n, c, t}),
-                                       AnyDesc({n, c, out}), strides, kernel,
+                                       AnyDesc({n, c, out}), strides, window,
                                        pad_l, pad_r),
           engine, fwd);
-      plan->forward = dnnl::pooling_forward(fwd);
-      plan->backward = dnnl::pooling_backward(bwd);
-      plan->workspace = memory(fwd.workspace_desc(), engine);
-      plan->dst.Init(user_dst, fwd.dst_desc(), engine, true);
-      plan->diff_dst.Init(user_dst, bwd.diff_dst_desc(), engine, false);
-      plan->diff_src.Init(plan->src, bwd.diff_src_desc(), engine, true);
+      primitives->forward = dnnl::pooling_forward(fwd);
+      primitives->backward = dnnl::pooling_backward(bwd);
+      primitives->workspace = memory(fwd.workspace_desc(), engine);
+      primitives->dst.Init(user_dst, fwd.dst_desc(), engine, true);
+      primitives->diff_dst.Init(user_dst, bwd.diff_dst_desc(), engine, false);
+      primitives->diff_src.Init(primitives->src, bwd.diff_src_desc(), engine,
+                                true);
     }));
-    Plan* result = plan.get();
-    cache_[key] = std::move(plan);
+    PrimitiveSet* result = primitives.get();
+    cache_[key] = std::move(primitives);
     return result;
   }
 
   Window window_;
-  absl::flat_hash_map<std::array<int64_t, 3>, std::unique_ptr<Plan>> cache_;
+  absl::flat_hash_map<std::array<int64_t, 3>, std::unique_ptr<PrimitiveSet>>
+      cache_;
 };
 
 // ---------------------------------------------------------------------------
