@@ -27,37 +27,6 @@
 namespace loom {
 namespace {
 
-// Checks labels [N] or [N, 1] against y [N, K] at run time (shape inference
-// may have seen unknown dimensions).
-absl::Status CheckShapes(const Tensor& labels, const Tensor& y) {
-  if (y.rank() != 2 || y.dim(1) < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "y must be [N, K] with K >= 1, got ", ShapeToString(y.shape())));
-  }
-  if (!(labels.rank() == 1 || (labels.rank() == 2 && labels.dim(1) == 1)) ||
-      labels.dim(0) != y.dim(0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "labels must be [N] or [N, 1] with N = ", y.dim(0), " (y is ",
-        ShapeToString(y.shape()), "), got ", ShapeToString(labels.shape())));
-  }
-  return absl::OkStatus();
-}
-
-// The label of row `i` as a class index in [0, classes).
-absl::Status ReadClass(const Tensor& labels, int64_t i, int64_t classes,
-                       int64_t* out) {
-  const float v = labels.f32()[i];
-  // Also false for NaN.
-  if (!(v >= 0.0f && v < static_cast<float>(classes) && v == std::floor(v))) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "label in row %d is %.9g, not a class index: expected an integer "
-        "in [0, %d) (y has %d classes)",
-        i, v, classes, classes));
-  }
-  *out = static_cast<int64_t>(v);
-  return absl::OkStatus();
-}
-
 class SparseCategoricalAccuracyKernel : public OpKernel {
  public:
   absl::Status Init(const KernelInitContext&) { return absl::OkStatus(); }
@@ -65,12 +34,11 @@ class SparseCategoricalAccuracyKernel : public OpKernel {
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& labels = *ctx.input(0);
     const Tensor& y = *ctx.input(1);
-    LOOM_RETURN_IF_ERROR(CheckShapes(labels, y));
+    LOOM_RETURN_IF_ERROR(CheckClassLabelTensors(labels, y));
     const int64_t n = y.dim(0), k = y.dim(1);
     int64_t correct = 0;
     for (int64_t i = 0; i < n; ++i) {
-      int64_t label = 0;
-      LOOM_RETURN_IF_ERROR(ReadClass(labels, i, k, &label));
+      LOOM_ASSIGN_OR_RETURN(const int64_t label, ReadClassLabel(labels, i, k));
       const float* row = y.f32() + i * k;
       int64_t best = 0;
       for (int64_t j = 1; j < k; ++j) {
@@ -95,23 +63,8 @@ absl::Status SparseCategoricalAccuracyShape(ShapeContext& ctx) {
   for (int i = 0; i < 2; ++i) {
     LOOM_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kFloat32));
   }
-  const Shape& labels = ctx.input(0)->shape;
-  const Shape& y = ctx.input(1)->shape;
-  if (y.size() != 2 || y[1] == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "y must be [N, K] with K >= 1 classes, got ", ShapeToString(y)));
-  }
-  if (labels.size() != 1 &&
-      !(labels.size() == 2 && DimsCompatible(labels[1], 1))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("labels must be [N] or [N, 1] (class indices), got ",
-                     ShapeToString(labels)));
-  }
-  if (!DimsCompatible(labels[0], y[0])) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "labels ", ShapeToString(labels), " and y ", ShapeToString(y),
-        " must have the same N: ", labels[0], " vs ", y[0]));
-  }
+  LOOM_RETURN_IF_ERROR(
+      CheckClassLabelShapes(ctx.input(0)->shape, ctx.input(1)->shape));
   ctx.set_output(0, {DType::kFloat32, {}});
   return absl::OkStatus();
 }

@@ -54,37 +54,14 @@ absl::Status CheckLabelSmoothing(float ls) {
   return absl::OkStatus();
 }
 
-// Checks labels [N] or [N, 1] against y [N, K] at run time (shape inference
-// may have seen unknown dimensions).
-absl::Status CheckShapes(const Tensor& labels, const Tensor& y) {
-  if (y.rank() != 2 || y.dim(1) < 1) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "y must be [N, K] with K >= 1, got ", ShapeToString(y.shape())));
-  }
-  if (!(labels.rank() == 1 || (labels.rank() == 2 && labels.dim(1) == 1)) ||
-      labels.dim(0) != y.dim(0)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "labels must be [N] or [N, 1] with N = ", y.dim(0), " (y is ",
-        ShapeToString(y.shape()), "), got ", ShapeToString(labels.shape())));
-  }
-  return absl::OkStatus();
-}
-
 // Reads every label as a class index in [0, classes).
 absl::Status ReadClasses(const Tensor& labels, int64_t classes,
                          std::vector<int32_t>* out) {
   const int64_t n = labels.num_elements();
   out->resize(n);
   for (int64_t i = 0; i < n; ++i) {
-    const float v = labels.f32()[i];
-    // Also false for NaN.
-    if (!(v >= 0.0f && v < static_cast<float>(classes) && v == std::floor(v))) {
-      return absl::InvalidArgumentError(absl::StrFormat(
-          "label in row %d is %.9g, not a class index: expected an integer "
-          "in [0, %d) (y has %d classes)",
-          i, v, classes, classes));
-    }
-    (*out)[i] = static_cast<int32_t>(v);
+    LOOM_ASSIGN_OR_RETURN(const int64_t c, ReadClassLabel(labels, i, classes));
+    (*out)[i] = static_cast<int32_t>(c);
   }
   return absl::OkStatus();
 }
@@ -100,7 +77,7 @@ class SparseCategoricalCrossentropyKernel : public OpKernel {
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& labels = *ctx.input(0);
     const Tensor& y = *ctx.input(1);
-    LOOM_RETURN_IF_ERROR(CheckShapes(labels, y));
+    LOOM_RETURN_IF_ERROR(CheckClassLabelTensors(labels, y));
     const int64_t n = y.dim(0), k = y.dim(1);
     LOOM_RETURN_IF_ERROR(ReadClasses(labels, k, &classes_));
     // Backward reuses each row's normalizer: sum_k exp(z_k - max) for
@@ -210,23 +187,8 @@ absl::Status SparseCategoricalCrossentropyShape(ShapeContext& ctx) {
   for (int i = 0; i < 2; ++i) {
     LOOM_RETURN_IF_ERROR(ctx.ExpectDType(i, DType::kFloat32));
   }
-  const Shape& labels = ctx.input(0)->shape;
-  const Shape& y = ctx.input(1)->shape;
-  if (y.size() != 2 || y[1] == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "y must be [N, K] with K >= 1 classes, got ", ShapeToString(y)));
-  }
-  if (labels.size() != 1 &&
-      !(labels.size() == 2 && DimsCompatible(labels[1], 1))) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("labels must be [N] or [N, 1] (class indices), got ",
-                     ShapeToString(labels)));
-  }
-  if (!DimsCompatible(labels[0], y[0])) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "labels ", ShapeToString(labels), " and y ", ShapeToString(y),
-        " must have the same N: ", labels[0], " vs ", y[0]));
-  }
+  LOOM_RETURN_IF_ERROR(
+      CheckClassLabelShapes(ctx.input(0)->shape, ctx.input(1)->shape));
   ctx.set_output(0, {DType::kFloat32, {}});
   return absl::OkStatus();
 }
