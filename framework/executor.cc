@@ -299,18 +299,7 @@ absl::StatusOr<Tensor> Executor::ValueGradient(const std::string& output,
   const auto& nodes = g.nodes();
   std::vector<char> depends(g.values().size(), 0);
   depends[from] = 1;
-  for (int n : last_run_order_->nodes) {
-    bool any = false;
-    for (int v : nodes[n].inputs) any |= v >= 0 && depends[v];
-    if (!any) continue;
-    const auto& constant = nodes[n].op->constant_outputs;
-    for (size_t k = 0; k < nodes[n].outputs.size(); ++k) {
-      if (std::find(constant.begin(), constant.end(), static_cast<int>(k)) ==
-          constant.end()) {
-        depends[nodes[n].outputs[k]] = 1;
-      }
-    }
-  }
+  MarkDependents(depends);
   Tensor result(DType::kFloat32, values_[from].shape());
   if (!depends[out]) return result;
   std::fill(has_grad_.begin(), has_grad_.end(), 0);
@@ -492,6 +481,22 @@ absl::Status Executor::SetRngStates(const std::vector<std::string>& states) {
   return absl::OkStatus();
 }
 
+void Executor::MarkDependents(std::vector<char>& marked) const {
+  const auto& nodes = graph_->nodes();
+  for (int n : last_run_order_->nodes) {
+    bool any = false;
+    for (int v : nodes[n].inputs) any |= v >= 0 && marked[v];
+    if (!any) continue;
+    const auto& constant = nodes[n].op->constant_outputs;
+    for (size_t k = 0; k < nodes[n].outputs.size(); ++k) {
+      if (std::find(constant.begin(), constant.end(), static_cast<int>(k)) ==
+          constant.end()) {
+        marked[nodes[n].outputs[k]] = 1;
+      }
+    }
+  }
+}
+
 absl::Status Executor::Backward(const std::string& loss, const Tensor* seed) {
   const Graph& g = *graph_;
   if (last_run_order_ == nullptr) {
@@ -524,19 +529,7 @@ absl::Status Executor::Backward(const std::string& loss, const Tensor* seed) {
   for (size_t i = 0; i < parameters_.size(); ++i) {
     if (parameters_[i].trainable) from_param[g.parameter_values()[i]] = 1;
   }
-  for (int n : last_run_order_->nodes) {
-    bool any = false;
-    for (int v : nodes[n].inputs) any |= v >= 0 && from_param[v];
-    if (any) {
-      const auto& constant = nodes[n].op->constant_outputs;
-      for (size_t k = 0; k < nodes[n].outputs.size(); ++k) {
-        if (std::find(constant.begin(), constant.end(), static_cast<int>(k)) ==
-            constant.end()) {
-          from_param[nodes[n].outputs[k]] = 1;
-        }
-      }
-    }
-  }
+  MarkDependents(from_param);
 
   // Reset gradient state. Sparse parameter gradients are cleared row by row
   // so the embedding table is never swept densely.

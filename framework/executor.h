@@ -123,6 +123,10 @@ class Executor {
   Executor(std::shared_ptr<const Graph> graph, uint64_t seed);
   absl::StatusOr<const RunOrder*> GetRunOrder(
       absl::Span<const std::string> fetches);
+  // Marks, in `marked` (one entry per value), every output of the last run
+  // order's nodes that depends on a marked value (an op's constant outputs
+  // depend on nothing).
+  void MarkDependents(std::vector<char>& marked) const;
   absl::Status AddDenseGrad(int value, Tensor* grad);
   absl::Status AddSparseGrad(int value, SparseRows* grad);
 
