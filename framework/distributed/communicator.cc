@@ -26,6 +26,16 @@ double NowSeconds() {
       .count();
 }
 
+// Between two polls of a request: spin briefly, yielding the core (ranks
+// may share cores), then sleep a little.
+void PauseBetweenPolls(int64_t polls) {
+  if (polls < 2000) {
+    sched_yield();
+  } else {
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  }
+}
+
 bool EnvSet(const char* name) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0';
@@ -138,13 +148,7 @@ absl::Status Communicator::Wait(void* request_ptr, absl::string_view op,
     }
     if (done) break;
     ++polls;
-    // Spin briefly, then yield the core (ranks may share cores), then
-    // sleep a little; check the deadline now and then.
-    if (polls < 2000) {
-      sched_yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
+    PauseBetweenPolls(polls);  // And check the deadline now and then.
     if ((polls & 63) == 0 && NowSeconds() > deadline) {
       // The request is abandoned: the caller ends the job (Abort()).
       return absl::DeadlineExceededError(absl::StrFormat(
@@ -378,11 +382,7 @@ absl::StatusOr<std::string> Communicator::Receive(int from, int tag,
     }
     if (flag) break;
     ++polls;
-    if (polls < 2000) {
-      sched_yield();
-    } else {
-      std::this_thread::sleep_for(std::chrono::microseconds(100));
-    }
+    PauseBetweenPolls(polls);
     if ((polls & 63) == 0 && NowSeconds() > deadline) {
       return absl::DeadlineExceededError(absl::StrFormat(
           "receive of %s from rank %d on %s: nothing came within %.0f s (that "
