@@ -10,6 +10,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/distributed/mpi_test_main.h"
 
 namespace loom::distributed {
 namespace {
@@ -176,28 +177,6 @@ TEST(CommunicatorTest, OnlyOneMpiCommunicator) {
 }  // namespace loom::distributed
 
 int main(int argc, char** argv) {
-  // Rank 0 prints the whole log, the others only their failures.
-  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
-  if (rank != nullptr && std::string(rank) != "0") {
-    GTEST_FLAG_SET(brief, true);
-  }
-  ::testing::InitGoogleTest(&argc, argv);
-  auto created = loom::distributed::Communicator::Create();
-  if (!created.ok()) {
-    fprintf(stderr, "communicator_test: %s\n",
-            std::string(created.status().message()).c_str());
-    return 1;
-  }
-  std::unique_ptr<loom::distributed::Communicator> owner = std::move(*created);
-  loom::distributed::comm = owner.get();
-  const int failed = RUN_ALL_TESTS();
-  // Every rank's result: the job fails if any rank's tests failed.
-  std::vector<int64_t> any = {failed};
-  if (!owner->AllreduceMax(absl::MakeSpan(any), "the test results").ok()) {
-    return 1;
-  }
-  if (any[0] != 0 && failed == 0 && owner->is_root()) {
-    fprintf(stderr, "communicator_test: tests failed on another rank\n");
-  }
-  return any[0] != 0 ? 1 : 0;
+  return loom::distributed::RunTestsOnEveryRank("communicator_test", argc, argv,
+                                                &loom::distributed::comm);
 }

@@ -22,6 +22,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ops/op_library.h"
+#include "tests/distributed/mpi_test_main.h"
 
 namespace loom::distributed {
 namespace {
@@ -184,24 +185,6 @@ INSTANTIATE_TEST_SUITE_P(Exchanges, DataParallelTest,
 }  // namespace loom::distributed
 
 int main(int argc, char** argv) {
-  // Rank 0 prints the whole log, the others only their failures.
-  const char* rank = std::getenv("OMPI_COMM_WORLD_RANK");
-  if (rank != nullptr && std::string(rank) != "0") {
-    GTEST_FLAG_SET(brief, true);
-  }
-  ::testing::InitGoogleTest(&argc, argv);
-  auto created = loom::distributed::Communicator::Create();
-  if (!created.ok()) {
-    std::fprintf(stderr, "data_parallel_test: %s\n",
-                 std::string(created.status().message()).c_str());
-    return 1;
-  }
-  std::unique_ptr<loom::distributed::Communicator> owner = std::move(*created);
-  loom::distributed::comm = owner.get();
-  const int failed = RUN_ALL_TESTS();
-  std::vector<int64_t> any = {failed};
-  if (!owner->AllreduceMax(absl::MakeSpan(any), "the test results").ok()) {
-    return 1;
-  }
-  return any[0] != 0 ? 1 : 0;
+  return loom::distributed::RunTestsOnEveryRank("data_parallel_test", argc,
+                                                argv, &loom::distributed::comm);
 }
