@@ -102,9 +102,9 @@ class OneDnnAddKernel : public OpKernel {
     Tensor& c = *ctx.output(0);
     c.Resize(DType::kFloat32, big.shape());
     if (c.num_elements() == 0) return absl::OkStatus();
-    Primitive* p;
-    LOOM_RETURN_IF_ERROR(GetPrimitive(ctx.engine(), big.shape(),
-                                      other.shape() != big.shape(), &p));
+    Primitives* p;
+    LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), big.shape(),
+                                       other.shape() != big.shape(), &p));
     const dnnl::engine& e = ctx.engine();
     return DnnlExecute("add", p->add, ctx.stream(),
                        {{DNNL_ARG_SRC_0, WrapTensor(e, big, p->dst)},
@@ -115,14 +115,14 @@ class OneDnnAddKernel : public OpKernel {
   absl::Status Backward(GradContext& ctx) override { return AddBackward(ctx); }
 
  private:
-  struct Primitive {
+  struct Primitives {
     dnnl::memory::desc dst, src1;
     dnnl::binary add;
   };
 
   // `shape` is c's; `broadcast`: the second source is a scalar.
-  absl::Status GetPrimitive(const dnnl::engine& engine, const Shape& shape,
-                            bool broadcast, Primitive** out) {
+  absl::Status GetPrimitives(const dnnl::engine& engine, const Shape& shape,
+                             bool broadcast, Primitives** out) {
     // oneDNN wants at least one dimension: a scalar sum is [1] + [1].
     const Shape dims = shape.empty() ? Shape{1} : shape;
     const auto key = std::make_pair(dims, broadcast);
@@ -130,7 +130,7 @@ class OneDnnAddKernel : public OpKernel {
       *out = it->second.get();
       return absl::OkStatus();
     }
-    auto p = std::make_unique<Primitive>();
+    auto p = std::make_unique<Primitives>();
     LOOM_RETURN_IF_ERROR(DnnlCall("add setup", [&] {
       p->dst = PlainDesc(dims);
       p->src1 = broadcast ? PlainDesc(Shape(dims.size(), 1)) : p->dst;
@@ -144,7 +144,7 @@ class OneDnnAddKernel : public OpKernel {
     return absl::OkStatus();
   }
 
-  absl::flat_hash_map<std::pair<Shape, bool>, std::unique_ptr<Primitive>>
+  absl::flat_hash_map<std::pair<Shape, bool>, std::unique_ptr<Primitives>>
       cache_;
 };
 

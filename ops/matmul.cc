@@ -46,8 +46,8 @@ class MatMulKernel : public OpKernel {
     const int64_t m = a.dim(0), k = a.dim(1), n = b.dim(1);
     Tensor& c = *ctx.output(0);
     c.Resize(DType::kFloat32, {m, n});
-    Shapes* s;
-    LOOM_RETURN_IF_ERROR(Get(ctx.engine(), m, k, n, &s));
+    Primitives* s;
+    LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), m, k, n, &s));
     const dnnl::engine& e = ctx.engine();
     return DnnlCall("matmul", [&] {
       s->forward.execute(ctx.stream(),
@@ -71,8 +71,8 @@ class MatMulKernel : public OpKernel {
       }
       return absl::OkStatus();
     }
-    Shapes* s;
-    LOOM_RETURN_IF_ERROR(Get(ctx.engine(), m, k, n, &s));
+    Primitives* s;
+    LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), m, k, n, &s));
     const dnnl::engine& e = ctx.engine();
     return DnnlCall("matmul backward", [&] {
       if (Tensor* da = ctx.input_grad(0)) {
@@ -94,19 +94,19 @@ class MatMulKernel : public OpKernel {
   }
 
  private:
-  struct Shapes {
+  struct Primitives {
     memory::desc a, b, c, dc, a_t, b_t;
     dnnl::matmul forward, grad_a, grad_b;
   };
 
-  absl::Status Get(const dnnl::engine& engine, int64_t m, int64_t k, int64_t n,
-                   Shapes** out) {
+  absl::Status GetPrimitives(const dnnl::engine& engine, int64_t m, int64_t k,
+                             int64_t n, Primitives** out) {
     auto key = std::vector<int64_t>{m, k, n};
     if (auto it = cache_.find(key); it != cache_.end()) {
       *out = it->second.get();
       return absl::OkStatus();
     }
-    auto s = std::make_unique<Shapes>();
+    auto s = std::make_unique<Primitives>();
     LOOM_RETURN_IF_ERROR(DnnlCall("matmul setup", [&] {
       s->a = MatrixDesc(m, k, false);
       s->b = MatrixDesc(k, n, false);
@@ -126,7 +126,7 @@ class MatMulKernel : public OpKernel {
     return absl::OkStatus();
   }
 
-  absl::flat_hash_map<std::vector<int64_t>, std::unique_ptr<Shapes>> cache_;
+  absl::flat_hash_map<std::vector<int64_t>, std::unique_ptr<Primitives>> cache_;
 };
 
 absl::Status MatMulShape(ShapeContext& ctx) {
