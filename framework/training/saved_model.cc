@@ -20,6 +20,9 @@ namespace {
 
 constexpr char kManifestHeader[] = "loom-plugins v1";
 
+// The largest plugin file read to checksum it.
+constexpr int64_t kMaxPluginBytes = int64_t{1} << 30;
+
 // Copies the plugins the graph's ops come from into dir/plugins/.
 absl::Status SavePlugins(Model& model, const std::string& dir) {
   // Plugin path -> the ops the graph uses from it, in first-use order.
@@ -54,14 +57,23 @@ absl::Status SavePlugins(Model& model, const std::string& dir) {
       return s;
     }
     absl::StrAppendFormat(&manifest, "%s abi=%d fnv1a64=%016x ops=%s\n", name,
-                          kLoomPluginAbiVersion,
-                          Fnv1a64(bytes->data(), bytes->size()),
+                          kLoomPluginAbiVersion, PluginChecksum(*bytes),
                           absl::StrJoin(ops, ","));
   }
   return WriteFileAtomically(folder + "/MANIFEST", manifest);
 }
 
 }  // namespace
+
+uint64_t PluginChecksum(absl::string_view bytes) {
+  return Fnv1a64(bytes.data(), bytes.size());
+}
+
+absl::StatusOr<uint64_t> PluginFileChecksum(const std::string& path) {
+  auto bytes = ReadFile(path, kMaxPluginBytes, "a plugin");
+  if (!bytes.ok()) return bytes.status();
+  return PluginChecksum(*bytes);
+}
 
 absl::StatusOr<std::vector<std::string>> ModelFolderPlugins(
     const std::string& dir) {
@@ -106,13 +118,13 @@ absl::StatusOr<std::vector<std::string>> ModelFolderPlugins(
           ": rebuild the plugin and train again"));
     }
     const std::string path = folder + "/" + fields[0];
-    auto bytes = ReadFile(path);
-    if (!bytes.ok()) {
+    auto actual = PluginFileChecksum(path);
+    if (!actual.ok()) {
       return absl::NotFoundError(
           absl::StrCat(dir, " needs plugin ", fields[0], " (", where,
-                       "), which is missing: ", bytes.status().message()));
+                       "), which is missing: ", actual.status().message()));
     }
-    if (Fnv1a64(bytes->data(), bytes->size()) != checksum) {
+    if (*actual != checksum) {
       return absl::DataLossError(
           absl::StrCat(path, " does not match its checksum in ", where,
                        ": the file was changed or damaged after training"));

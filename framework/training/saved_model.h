@@ -4,10 +4,12 @@
 #ifndef LOOM_FRAMEWORK_TRAINING_SAVED_MODEL_H_
 #define LOOM_FRAMEWORK_TRAINING_SAVED_MODEL_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "framework/data/text.h"
 #include "framework/model_io.h"
 #include "framework/registry.h"
@@ -29,6 +31,14 @@ absl::Status SaveModel(Model& model, const data::Vocabulary& vocabulary,
 // the folder and the plugin.
 absl::StatusOr<std::vector<std::string>> ModelFolderPlugins(
     const std::string& dir);
+
+// The checksum MANIFEST records for a plugin: FNV-1a, 64 bits, of the
+// file's bytes (a check against damage and stale copies, not tampering).
+uint64_t PluginChecksum(absl::string_view bytes);
+
+// PluginChecksum of the plugin file at `path` (at most 1 GiB); errors name
+// the file.
+absl::StatusOr<uint64_t> PluginFileChecksum(const std::string& path);
 
 struct LoadedModel {
   std::unique_ptr<Model> model;

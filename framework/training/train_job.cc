@@ -149,8 +149,7 @@ std::vector<std::string> FindFilesInTree(const std::string& dir,
 // The checksum of a plugin file, to tell copies from different builds
 // (0 if it cannot be read: then it is compared by path only).
 uint64_t FileChecksum(const std::string& path) {
-  auto data = ReadFile(path, int64_t{1} << 30, "a plugin");
-  return data.ok() ? Fnv1a64(data->data(), data->size()) : 0;
+  return PluginFileChecksum(path).value_or(0);
 }
 
 // The model file as errors name it.
