@@ -45,8 +45,8 @@ class Reader {
 
 }  // namespace
 
-uint64_t Fnv1a64(const char* data, size_t n) {
-  uint64_t h = 1469598103934665603ull;
+uint64_t Fnv1a64(const char* data, size_t n, uint64_t seed) {
+  uint64_t h = seed;
   for (size_t i = 0; i < n; ++i) {
     h ^= static_cast<unsigned char>(data[i]);
     h *= 1099511628211ull;

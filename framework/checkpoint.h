@@ -16,9 +16,13 @@
 
 namespace loom {
 
+// FNV-1a's 64-bit offset basis: the hash of no bytes.
+inline constexpr uint64_t kFnv1a64Offset = 1469598103934665603ull;
+
 // FNV-1a, 64 bits: the checksum of checkpoints and of the plugins a model
-// folder carries (a check against damage, not against tampering).
-uint64_t Fnv1a64(const char* data, size_t n);
+// folder carries (a check against damage, not against tampering). `seed`
+// continues a hash over several pieces: pass the hash of the bytes before.
+uint64_t Fnv1a64(const char* data, size_t n, uint64_t seed = kFnv1a64Offset);
 
 absl::Status SaveCheckpoint(const std::vector<Parameter>& parameters,
                             const std::string& path);

@@ -46,14 +46,10 @@ absl::Status Rename(const std::string& from, const std::string& to) {
   return absl::OkStatus();
 }
 
+// Continues the FNV-1a hash `h` over the bytes of `t` (none if unset).
 uint64_t HashTensor(uint64_t h, const Tensor& t) {
   if (!t.is_initialized()) return h;
-  const char* data = static_cast<const char*>(t.raw());
-  for (size_t i = 0; i < t.num_bytes(); ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= 1099511628211ull;
-  }
-  return h;
+  return Fnv1a64(static_cast<const char*>(t.raw()), t.num_bytes(), h);
 }
 
 }  // namespace
@@ -203,7 +199,7 @@ absl::StatusOr<TrainingState> LoadResumeState(const std::string& dir,
 }
 
 uint64_t HashExamples(const Arrays& train, const Arrays& validation) {
-  uint64_t h = 1469598103934665603ull;
+  uint64_t h = kFnv1a64Offset;
   for (const Arrays* a : {&train, &validation}) {
     h = HashTensor(h, a->features);
     h = HashTensor(h, a->labels);
