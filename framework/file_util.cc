@@ -114,18 +114,22 @@ absl::Status WriteFileAtomically(const std::string& path,
     unlink(tmp.c_str());
     return absl::DataLossError(absl::StrCat("cannot flush ", tmp, ": ", why));
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const std::string why = std::strerror(errno);
-    unlink(tmp.c_str());
-    return absl::DataLossError(
-        absl::StrCat("cannot rename ", tmp, " to ", path, ": ", why));
+  absl::Status renamed = RenameDurably(tmp, path);
+  if (!renamed.ok()) unlink(tmp.c_str());
+  return renamed;
+}
+
+absl::Status RenameDurably(const std::string& from, const std::string& to) {
+  if (std::rename(from.c_str(), to.c_str()) != 0) {
+    return absl::DataLossError(absl::StrCat("cannot rename ", from, " to ", to,
+                                            ": ", std::strerror(errno)));
   }
   // Make the rename itself durable (best effort: some file systems refuse
   // to sync directories).
-  const size_t slash = path.rfind('/');
+  const size_t slash = to.rfind('/');
   const std::string dir = slash == std::string::npos ? "."
                           : slash == 0               ? "/"
-                                                     : path.substr(0, slash);
+                                                     : to.substr(0, slash);
   const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {
     fsync(dir_fd);

@@ -24,6 +24,12 @@ absl::StatusOr<std::string> ReadFile(const std::string& path,
 absl::Status WriteFileAtomically(const std::string& path,
                                  absl::string_view contents);
 
+// Renames `from` to `to` (replacing any file there), then flushes the
+// folder of `to` so that the rename survives a crash (best effort: some file
+// systems refuse to sync folders). A failed rename is a DataLossError naming
+// both paths.
+absl::Status RenameDurably(const std::string& from, const std::string& to);
+
 // Creates `dir` and its parents if missing.
 absl::Status MakeDirectories(const std::string& dir);
 

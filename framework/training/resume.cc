@@ -1,11 +1,9 @@
 #include "framework/training/resume.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <climits>
 #include <cstring>
 #include <optional>
@@ -28,22 +26,6 @@ constexpr size_t kHeaderBytes = sizeof(kMagic) + 4 + 8;
 bool Exists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
-}
-
-void SyncDirectory(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
-absl::Status Rename(const std::string& from, const std::string& to) {
-  if (std::rename(from.c_str(), to.c_str()) != 0) {
-    return absl::DataLossError(absl::StrCat("cannot rename ", from, " to ", to,
-                                            ": ", std::strerror(errno)));
-  }
-  return absl::OkStatus();
 }
 
 // Continues the FNV-1a hash `h` over the bytes of `t` (none if unset).
@@ -123,11 +105,10 @@ absl::Status ResumeWriter::Write(const TrainingState& state) {
   if (auto s = WriteFileAtomically(next, *data); !s.ok()) return s;
   Stage("written");
   if (Exists(current)) {
-    if (auto s = Rename(current, previous); !s.ok()) return s;
+    if (auto s = RenameDurably(current, previous); !s.ok()) return s;
   }
   Stage("rotated");
-  if (auto s = Rename(next, current); !s.ok()) return s;
-  SyncDirectory(dir_);
+  if (auto s = RenameDurably(next, current); !s.ok()) return s;
   ++writes_;
   Stage("done");
   return absl::OkStatus();
