@@ -25,13 +25,14 @@
 #include "gtest/gtest.h"
 #include "ops/op_library.h"
 #include "tests/data/synthetic_corpus.h"
+#include "tests/training/small_runs.h"
 
 namespace loom {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string TmpDir() { return std::string(getenv("TEST_TMPDIR")); }
+using testing::TmpDir;
 
 const OpRegistry& Registry() {
   static const OpRegistry* registry = [] {
@@ -160,20 +161,14 @@ TEST_P(ShippedModelTest, SameInitialParametersToTheBit) {
   ExpectSameParameters(*old_small.executor, *layers_small.executor);
 }
 
-// Writes the corpus once per test binary.
 const std::string& CorpusDir() {
-  static const std::string* dir = [] {
-    auto* d = new std::string(TmpDir() + "/corpus");
-    data::SyntheticCorpusOptions options;
-    options.train_per_label = 120;
-    options.test_per_label = 40;
-    options.seed = 5;
-    options.min_words = 15;
-    options.max_words = 35;
-    if (!data::WriteSyntheticImdb(*d, options).ok()) std::abort();
-    return d;
-  }();
-  return *dir;
+  data::SyntheticCorpusOptions options;
+  options.train_per_label = 120;
+  options.test_per_label = 40;
+  options.seed = 5;
+  options.min_words = 15;
+  options.max_words = 35;
+  return testing::WriteCorpusOnce("corpus", options);
 }
 
 // history.csv without its seconds column (the second).
@@ -194,18 +189,10 @@ TEST_P(ShippedModelTest, SameFirstEpoch) {
   std::string histories[2];
   std::string outputs[2];
   for (int form = 0; form < 2; ++form) {
-    TrainJobOptions options;
-    options.graph = form == 0 ? OldForm() : NewForm();
-    options.data_flags.data = CorpusDir();
-    options.output_dir = absl::StrCat(TmpDir(), "/", GetParam(), form);
-    options.threads = 1;
-    ConfigOverrides& o = options.overrides;
-    o.max_len = 30;
-    o.num_words = 300;
-    o.train_limit = 0;
-    o.test_limit = 0;
-    o.batch_size = 32;
-    o.epochs = 1;
+    const TrainJobOptions options = testing::SmallRun(
+        {form == 0 ? OldForm() : NewForm(), CorpusDir(),
+         absl::StrCat(GetParam(), form), /*max_len=*/30, /*num_words=*/300,
+         /*epochs=*/1});
     std::ostringstream out;
     absl::Status s = RunTrainJob(options, out);
     ASSERT_TRUE(s.ok()) << s << "\n" << out.str();

@@ -12,46 +12,32 @@
 #include "gtest/gtest.h"
 #include "ops/op_library.h"
 #include "tests/data/synthetic_corpus.h"
+#include "tests/training/small_runs.h"
 
 namespace loom {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string TmpDir() { return std::string(getenv("TEST_TMPDIR")); }
+using testing::TmpDir;
 
-// Writes the corpus once per test binary.
 const std::string& CorpusDir() {
-  static const std::string* dir = [] {
-    auto* d = new std::string(TmpDir() + "/corpus");
-    data::SyntheticCorpusOptions options;
-    options.train_per_label = 500;
-    options.test_per_label = 200;
-    options.seed = 11;
-    options.min_words = 15;
-    options.max_words = 35;
-    if (!data::WriteSyntheticImdb(*d, options).ok()) std::abort();
-    return d;
-  }();
-  return *dir;
+  data::SyntheticCorpusOptions options;
+  options.train_per_label = 500;
+  options.test_per_label = 200;
+  options.seed = 11;
+  options.min_words = 15;
+  options.max_words = 35;
+  return testing::WriteCorpusOnce("corpus", options);
 }
 
 // Small-data settings; the architecture is the model file's.
 TrainJobOptions SmallRun(const std::string& model, const std::string& out) {
-  TrainJobOptions options;
-  options.graph = "models/" + model + ".pbtxt";
-  options.data_flags.data = CorpusDir();
-  options.output_dir = TmpDir() + "/" + out;
-  options.threads = 1;
-  ConfigOverrides& o = options.overrides;
-  o.max_len = 40;
-  o.num_words = 400;
-  o.train_limit = 0;
-  o.test_limit = 0;
-  o.batch_size = 32;
-  o.epochs = 8;
-  o.learning_rate = 3e-3f;
-  o.patience = 8;
+  TrainJobOptions options =
+      testing::SmallRun({"models/" + model + ".pbtxt", CorpusDir(), out,
+                         /*max_len=*/40, /*num_words=*/400, /*epochs=*/8});
+  options.overrides.learning_rate = 3e-3f;
+  options.overrides.patience = 8;
   return options;
 }
 

@@ -31,48 +31,35 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "tests/data/synthetic_corpus.h"
+#include "tests/training/small_runs.h"
 
 namespace loom {
 namespace {
 
 using ::testing::HasSubstr;
 
-std::string TmpDir() { return std::string(getenv("TEST_TMPDIR")); }
+using testing::TmpDir;
 
 const std::string& CorpusDir() {
-  static const std::string* dir = [] {
-    auto* d = new std::string(TmpDir() + "/corpus");
-    data::SyntheticCorpusOptions options;
-    options.train_per_label = 160;
-    options.test_per_label = 40;
-    options.seed = 5;
-    options.min_words = 10;
-    options.max_words = 30;
-    if (!data::WriteSyntheticImdb(*d, options).ok()) std::abort();
-    return d;
-  }();
-  return *dir;
+  data::SyntheticCorpusOptions options;
+  options.train_per_label = 160;
+  options.test_per_label = 40;
+  options.seed = 5;
+  options.min_words = 10;
+  options.max_words = 30;
+  return testing::WriteCorpusOnce("corpus", options);
 }
 
 // Pipeline 2's model (dropout, EarlyStopping restoring the best weights,
 // Adam) on the small corpus: 256 training examples, 8 steps per epoch,
 // a checkpoint every 3 steps and at each epoch's end.
 TrainJobOptions SmallRun(const std::string& out) {
-  TrainJobOptions options;
-  options.graph = "models/bilstm.pbtxt";
-  options.data_flags.data = CorpusDir();
-  options.output_dir = TmpDir() + "/" + out;
-  options.threads = 1;
+  TrainJobOptions options = testing::SmallRun(
+      {"models/bilstm.pbtxt", CorpusDir(), out, /*max_len=*/30,
+       /*num_words=*/300, /*epochs=*/4});
   options.checkpoint_every = 3;
-  ConfigOverrides& o = options.overrides;
-  o.max_len = 30;
-  o.num_words = 300;
-  o.train_limit = 0;
-  o.test_limit = 0;
-  o.batch_size = 32;
-  o.epochs = 4;
-  o.learning_rate = 3e-3f;
-  o.patience = 2;
+  options.overrides.learning_rate = 3e-3f;
+  options.overrides.patience = 2;
   return options;
 }
 
