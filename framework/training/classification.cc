@@ -180,7 +180,7 @@ absl::Status WriteConfusionMatrixSvg(const ClassificationReport& r,
 }
 
 absl::StatusOr<ClassificationReport> EvaluateClassification(
-    Model& model, const Arrays& data, int batch_size,
+    Model& model, const LabeledExamples& data, int batch_size,
     const std::vector<std::string>& class_names) {
   auto prediction = model.Predict(data.features, batch_size);
   if (!prediction.ok()) return prediction.status();

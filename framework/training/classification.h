@@ -65,7 +65,7 @@ absl::Status WriteConfusionMatrixSvg(const ClassificationReport& report,
 // Predicts `features` with `model` and reports against `labels` (class
 // indices as floats, as the data set makes them).
 absl::StatusOr<ClassificationReport> EvaluateClassification(
-    Model& model, const Arrays& data, int batch_size,
+    Model& model, const LabeledExamples& data, int batch_size,
     const std::vector<std::string>& class_names);
 
 }  // namespace loom

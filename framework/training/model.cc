@@ -12,6 +12,7 @@
 #include "framework/data/dataset.h"
 #include "framework/distributed/communicator.h"
 #include "framework/distributed/data_parallel.h"
+#include "framework/status_macros.h"
 #include "framework/training/progress.h"
 #include "framework/training/resume.h"
 
@@ -186,21 +187,22 @@ absl::Status CheckIdsFitEmbeddings(const Model& model, int64_t num_ids,
                      num_ids, "", source);
 }
 
-Arrays SliceRows(const Arrays& arrays, int64_t begin, int64_t end) {
-  Arrays out;
-  std::vector<int64_t> order = Identity(arrays.size());
-  GatherRows(arrays.features, order, begin, end, &out.features);
-  GatherRows(arrays.labels, order, begin, end, &out.labels);
+LabeledExamples SliceRows(const LabeledExamples& examples, int64_t begin,
+                          int64_t end) {
+  LabeledExamples out;
+  std::vector<int64_t> order = Identity(examples.size());
+  GatherRows(examples.features, order, begin, end, &out.features);
+  GatherRows(examples.labels, order, begin, end, &out.labels);
   return out;
 }
 
-absl::StatusOr<std::pair<Arrays, Arrays>> SplitValidation(const Arrays& arrays,
-                                                          double fraction) {
+absl::StatusOr<std::pair<LabeledExamples, LabeledExamples>> SplitValidation(
+    const LabeledExamples& examples, double fraction) {
   if (!(fraction >= 0 && fraction < 1)) {  // NaN too.
     return absl::InvalidArgumentError(
         absl::StrCat("validation_split must be in [0, 1), got ", fraction));
   }
-  const int64_t n = arrays.size();
+  const int64_t n = examples.size();
   // Keras: split_at = int(n * (1 - fraction)). The fraction arrives as a
   // float (0.2f is 0.2000000030), so round it to the decimal it was written
   // as before computing, or 8,000 * 0.8 would give 6,399.
@@ -211,8 +213,8 @@ absl::StatusOr<std::pair<Arrays, Arrays>> SplitValidation(const Arrays& arrays,
         absl::StrCat("validation_split ", fraction, " of ", n,
                      " examples leaves no training or no validation examples"));
   }
-  return std::make_pair(SliceRows(arrays, 0, split),
-                        SliceRows(arrays, split, n));
+  return std::make_pair(SliceRows(examples, 0, split),
+                        SliceRows(examples, split, n));
 }
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelFile& file,
@@ -264,34 +266,42 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelFile& file,
   return model;
 }
 
-absl::Status Model::CheckArrays(const Arrays& data, bool with_labels) const {
-  const Graph& g = executor_->graph();
-  const auto check = [&](const char* field, const std::string& input,
-                         const Tensor& t, const char* what) -> absl::Status {
-    const int v = g.FindValue(input);
-    if (v < 0 || g.values()[v].kind != Value::Kind::kInput) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, " '", input, "' is not an input of the model's graph"));
-    }
-    const ValueInfo& info = g.values()[v].info;
-    if (t.dtype() == info.dtype && ShapesCompatible(info.shape, t.shape())) {
-      return absl::OkStatus();
-    }
+namespace {
+
+// Checks `t` against the graph input `input` that the ModelDef binds in
+// `field`; `what` names the data ("features").
+absl::Status CheckBoundInput(const Graph& g, const char* field,
+                             const std::string& input, const Tensor& t,
+                             const char* what) {
+  const int v = g.FindValue(input);
+  if (v < 0 || g.values()[v].kind != Value::Kind::kInput) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "the model's ", field, " '", input, "' is ", DTypeName(info.dtype),
-        ShapeToString(info.shape), ", but the ", what, " are ",
-        DTypeName(t.dtype()), ShapeToString(t.shape()),
-        t.dtype() == DType::kInt32 && info.dtype != DType::kInt32
-            ? " (token ids: make it an input of dtype DT_INT32)"
-            : ""));
-  };
-  if (auto s = check("features_input", def_.features_input(), data.features,
-                     "features");
-      !s.ok()) {
-    return s;
+        field, " '", input, "' is not an input of the model's graph"));
   }
-  if (!with_labels) return absl::OkStatus();
-  return check("labels_input", def_.labels_input(), data.labels, "labels");
+  const ValueInfo& info = g.values()[v].info;
+  if (t.dtype() == info.dtype && ShapesCompatible(info.shape, t.shape())) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "the model's ", field, " '", input, "' is ", DTypeName(info.dtype),
+      ShapeToString(info.shape), ", but the ", what, " are ",
+      DTypeName(t.dtype()), ShapeToString(t.shape()),
+      t.dtype() == DType::kInt32 && info.dtype != DType::kInt32
+          ? " (token ids: make it an input of dtype DT_INT32)"
+          : ""));
+}
+
+}  // namespace
+
+absl::Status Model::CheckFeatures(const Tensor& features) const {
+  return CheckBoundInput(executor_->graph(), "features_input",
+                         def_.features_input(), features, "features");
+}
+
+absl::Status Model::CheckExamples(const LabeledExamples& data) const {
+  LOOM_RETURN_IF_ERROR(CheckFeatures(data.features));
+  return CheckBoundInput(executor_->graph(), "labels_input",
+                         def_.labels_input(), data.labels, "labels");
 }
 
 void Model::set_communicator(distributed::Communicator* comm) {
@@ -302,7 +312,7 @@ void Model::set_communicator(distributed::Communicator* comm) {
   }
 }
 
-absl::Status Model::RunBatch(const Arrays& data,
+absl::Status Model::RunBatch(const LabeledExamples& data,
                              const std::vector<int64_t>& order, int64_t begin,
                              int64_t end, bool training,
                              std::vector<double>* sums) {
@@ -314,10 +324,10 @@ absl::Status Model::RunBatch(const Arrays& data,
   }
   const int64_t rows = end - begin;
   if (rows > 0) {
-    GatherRows(data.features, order, begin, end, &batch_.features);
-    GatherRows(data.labels, order, begin, end, &batch_.labels);
-    FeedMap feeds = {{def_.features_input(), batch_.features},
-                     {def_.labels_input(), batch_.labels}};
+    GatherRows(data.features, order, begin, end, &batch_features_);
+    GatherRows(data.labels, order, begin, end, &batch_labels_);
+    FeedMap feeds = {{def_.features_input(), batch_features_},
+                     {def_.labels_input(), batch_labels_}};
     if (auto s = executor_->Run(feeds, metric_values_, training); !s.ok()) {
       return s;
     }
@@ -350,8 +360,8 @@ absl::Status Model::RunBatch(const Arrays& data,
   return absl::OkStatus();
 }
 
-absl::StatusOr<History> Model::Fit(const Arrays& train,
-                                   const Arrays& validation,
+absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
+                                   const LabeledExamples& validation,
                                    const FitOptions& options,
                                    const std::vector<Callback*>& callbacks) {
   if (options.batch_size <= 0 || options.epochs < 0) {
@@ -362,9 +372,9 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
   if (train.size() == 0) {
     return absl::InvalidArgumentError("fit was given no training examples");
   }
-  if (auto s = CheckArrays(train, true); !s.ok()) return s;
+  if (auto s = CheckExamples(train); !s.ok()) return s;
   if (validation.size() > 0) {
-    if (auto s = CheckArrays(validation, true); !s.ok()) return s;
+    if (auto s = CheckExamples(validation); !s.ok()) return s;
   }
   const bool resumable =
       options.resume_writer != nullptr || options.resume_from != nullptr;
@@ -605,13 +615,14 @@ absl::StatusOr<History> Model::Fit(const Arrays& train,
   return history;
 }
 
-absl::StatusOr<Metrics> Model::Evaluate(const Arrays& data, int batch_size) {
+absl::StatusOr<Metrics> Model::Evaluate(const LabeledExamples& data,
+                                        int batch_size) {
   if (batch_size <= 0) {
     return absl::InvalidArgumentError("evaluate needs batch_size > 0");
   }
   const int64_t n = data.size();
   if (n == 0) return absl::InvalidArgumentError("evaluate was given no data");
-  if (auto s = CheckArrays(data, true); !s.ok()) return s;
+  if (auto s = CheckExamples(data); !s.ok()) return s;
   const std::vector<int64_t> order = Identity(n);
   std::vector<double> sums(metric_values_.size(), 0.0);
   for (int64_t begin = 0; begin < n; begin += batch_size) {
@@ -634,17 +645,15 @@ absl::StatusOr<Tensor> Model::Predict(const Tensor& features, int batch_size) {
   if (batch_size <= 0) {
     return absl::InvalidArgumentError("predict needs batch_size > 0");
   }
-  Arrays arrays;
-  arrays.features = features;
-  if (auto s = CheckArrays(arrays, false); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(CheckFeatures(features));
   const int64_t n = features.dim(0);
   Tensor out;
   const std::vector<int64_t> order = Identity(n);
   const std::vector<std::string> fetch = {def_.prediction()};
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     const int64_t end = std::min(n, begin + batch_size);
-    GatherRows(features, order, begin, end, &batch_.features);
-    FeedMap feeds = {{def_.features_input(), batch_.features}};
+    GatherRows(features, order, begin, end, &batch_features_);
+    FeedMap feeds = {{def_.features_input(), batch_features_}};
     if (auto s = executor_->Run(feeds, fetch, false); !s.ok()) return s;
     auto pred = executor_->Fetch(def_.prediction());
     if (!pred.ok()) return pred.status();

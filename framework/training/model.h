@@ -29,9 +29,10 @@ class Communicator;
 class GradientAllreducer;
 }  // namespace distributed
 
-// Examples as arrays: features [n, ...] (int32 token ids or float) and
-// labels [n, 1] float.
-struct Arrays {
+// n labeled examples, as Fit and Evaluate take them: the features of each
+// row, [n, ...] (int32 token ids or float), and its label, [n, 1] float.
+// (Predict takes the features alone.)
+struct LabeledExamples {
   Tensor features;
   Tensor labels;
   int64_t size() const {
@@ -39,13 +40,14 @@ struct Arrays {
   }
 };
 
-// Rows [begin, end) of `arrays`, copied.
-Arrays SliceRows(const Arrays& arrays, int64_t begin, int64_t end);
+// Rows [begin, end) of `examples`, copied.
+LabeledExamples SliceRows(const LabeledExamples& examples, int64_t begin,
+                          int64_t end);
 
 // Keras' validation_split: the last `fraction` of the rows (before any
 // shuffling) become validation data. Returns {train, validation}.
-absl::StatusOr<std::pair<Arrays, Arrays>> SplitValidation(const Arrays& arrays,
-                                                          double fraction);
+absl::StatusOr<std::pair<LabeledExamples, LabeledExamples>> SplitValidation(
+    const LabeledExamples& examples, double fraction);
 
 using Metrics = std::vector<std::pair<std::string, double>>;
 
@@ -125,12 +127,13 @@ class Model {
 
   // Trains on `train`, reporting metrics on `validation` (may be empty)
   // after each epoch, as Keras' fit does.
-  absl::StatusOr<History> Fit(const Arrays& train, const Arrays& validation,
+  absl::StatusOr<History> Fit(const LabeledExamples& train,
+                              const LabeledExamples& validation,
                               const FitOptions& options,
                               const std::vector<Callback*>& callbacks);
 
   // Mean loss and metrics over `data`, in inference mode: {"loss", ...}.
-  absl::StatusOr<Metrics> Evaluate(const Arrays& data, int batch_size);
+  absl::StatusOr<Metrics> Evaluate(const LabeledExamples& data, int batch_size);
 
   // The prediction value for each row of `features`, flattened per row.
   absl::StatusOr<Tensor> Predict(const Tensor& features, int batch_size);
@@ -162,14 +165,16 @@ class Model {
 
  private:
   Model() = default;
-  // Checks the arrays against the graph inputs the model binds (dtype and
-  // shape), naming features_input or labels_input.
-  absl::Status CheckArrays(const Arrays& data, bool with_labels) const;
+  // Check features, and examples' features and labels, against the graph
+  // inputs the model binds (dtype and shape), naming features_input or
+  // labels_input.
+  absl::Status CheckFeatures(const Tensor& features) const;
+  absl::Status CheckExamples(const LabeledExamples& data) const;
   // Runs one batch (rows `order[begin, end)` of `data`) and adds its
   // size-weighted metrics to `sums`.
-  absl::Status RunBatch(const Arrays& data, const std::vector<int64_t>& order,
-                        int64_t begin, int64_t end, bool training,
-                        std::vector<double>* sums);
+  absl::Status RunBatch(const LabeledExamples& data,
+                        const std::vector<int64_t>& order, int64_t begin,
+                        int64_t end, bool training, std::vector<double>* sums);
 
   ModelDef def_;
   std::unique_ptr<Executor> executor_;
@@ -177,7 +182,9 @@ class Model {
   std::vector<std::string> metric_names_;   // Display names.
   std::vector<std::string> metric_values_;  // Graph values, loss first.
   std::vector<std::string> epoch_metric_names_;
-  Arrays batch_;  // Reused batch buffers.
+  // Reused batch buffers.
+  Tensor batch_features_;
+  Tensor batch_labels_;
   distributed::Communicator* comm_ = nullptr;
   std::shared_ptr<distributed::GradientAllreducer> allreducer_;
 };

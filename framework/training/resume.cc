@@ -179,9 +179,10 @@ absl::StatusOr<TrainingState> LoadResumeState(const std::string& dir,
   return *std::move(best);
 }
 
-uint64_t HashExamples(const Arrays& train, const Arrays& validation) {
+uint64_t HashExamples(const LabeledExamples& train,
+                      const LabeledExamples& validation) {
   uint64_t h = kFnv1a64Offset;
-  for (const Arrays* a : {&train, &validation}) {
+  for (const LabeledExamples* a : {&train, &validation}) {
     h = HashTensor(h, a->features);
     h = HashTensor(h, a->labels);
   }

@@ -76,7 +76,8 @@ absl::StatusOr<TrainingState> LoadResumeState(const std::string& dir,
 
 // FNV-1a over the examples' features and labels: a resumed run must train
 // on the same data.
-uint64_t HashExamples(const Arrays& train, const Arrays& validation);
+uint64_t HashExamples(const LabeledExamples& train,
+                      const LabeledExamples& validation);
 
 // The model's own part of a TrainingState: parameters, optimizer, random
 // generators and callbacks (in order).

@@ -36,11 +36,11 @@
 namespace loom {
 namespace {
 
-Arrays ToArrays(const data::EncodedSplit& split) {
-  Arrays arrays;
-  arrays.features = Tensor::FromVector({split.n, split.max_len}, split.ids);
-  arrays.labels = Tensor::FromVector({split.n, 1}, split.labels);
-  return arrays;
+LabeledExamples ToLabeledExamples(const data::EncodedSplit& split) {
+  LabeledExamples examples;
+  examples.features = Tensor::FromVector({split.n, split.max_len}, split.ids);
+  examples.labels = Tensor::FromVector({split.n, 1}, split.labels);
+  return examples;
 }
 
 std::string Timestamp() {
@@ -561,10 +561,10 @@ absl::Status RunTrainJob(const TrainJobOptions& options,
   if (auto s = CheckClassesMatchModel(**model, dataset->class_names); !s.ok()) {
     return s;
   }
-  auto split =
-      SplitValidation(ToArrays(dataset->train), training.validation_split());
+  auto split = SplitValidation(ToLabeledExamples(dataset->train),
+                               training.validation_split());
   if (!split.ok()) return split.status();
-  const Arrays test = ToArrays(dataset->test);
+  const LabeledExamples test = ToLabeledExamples(dataset->test);
   out << "Train on " << split->first.size() << " examples, validate on "
       << split->second.size() << ", test on " << test.size() << "\n";
 
@@ -715,10 +715,10 @@ absl::Status RunEvaluateJob(const EvaluateJobOptions& options,
   const int batch = options.batch_size > 0
                         ? options.batch_size
                         : std::max(1, def.training().batch_size());
-  const Arrays arrays = ToArrays(*test);
-  auto metrics = loaded->model->Evaluate(arrays, batch);
+  const LabeledExamples test_examples = ToLabeledExamples(*test);
+  auto metrics = loaded->model->Evaluate(test_examples, batch);
   if (!metrics.ok()) return metrics.status();
-  auto report = EvaluateClassification(*loaded->model, arrays, batch,
+  auto report = EvaluateClassification(*loaded->model, test_examples, batch,
                                        corpus->class_names);
   if (!report.ok()) return report.status();
   out << "Evaluated on " << test->n << " test examples\n"

@@ -144,14 +144,14 @@ Built Build(const std::string& text, const ConfigOverrides& overrides = {}) {
 std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
 // Random examples: token ids [n, 20] and 0/1 labels [n, 1].
-Arrays Examples(int64_t n) {
+LabeledExamples Examples(int64_t n) {
   std::vector<int32_t> ids(n * 20);
   std::vector<float> labels(n);
   for (int64_t i = 0; i < n; ++i) {
     labels[i] = static_cast<float>(i % 2);
     for (int t = 0; t < 20; ++t) ids[i * 20 + t] = (i * 7 + t * 3) % 100;
   }
-  Arrays a;
+  LabeledExamples a;
   a.features = Tensor::FromVector({n, 20}, ids);
   a.labels = Tensor::FromVector({n, 1}, labels);
   return a;
@@ -168,7 +168,7 @@ TEST(BadInputTest, SmallModelTrains) {
   Built b = Build(ModelText(2));
   ASSERT_TRUE(b.model.ok()) << b.model.status();
   FitOptions fit;
-  auto history = (*b.model)->Fit(Examples(64), Arrays(), fit, {});
+  auto history = (*b.model)->Fit(Examples(64), LabeledExamples(), fit, {});
   ASSERT_TRUE(history.ok()) << history.status();
 }
 
@@ -262,7 +262,7 @@ TEST(BadInputTest, LongReluChains) {
   Built b = Build(ModelText(100000));
   ASSERT_TRUE(b.model.ok()) << b.model.status();
   FitOptions fit;
-  auto history = (*b.model)->Fit(Examples(32), Arrays(), fit, {});
+  auto history = (*b.model)->Fit(Examples(32), LabeledExamples(), fit, {});
   ASSERT_TRUE(history.ok()) << history.status();
 }
 
@@ -302,14 +302,14 @@ TEST(BadInputTest, NanValidationSplitIsRefused) {
 TEST(BadInputTest, NanLossStopsTrainingAtOnce) {
   Built b = Build(ModelText(0));
   ASSERT_TRUE(b.model.ok()) << b.model.status();
-  Arrays data = Examples(100);
+  LabeledExamples data = Examples(100);
   data.labels.f32()[70] = std::nanf("");  // In step 3 of 4.
   std::ostringstream log;
   FitOptions fit;
   fit.epochs = 3;
   fit.shuffle = false;
   fit.log = &log;
-  auto history = (*b.model)->Fit(data, Arrays(), fit, {});
+  auto history = (*b.model)->Fit(data, LabeledExamples(), fit, {});
   ASSERT_FALSE(history.ok());
   EXPECT_THAT(
       Message(history.status()),
@@ -320,7 +320,7 @@ TEST(BadInputTest, NanLossStopsTrainingAtOnce) {
   EXPECT_THAT(log.str(), Not(HasSubstr("Epoch 2/3")));
   fit.terminate_on_nan = false;  // Keras without the callback.
   b = Build(ModelText(0));
-  EXPECT_TRUE((*b.model)->Fit(data, Arrays(), fit, {}).ok());
+  EXPECT_TRUE((*b.model)->Fit(data, LabeledExamples(), fit, {}).ok());
 }
 
 // "val_banana" was refused only after the first epoch had trained.
@@ -333,7 +333,7 @@ TEST(BadInputTest, UnknownMonitorIsRefusedBeforeTheFirstEpoch) {
   std::ostringstream log;
   FitOptions fit;
   fit.log = &log;
-  Arrays data = Examples(80);
+  LabeledExamples data = Examples(80);
   auto split = SplitValidation(data, 0.25);
   ASSERT_TRUE(split.ok());
   auto history = (*b.model)->Fit(split->first, split->second, fit, {&stopping});
@@ -346,7 +346,7 @@ TEST(BadInputTest, UnknownMonitorIsRefusedBeforeTheFirstEpoch) {
   ReduceLrOnPlateauDef reduce;
   reduce.set_monitor("val_loss");
   ReduceLrOnPlateau plateau(reduce, nullptr);
-  history = (*b.model)->Fit(data, Arrays(), fit, {&plateau});
+  history = (*b.model)->Fit(data, LabeledExamples(), fit, {&plateau});
   EXPECT_THAT(Message(history.status()),
               HasSubstr("ReduceLROnPlateau.monitor: 'val_loss' is not a "
                         "metric this training reports; it reports loss, "
@@ -389,7 +389,7 @@ TEST(BadInputTest, FeaturesOfTheWrongDtypeNameFeaturesInput) {
   auto model = Model::Create(*file, registry, 1);
   ASSERT_TRUE(model.ok()) << model.status();
   FitOptions fit;
-  auto history = (*model)->Fit(Examples(40), Arrays(), fit, {});
+  auto history = (*model)->Fit(Examples(40), LabeledExamples(), fit, {});
   EXPECT_EQ(Message(history.status()),
             "the model's features_input 'x' is float32[?, 20], but the "
             "features are int32[40, 20] (token ids: make it an input of "
