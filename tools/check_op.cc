@@ -32,7 +32,8 @@
 #include "framework/registry.h"
 #include "framework/testing/op_testing.h"
 #include "framework/testing/tensor_text.h"
-#include "framework/training/train_job.h"
+#include "framework/training/plugin_search.h"
+#include "framework/training/user_path.h"
 #include "tools/flag_help.h"
 
 namespace loom {

@@ -10,7 +10,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
-#include "framework/training/train_job.h"
+#include "framework/training/evaluate_job.h"
 #include "tools/data_flags.h"
 #include "tools/flag_help.h"
 

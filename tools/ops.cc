@@ -10,7 +10,7 @@
 #include "absl/flags/usage.h"
 #include "framework/op.h"
 #include "framework/registry.h"
-#include "framework/training/train_job.h"
+#include "framework/training/plugin_search.h"
 #include "tools/flag_help.h"
 
 ABSL_FLAG(std::vector<std::string>, plugin, {}, loom::tools::kPluginHelp);

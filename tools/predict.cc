@@ -35,9 +35,13 @@
 #include "framework/distributed/communicator.h"
 #include "framework/file_util.h"
 #include "framework/inference/explain.h"
+#include "framework/status_macros.h"
+#include "framework/training/plugin_search.h"
+#include "framework/training/predict_job.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/score_file.h"
-#include "framework/training/train_job.h"
+#include "framework/training/threads.h"
+#include "framework/training/user_path.h"
 #include "tools/data_flags.h"
 #include "tools/flag_help.h"
 
@@ -89,15 +93,8 @@ namespace {
 absl::StatusOr<loom::LoadedModel> LoadForExplain(
     const loom::PredictJobOptions& options, loom::OpRegistry* registry) {
   loom::SetThreads(options.threads);
-  const std::string dir = loom::UserPath(options.model_dir);
-  auto file = loom::ReadSavedModelFile(dir);
-  if (!file.ok()) return file.status();
-  if (auto s = loom::PrepareRegistryForModelDir(
-          dir, *file, options.plugins, options.plugin_search, registry);
-      !s.ok()) {
-    return s;
-  }
-  return loom::LoadModel(dir, *file, *registry);
+  return loom::LoadSavedModel(loom::UserPath(options.model_dir),
+                              options.plugins, options.plugin_search, registry);
 }
 
 absl::StatusOr<loom::ExplainOptions> ExplainOptionsFromFlags() {
@@ -121,35 +118,33 @@ absl::Status RunExplainReport(const loom::PredictJobOptions& options,
     return absl::InvalidArgumentError(
         absl::StrCat("--explain_rows must be at least 1, got ", rows));
   }
-  auto explain_options = ExplainOptionsFromFlags();
-  if (!explain_options.ok()) return explain_options.status();
+  LOOM_ASSIGN_OR_RETURN(const loom::ExplainOptions explain_options,
+                        ExplainOptionsFromFlags());
   loom::OpRegistry registry;
-  auto loaded = LoadForExplain(options, &registry);
-  if (!loaded.ok()) return loaded.status();
-  auto explainer =
-      loom::Explainer::Create(loaded->model.get(), &loaded->vocabulary);
-  if (!explainer.ok()) return explainer.status();
-  loom::TextDatasetDef d = loaded->model->def().dataset();
+  LOOM_ASSIGN_OR_RETURN(loom::LoadedModel loaded,
+                        LoadForExplain(options, &registry));
+  LOOM_ASSIGN_OR_RETURN(
+      loom::Explainer explainer,
+      loom::Explainer::Create(loaded.model.get(), &loaded.vocabulary));
+  loom::TextDatasetDef d = loaded.model->def().dataset();
   loom::DataFlags flags = options.data_flags;
   flags.data = options.input;
-  if (auto s = loom::ResolveDataSource(flags, &d); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(loom::ResolveDataSource(flags, &d));
   loom::data::ReadOptions read;
   if (!d.text_column().empty()) read.text_column = d.text_column();
   read.skip_bad_rows = d.on_bad_rows() == "skip";
   read.replace_bad_text = d.on_bad_text() == "replace";
-  auto report = loom::ExplainRecords(*explainer, d.source(),
-                                     options.data_flags.data_format, read, rows,
-                                     *explain_options);
-  if (!report.ok()) return report.status();
+  LOOM_ASSIGN_OR_RETURN(const std::vector<loom::ReportRow> report,
+                        loom::ExplainRecords(explainer, d.source(),
+                                             options.data_flags.data_format,
+                                             read, rows, explain_options));
   const std::string html = loom::ExplanationReportToHtml(
-      *report, loaded->model->def().name(), options.input);
-  if (auto s = loom::WriteFileAtomically(loom::UserPath(html_path), html);
-      !s.ok()) {
-    return s;
-  }
+      report, loaded.model->def().name(), options.input);
+  LOOM_RETURN_IF_ERROR(
+      loom::WriteFileAtomically(loom::UserPath(html_path), html));
   int explained = 0;
-  for (const loom::ReportRow& r : *report) explained += r.explanation.ok();
-  std::cout << "Wrote " << html_path << ": " << report->size() << " rows of "
+  for (const loom::ReportRow& r : report) explained += r.explanation.ok();
+  std::cout << "Wrote " << html_path << ": " << report.size() << " rows of "
             << options.input << ", " << explained << " explained\n";
   return absl::OkStatus();
 }
@@ -164,27 +159,25 @@ absl::Status RunExplain(const loom::PredictJobOptions& options,
         absl::StrCat("--format must be text or json, got \"", format, "\""));
   }
   loom::OpRegistry registry;
-  auto loaded = LoadForExplain(options, &registry);
-  if (!loaded.ok()) return loaded.status();
-  auto explainer =
-      loom::Explainer::Create(loaded->model.get(), &loaded->vocabulary);
-  if (!explainer.ok()) return explainer.status();
-  auto explain_options = ExplainOptionsFromFlags();
-  if (!explain_options.ok()) return explain_options.status();
-  auto e = explainer->Explain(text, *explain_options);
-  if (!e.ok()) return e.status();
+  LOOM_ASSIGN_OR_RETURN(loom::LoadedModel loaded,
+                        LoadForExplain(options, &registry));
+  LOOM_ASSIGN_OR_RETURN(
+      loom::Explainer explainer,
+      loom::Explainer::Create(loaded.model.get(), &loaded.vocabulary));
+  LOOM_ASSIGN_OR_RETURN(const loom::ExplainOptions explain_options,
+                        ExplainOptionsFromFlags());
+  LOOM_ASSIGN_OR_RETURN(const loom::Explanation e,
+                        explainer.Explain(text, explain_options));
   if (format == "json") {
-    std::cout << loom::ExplanationToJson(*e, text) << "\n";
+    std::cout << loom::ExplanationToJson(e, text) << "\n";
   } else {
-    std::cout << loom::FormatExplanationText(*e, options.interactive);
+    std::cout << loom::FormatExplanationText(e, options.interactive);
   }
   if (!html_path.empty()) {
     const std::string html =
-        loom::ExplanationToHtml(*e, text, loaded->model->def().name());
-    if (auto s = loom::WriteFileAtomically(loom::UserPath(html_path), html);
-        !s.ok()) {
-      return s;
-    }
+        loom::ExplanationToHtml(e, text, loaded.model->def().name());
+    LOOM_RETURN_IF_ERROR(
+        loom::WriteFileAtomically(loom::UserPath(html_path), html));
   }
   return absl::OkStatus();
 }

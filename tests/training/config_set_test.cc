@@ -8,6 +8,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "framework/training/evaluate_job.h"
+#include "framework/training/predict_job.h"
 #include "framework/training/train_job.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"

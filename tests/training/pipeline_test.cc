@@ -6,6 +6,8 @@
 
 #include "absl/strings/numbers.h"
 #include "framework/file_util.h"
+#include "framework/training/evaluate_job.h"
+#include "framework/training/predict_job.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/train_job.h"
 #include "gmock/gmock.h"

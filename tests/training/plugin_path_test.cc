@@ -16,6 +16,8 @@
 #include "framework/model_io.h"
 #include "framework/plugin.h"
 #include "framework/registry.h"
+#include "framework/training/evaluate_job.h"
+#include "framework/training/predict_job.h"
 #include "framework/training/train_job.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"

@@ -17,6 +17,7 @@
 #include "framework/data/readers/reader.h"
 #include "framework/file_util.h"
 #include "framework/training/classification.h"
+#include "framework/training/predict_job.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/train_job.h"
 #include "gmock/gmock.h"
