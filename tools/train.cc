@@ -7,7 +7,6 @@
 #include <atomic>
 #include <csignal>
 #include <iostream>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +18,7 @@
 #include "framework/training/train_job.h"
 #include "tools/data_flags.h"
 #include "tools/flag_help.h"
+#include "tools/setting_flags.h"
 
 ABSL_FLAG(std::string, graph, "", "Model definition (.pbtxt) to train.");
 ABSL_FLAG(std::string, resume, "",
@@ -37,31 +37,15 @@ ABSL_FLAG(std::string, output_dir, "",
 ABSL_FLAG(std::vector<std::string>, plugin, {}, loom::tools::kPluginHelp);
 ABSL_FLAG(std::string, plugin_path, "", loom::tools::kPluginPathHelp);
 ABSL_FLAG(int, threads, 0, loom::tools::kThreadsHelp);
-ABSL_FLAG(std::optional<int>, epochs, std::nullopt, "Override epochs.");
-ABSL_FLAG(std::optional<int>, batch_size, std::nullopt,
-          "Override the batch size.");
-ABSL_FLAG(std::optional<float>, learning_rate, std::nullopt,
-          "Override the optimizer's learning rate.");
-ABSL_FLAG(std::optional<float>, validation_split, std::nullopt,
-          "Override the validation split (last fraction of train).");
-ABSL_FLAG(std::optional<int64_t>, seed, std::nullopt,
-          "Override the seed (initialization, dropout, shuffling).");
-ABSL_FLAG(std::optional<int>, max_len, std::nullopt,
-          "Override the sequence length.");
-ABSL_FLAG(std::optional<int>, num_words, std::nullopt,
-          "Override the vocabulary size.");
-ABSL_FLAG(std::optional<int>, train_limit, std::nullopt,
-          "Override how many training reviews are used (0: all).");
-ABSL_FLAG(std::optional<int>, test_limit, std::nullopt,
-          "Override how many test reviews are used (0: all).");
-ABSL_FLAG(std::optional<int>, patience, std::nullopt,
-          "Override EarlyStopping's patience.");
+LOOM_SETTING_FLAGS_DEFINE()
 ABSL_FLAG(std::vector<std::string>, set, {},
           "Override any other setting of the .pbtxt's dataset or training "
           "part by its path, comma-separated path=value pairs, e.g. "
           "--set=dataset.keep_punctuation=true,training.callback[0]."
           "early_stopping.min_delta=0.001 (see "
-          "framework/training/config_set.h).");
+          "framework/training/config_set.h). The named flags (--epochs, "
+          "--batch_size, ...) are shortcuts for such paths and win over "
+          "--set.");
 ABSL_FLAG(bool, copy_plugins, true,
           "Copy the op plugins the model uses into <output_dir>/model/plugins/ "
           "so the model folder loads without --plugin anywhere.");
@@ -122,18 +106,8 @@ int main(int argc, char** argv) {
   options.plugin_search.plugin_path = absl::GetFlag(FLAGS_plugin_path);
   options.plugin_search.shipped_dir = loom::ShippedPluginDir(argv[0]);
   options.threads = absl::GetFlag(FLAGS_threads);
-  loom::ConfigOverrides& o = options.overrides;
-  o.epochs = absl::GetFlag(FLAGS_epochs);
-  o.batch_size = absl::GetFlag(FLAGS_batch_size);
-  o.learning_rate = absl::GetFlag(FLAGS_learning_rate);
-  o.validation_split = absl::GetFlag(FLAGS_validation_split);
-  o.seed = absl::GetFlag(FLAGS_seed);
-  o.max_len = absl::GetFlag(FLAGS_max_len);
-  o.num_words = absl::GetFlag(FLAGS_num_words);
-  o.train_limit = absl::GetFlag(FLAGS_train_limit);
-  o.test_limit = absl::GetFlag(FLAGS_test_limit);
-  o.patience = absl::GetFlag(FLAGS_patience);
-  o.set = absl::GetFlag(FLAGS_set);
+  ReadSettingFlags(&options.overrides);
+  options.overrides.set = absl::GetFlag(FLAGS_set);
   const std::string progress = absl::GetFlag(FLAGS_progress);
   if (progress != "auto" && progress != "bar" && progress != "lines") {
     std::cerr << "train: --progress must be auto, bar or lines, got '"

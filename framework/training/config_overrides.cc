@@ -1,11 +1,25 @@
 #include "framework/training/config_overrides.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "framework/status_macros.h"
 #include "framework/training/config_set.h"
 
 namespace loom {
 namespace {
+
+constexpr SettingFlag kSettingFlags[] = {
+#define LOOM_SETTING_ROW_(flag, type, path, help, resumable) \
+  {#flag, path, help, resumable},
+    LOOM_SETTING_FLAGS(LOOM_SETTING_ROW_)
+#undef LOOM_SETTING_ROW_
+};
+
+// A value as --set reads it back: integers in decimal, floats with the 9
+// significant digits that give back the same float.
+std::string SetValue(int v) { return absl::StrCat(v); }
+std::string SetValue(int64_t v) { return absl::StrCat(v); }
+std::string SetValue(float v) { return absl::StrFormat("%.9g", v); }
 
 // Keeps the graph consistent with the data set settings: the features
 // input is [batch, max_len] and every table an Embedding node reads has
@@ -38,86 +52,48 @@ void SyncGraphWithDataset(ModelDef* def) {
 
 }  // namespace
 
+absl::Span<const SettingFlag> SettingFlags() { return kSettingFlags; }
+
+std::vector<std::pair<const SettingFlag*, std::string>> GivenSettingFlags(
+    const ConfigOverrides& o) {
+  std::vector<std::pair<const SettingFlag*, std::string>> given;
+  const SettingFlag* row = kSettingFlags;
+#define LOOM_GIVEN_SETTING_(flag, type, path, help, resumable) \
+  if (o.flag) given.emplace_back(row, SetValue(*o.flag));      \
+  ++row;
+  LOOM_SETTING_FLAGS(LOOM_GIVEN_SETTING_)
+#undef LOOM_GIVEN_SETTING_
+  return given;
+}
+
 absl::Status ApplyOverrides(const ConfigOverrides& o, ModelDef* def) {
+  GivenSettings given;
+  std::vector<std::string> paths;
   for (const std::string& assignment : o.set) {
-    LOOM_RETURN_IF_ERROR(SetConfigValue(assignment, def));
+    paths.clear();
+    LOOM_RETURN_IF_ERROR(SetConfigValue(assignment, def, &paths));
+    for (const std::string& path : paths) given[path] = path;
   }
-  TrainingDef* t = def->mutable_training();
-  TextDatasetDef* d = def->mutable_dataset();
-  auto positive = [](const char* flag, int64_t v) -> absl::Status {
-    if (v > 0) return absl::OkStatus();
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", flag, " must be positive, got ", v));
-  };
-  if (o.epochs) {
-    if (*o.epochs < 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--epochs must be >= 0, got ", *o.epochs));
+  for (const auto& [flag, value] : GivenSettingFlags(o)) {
+    paths.clear();
+    absl::Status s =
+        SetConfigValue(absl::StrCat(flag->path, "=", value), def, &paths);
+    if (!s.ok()) {
+      return absl::Status(s.code(),
+                          absl::StrCat("--", flag->name, ": ", s.message()));
     }
-    t->set_epochs(*o.epochs);
-  }
-  if (o.batch_size) {
-    LOOM_RETURN_IF_ERROR(positive("batch_size", *o.batch_size));
-    t->set_batch_size(*o.batch_size);
-  }
-  if (o.learning_rate) {
-    if (!(*o.learning_rate > 0 && *o.learning_rate <= kMaxLearningRate)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--learning_rate must be a finite number in (0, ",
-                       kMaxLearningRate, "], got ", *o.learning_rate));
-    }
-    OptimizerDef* opt = t->mutable_optimizer();
-    if (opt->has_sgd()) {
-      opt->mutable_sgd()->set_learning_rate(*o.learning_rate);
-    } else {
-      opt->mutable_adam()->set_learning_rate(*o.learning_rate);
+    for (const std::string& path : paths) {
+      given[path] = absl::StrCat("--", flag->name);
     }
   }
-  if (o.validation_split) {
-    if (!(*o.validation_split >= 0 && *o.validation_split < 1)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "--validation_split must be in [0, 1), got ", *o.validation_split));
-    }
-    t->set_validation_split(*o.validation_split);
-  }
-  if (o.seed) t->set_seed(*o.seed);
-  if (o.max_len) {
-    LOOM_RETURN_IF_ERROR(positive("max_len", *o.max_len));
-    d->set_max_len(*o.max_len);
-  }
-  if (o.num_words) {
-    if (*o.num_words <= 3) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--num_words must be > 3, got ", *o.num_words));
-    }
-    d->set_num_words(*o.num_words);
-  }
-  if (o.train_limit) {
-    if (*o.train_limit < 0) {
-      return absl::InvalidArgumentError("--train_limit must be >= 0");
-    }
-    d->set_train_limit(*o.train_limit);
-  }
-  if (o.test_limit) {
-    if (*o.test_limit < 0) {
-      return absl::InvalidArgumentError("--test_limit must be >= 0");
-    }
-    d->set_test_limit(*o.test_limit);
-  }
-  if (o.patience) {
-    if (*o.patience < 0) {
-      return absl::InvalidArgumentError("--patience must be >= 0");
-    }
-    for (CallbackDef& c : *t->mutable_callback()) {
-      if (c.has_early_stopping()) {
-        c.mutable_early_stopping()->set_patience(*o.patience);
-      }
-    }
-  }
-  // Once, after every override: the model file's values and --set's too.
-  LOOM_RETURN_IF_ERROR(CheckModelSettings(*def));
+  // Once, after every override: the model file's values, --set's and the
+  // named flags'.
+  LOOM_RETURN_IF_ERROR(CheckModelSettings(*def, given));
   SyncGraphWithDataset(def);
-  if (t->epochs() <= 0 && !o.epochs) t->set_epochs(1);
+  TrainingDef* t = def->mutable_training();
+  if (t->epochs() <= 0 && !given.contains("training.epochs")) {
+    t->set_epochs(1);
+  }
   if (t->batch_size() <= 0) t->set_batch_size(32);  // Keras' default.
   return absl::OkStatus();
 }

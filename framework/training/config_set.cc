@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "framework/status_macros.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/message.h"
 
@@ -31,7 +32,11 @@ std::string FieldNames(const Descriptor& d) {
   return absl::StrJoin(names, ", ");
 }
 
-// "callback[2]" -> ("callback", 2); "epochs" -> ("epochs", -1).
+// The index of "name[*]": every element.
+constexpr int kEveryElement = -2;
+
+// "callback[2]" -> ("callback", 2); "callback[*]" -> ("callback",
+// kEveryElement); "epochs" -> ("epochs", -1).
 absl::Status SplitIndex(absl::string_view part, std::string* name, int* index) {
   *index = -1;
   const size_t open = part.find('[');
@@ -41,12 +46,37 @@ absl::Status SplitIndex(absl::string_view part, std::string* name, int* index) {
   }
   *name = std::string(part.substr(0, open));
   absl::string_view rest = part.substr(open + 1);
+  if (rest == "*]") {
+    *index = kEveryElement;
+    return absl::OkStatus();
+  }
   if (rest.empty() || rest.back() != ']' ||
       !absl::SimpleAtoi(rest.substr(0, rest.size() - 1), index) || *index < 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("'", part, "' is not field[index]"));
+        absl::StrCat("'", part, "' is not field[index] or field[*]"));
   }
   return absl::OkStatus();
+}
+
+// The field `name` of `msg`; a oneof's name gives its selected case, its
+// first if none is selected. Null if there is neither.
+const FieldDescriptor* FindField(const Message& msg, const std::string& name) {
+  const Descriptor* d = msg.GetDescriptor();
+  if (const FieldDescriptor* f = d->FindFieldByName(name)) return f;
+  const google::protobuf::OneofDescriptor* oneof = d->FindOneofByName(name);
+  if (oneof == nullptr || oneof->field_count() == 0) return nullptr;
+  const FieldDescriptor* selected =
+      msg.GetReflection()->GetOneofFieldDescriptor(msg, oneof);
+  return selected != nullptr ? selected : oneof->field(0);
+}
+
+// Whether the list element `msg` holds the path part `part`: not when it
+// names a member of a oneof that selects another case (or none).
+bool Holds(const Message& msg, absl::string_view part) {
+  const std::string name(part.substr(0, part.find('[')));
+  const FieldDescriptor* f = msg.GetDescriptor()->FindFieldByName(name);
+  if (f == nullptr || f->real_containing_oneof() == nullptr) return true;
+  return msg.GetReflection()->HasField(msg, f);
 }
 
 absl::Status SetScalar(Message* msg, const FieldDescriptor* f,
@@ -122,8 +152,71 @@ absl::Status SetScalar(Message* msg, const FieldDescriptor* f,
   return absl::OkStatus();
 }
 
+// Sets `value` at the path parts[i...] below `msg`, which the path so far
+// (`at`: "training.callback[0]") names; appends the plain paths of the
+// fields set to `set`.
+absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
+                   size_t i, const std::string& at, const std::string& value,
+                   std::vector<std::string>* set) {
+  std::string name;
+  int index;
+  LOOM_RETURN_IF_ERROR(SplitIndex(parts[i], &name, &index));
+  const Descriptor* d = msg->GetDescriptor();
+  const FieldDescriptor* f = FindField(*msg, name);
+  if (f == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        d->name(), " has no field '", name, "'; its fields: ", FieldNames(*d)));
+  }
+  const std::string here = absl::StrCat(at, ".", f->name());
+  const Reflection* r = msg->GetReflection();
+  const bool last = i + 1 == parts.size();
+  if (f->is_repeated()) {
+    if (index == -1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", name, "' is a list: name an element, as ", name,
+                       "[0], or ", name, "[*] for every one"));
+    }
+    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || last) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "setting an element of the list '", name, "' is not supported"));
+    }
+    const int size = r->FieldSize(*msg, f);
+    if (index == kEveryElement) {
+      for (int k = 0; k < size; ++k) {
+        Message* element = r->MutableRepeatedMessage(msg, f, k);
+        if (!Holds(*element, parts[i + 1])) continue;
+        LOOM_RETURN_IF_ERROR(SetAt(element, parts, i + 1,
+                                   absl::StrCat(here, "[", k, "]"), value,
+                                   set));
+      }
+      return absl::OkStatus();
+    }
+    if (index >= size) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "'", name, "' has ", size, " element(s); no [", index, "] to set"));
+    }
+    return SetAt(r->MutableRepeatedMessage(msg, f, index), parts, i + 1,
+                 absl::StrCat(here, "[", index, "]"), value, set);
+  }
+  if (index != -1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", name, "' is not a list; drop the ",
+                     parts[i].substr(parts[i].find('['))));
+  }
+  if (last) {
+    LOOM_RETURN_IF_ERROR(SetScalar(msg, f, value));
+    set->push_back(here);
+    return absl::OkStatus();
+  }
+  if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "'", name, "' is a value, not a message: the path ", "must end there"));
+  }
+  return SetAt(r->MutableMessage(msg, f), parts, i + 1, here, value, set);
+}
+
 absl::Status Set(const std::string& path, const std::string& value,
-                 ModelDef* def) {
+                 ModelDef* def, std::vector<std::string>* set) {
   std::vector<std::string> parts = absl::StrSplit(path, '.');
   if (parts[0] != "dataset" && parts[0] != "training") {
     return absl::InvalidArgumentError(
@@ -131,50 +224,12 @@ absl::Status Set(const std::string& path, const std::string& value,
             ? "the graph is the model, not a setting: edit the .pbtxt"
             : "a path starts with 'dataset.' or 'training.'");
   }
-  Message* msg = def;
-  for (size_t i = 0; i < parts.size(); ++i) {
-    std::string name;
-    int index;
-    if (auto s = SplitIndex(parts[i], &name, &index); !s.ok()) return s;
-    const Descriptor* d = msg->GetDescriptor();
-    const FieldDescriptor* f = d->FindFieldByName(name);
-    if (f == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(d->name(), " has no field '", name,
-                       "'; its fields: ", FieldNames(*d)));
-    }
-    const Reflection* r = msg->GetReflection();
-    const bool last = i + 1 == parts.size();
-    if (f->is_repeated()) {
-      if (index < 0) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "'", name, "' is a list: name an element, as ", name, "[0]"));
-      }
-      const int size = r->FieldSize(*msg, f);
-      if (index >= size) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "'", name, "' has ", size, " element(s); no [", index, "] to set"));
-      }
-      if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || last) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "setting an element of the list '", name, "' is not supported"));
-      }
-      msg = r->MutableRepeatedMessage(msg, f, index);
-      continue;
-    }
-    if (index >= 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", name, "' is not a list; drop the [", index, "]"));
-    }
-    if (last) return SetScalar(msg, f, value);
-    if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", name, "' is a value, not a message: the path ",
-                       "must end there"));
-    }
-    msg = r->MutableMessage(msg, f);
+  const FieldDescriptor* top = def->GetDescriptor()->FindFieldByName(parts[0]);
+  if (parts.size() == 1) {
+    return SetScalar(def, top, value);  // "is a message; name one of ...".
   }
-  return absl::OkStatus();
+  return SetAt(def->GetReflection()->MutableMessage(def, top), parts, 1,
+               parts[0], value, set);
 }
 
 // The longest sequence a review can give: a review has at most 64 MiB
@@ -182,158 +237,159 @@ absl::Status Set(const std::string& path, const std::string& value,
 // bytes.
 constexpr int64_t kMaxSequenceLength = (int64_t{64} << 20) / 2;
 
-absl::Status Bad(absl::string_view path, absl::string_view value,
-                 absl::string_view rule) {
-  return absl::InvalidArgumentError(
-      absl::StrCat(path, " is ", value, ": ", rule));
-}
+// The checks of CheckModelSettings, naming each field as the command line
+// gave it (GivenSettings), else by its path.
+class SettingsChecker {
+ public:
+  explicit SettingsChecker(const GivenSettings& given) : given_(given) {}
 
-// A count: >= 0, 0 meaning `zero` ("the default", "all").
-absl::Status CheckCount(absl::string_view path, int64_t value,
-                        absl::string_view zero) {
-  if (value >= 0) return absl::OkStatus();
-  return Bad(path, absl::StrCat(value),
-             absl::StrCat("it must be >= 0 (0 or unset: ", zero, ")"));
-}
+  // Whether the command line gave the field.
+  bool Given(absl::string_view path) const { return given_.contains(path); }
 
-absl::Status CheckFinite(absl::string_view path, double value) {
-  if (std::isfinite(value)) return absl::OkStatus();
-  return Bad(path, absl::StrCat(value), "it must be a finite number");
-}
-
-// A float in [low, high) (or [low, high] with `closed`); NaN never is.
-absl::Status CheckRange(absl::string_view path, double value, double low,
-                        double high, bool closed, absl::string_view what) {
-  if (value >= low && (value < high || (closed && value == high))) {
-    return absl::OkStatus();
+  absl::Status Bad(absl::string_view path, absl::string_view value,
+                   absl::string_view rule) const {
+    auto it = given_.find(path);
+    const absl::string_view name = it != given_.end() ? it->second : path;
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, " is ", value, ": ", rule));
   }
-  return Bad(path, absl::StrCat(value), what);
-}
 
-absl::Status CheckLearningRate(absl::string_view path, float value,
-                               absl::string_view default_text) {
-  return CheckRange(
-      path, value, 0, kMaxLearningRate, true,
-      absl::StrCat("a learning rate must be a finite number in (0, ",
-                   kMaxLearningRate, "] (0 or unset: ", default_text, ")"));
-}
+  // A count: >= 0, 0 meaning `zero` ("the default", "all").
+  absl::Status Count(absl::string_view path, int64_t value,
+                     absl::string_view zero) const {
+    if (value >= 0) return absl::OkStatus();
+    return Bad(path, absl::StrCat(value),
+               absl::StrCat("it must be >= 0 (0 or unset: ", zero, ")"));
+  }
+
+  // A size given on the command line: > 0 (the model file's 0 means a
+  // default, which an explicit 0 would silently ask for).
+  absl::Status Positive(absl::string_view path, int64_t value) const {
+    if (value > 0) return absl::OkStatus();
+    return Bad(path, absl::StrCat(value), "it must be positive");
+  }
+
+  absl::Status Finite(absl::string_view path, double value) const {
+    if (std::isfinite(value)) return absl::OkStatus();
+    return Bad(path, absl::StrCat(value), "it must be a finite number");
+  }
+
+  // A float in [low, high) (or [low, high] with `closed`); NaN never is.
+  absl::Status Range(absl::string_view path, double value, double low,
+                     double high, bool closed, absl::string_view what) const {
+    if (value >= low && (value < high || (closed && value == high))) {
+      return absl::OkStatus();
+    }
+    return Bad(path, absl::StrCat(value), what);
+  }
+
+  // In (0, kMaxLearningRate]; 0 in the model file is the optimizer's
+  // `default_rate`.
+  absl::Status LearningRate(absl::string_view path, float value,
+                            absl::string_view default_rate) const {
+    const std::string rule =
+        absl::StrCat("a learning rate must be a finite number in (0, ",
+                     kMaxLearningRate, "]");
+    if (Given(path)) {
+      if (value > 0 && value <= kMaxLearningRate) return absl::OkStatus();
+      return Bad(path, absl::StrCat(value), rule);
+    }
+    return Range(path, value, 0, kMaxLearningRate, true,
+                 absl::StrCat(rule, " (0 or unset: ", default_rate, ")"));
+  }
+
+ private:
+  const GivenSettings& given_;
+};
 
 // Clipping and the schedule, shared by the optimizers.
-absl::Status CheckOptimizerShared(const OptimizerDef& o) {
+absl::Status CheckOptimizerShared(const SettingsChecker& c,
+                                  const OptimizerDef& o) {
   for (const auto& [field, value] :
        {std::pair<const char*, float>{"clipnorm", o.clipnorm()},
         {"global_clipnorm", o.global_clipnorm()}}) {
-    if (auto st = CheckRange(absl::StrCat("training.optimizer.", field), value,
-                             0, HUGE_VAL, false,
-                             "it must be a finite number >= 0 (0 or unset: "
-                             "no clipping)");
-        !st.ok()) {
-      return st;
-    }
+    LOOM_RETURN_IF_ERROR(c.Range(absl::StrCat("training.optimizer.", field),
+                                 value, 0, HUGE_VAL, false,
+                                 "it must be a finite number >= 0 (0 or "
+                                 "unset: no clipping)"));
   }
   const OptimizerDef::Schedule& s = o.schedule();
-  if (auto st = CheckCount("training.optimizer.schedule.warmup_steps",
-                           s.warmup_steps(), "no warmup");
-      !st.ok()) {
-    return st;
-  }
+  LOOM_RETURN_IF_ERROR(c.Count("training.optimizer.schedule.warmup_steps",
+                               s.warmup_steps(), "no warmup"));
   if (s.has_cosine()) {
     if (s.cosine().decay_steps() <= 0) {
-      return Bad("training.optimizer.schedule.cosine.decay_steps",
-                 absl::StrCat(s.cosine().decay_steps()), "it must be > 0");
+      return c.Bad("training.optimizer.schedule.cosine.decay_steps",
+                   absl::StrCat(s.cosine().decay_steps()), "it must be > 0");
     }
-    if (auto st =
-            CheckRange("training.optimizer.schedule.cosine.alpha",
-                       s.cosine().alpha(), 0, 1, true, "it must be in [0, 1]");
-        !st.ok()) {
-      return st;
-    }
+    LOOM_RETURN_IF_ERROR(c.Range("training.optimizer.schedule.cosine.alpha",
+                                 s.cosine().alpha(), 0, 1, true,
+                                 "it must be in [0, 1]"));
   }
   if (s.has_exponential()) {
     if (s.exponential().decay_steps() <= 0) {
-      return Bad("training.optimizer.schedule.exponential.decay_steps",
-                 absl::StrCat(s.exponential().decay_steps()), "it must be > 0");
+      return c.Bad("training.optimizer.schedule.exponential.decay_steps",
+                   absl::StrCat(s.exponential().decay_steps()),
+                   "it must be > 0");
     }
     const float rate = s.exponential().decay_rate();
     if (!(rate > 0 && rate <= 1)) {
-      return Bad("training.optimizer.schedule.exponential.decay_rate",
-                 absl::StrCat(rate), "it must be in (0, 1]");
+      return c.Bad("training.optimizer.schedule.exponential.decay_rate",
+                   absl::StrCat(rate), "it must be in (0, 1]");
     }
   }
   return absl::OkStatus();
 }
 
-absl::Status CheckOptimizer(const OptimizerDef& o) {
-  if (auto st = CheckOptimizerShared(o); !st.ok()) return st;
+absl::Status CheckOptimizer(const SettingsChecker& c, const OptimizerDef& o) {
+  LOOM_RETURN_IF_ERROR(CheckOptimizerShared(c, o));
   if (o.has_sgd()) {
     const auto& s = o.sgd();
-    if (auto st = CheckLearningRate("training.optimizer.sgd.learning_rate",
-                                    s.learning_rate(), "0.01");
-        !st.ok()) {
-      return st;
-    }
-    return CheckRange("training.optimizer.sgd.momentum", s.momentum(), 0, 1,
-                      false, "it must be in [0, 1)");
+    LOOM_RETURN_IF_ERROR(c.LearningRate("training.optimizer.sgd.learning_rate",
+                                        s.learning_rate(), "0.01"));
+    return c.Range("training.optimizer.sgd.momentum", s.momentum(), 0, 1, false,
+                   "it must be in [0, 1)");
   }
   const auto& a = o.adam();
-  if (auto st = CheckLearningRate("training.optimizer.adam.learning_rate",
-                                  a.learning_rate(), "0.001");
-      !st.ok()) {
-    return st;
-  }
+  LOOM_RETURN_IF_ERROR(c.LearningRate("training.optimizer.adam.learning_rate",
+                                      a.learning_rate(), "0.001"));
   for (const auto& [field, value] :
        {std::pair<const char*, float>{"beta_1", a.beta_1()},
         {"beta_2", a.beta_2()}}) {
-    if (auto st = CheckRange(absl::StrCat("training.optimizer.adam.", field),
-                             value, 0, 1, false,
-                             "it must be in [0, 1) (0 or unset: Keras' "
-                             "default)");
-        !st.ok()) {
-      return st;
-    }
+    LOOM_RETURN_IF_ERROR(c.Range(
+        absl::StrCat("training.optimizer.adam.", field), value, 0, 1, false,
+        "it must be in [0, 1) (0 or unset: Keras' "
+        "default)"));
   }
-  if (auto st = CheckRange("training.optimizer.adam.weight_decay",
-                           a.weight_decay(), 0, 1, false,
-                           "it must be in [0, 1) (0 or unset: plain Adam)");
-      !st.ok()) {
-    return st;
-  }
-  return CheckRange("training.optimizer.adam.epsilon", a.epsilon(), 0, 1, true,
-                    "it must be in [0, 1] (0 or unset: 1e-7)");
+  LOOM_RETURN_IF_ERROR(
+      c.Range("training.optimizer.adam.weight_decay", a.weight_decay(), 0, 1,
+              false, "it must be in [0, 1) (0 or unset: plain Adam)"));
+  return c.Range("training.optimizer.adam.epsilon", a.epsilon(), 0, 1, true,
+                 "it must be in [0, 1] (0 or unset: 1e-7)");
 }
 
-absl::Status CheckCallback(const CallbackDef& c, int i) {
+absl::Status CheckCallback(const SettingsChecker& c, const CallbackDef& cb,
+                           int i) {
   const std::string at = absl::StrCat("training.callback[", i, "].");
-  switch (c.kind_case()) {
+  switch (cb.kind_case()) {
     case CallbackDef::kEarlyStopping: {
-      const auto& e = c.early_stopping();
+      const auto& e = cb.early_stopping();
       const std::string path = at + "early_stopping.";
-      if (auto s = CheckCount(path + "patience", e.patience(), "0 epochs");
-          !s.ok()) {
-        return s;
-      }
-      return CheckFinite(path + "min_delta", e.min_delta());
+      LOOM_RETURN_IF_ERROR(
+          c.Count(path + "patience", e.patience(), "0 epochs"));
+      return c.Finite(path + "min_delta", e.min_delta());
     }
     case CallbackDef::kReduceLrOnPlateau: {
-      const auto& r = c.reduce_lr_on_plateau();
+      const auto& r = cb.reduce_lr_on_plateau();
       const std::string path = at + "reduce_lr_on_plateau.";
-      if (auto s = CheckRange(path + "factor", r.factor(), 0, 1, false,
-                              "it must be in [0, 1) (0 or unset: 0.1)");
-          !s.ok()) {
-        return s;
-      }
-      if (auto s = CheckCount(path + "patience", r.patience(), "10 epochs");
-          !s.ok()) {
-        return s;
-      }
-      if (auto s = CheckRange(
-              path + "min_lr", r.min_lr(), 0, kMaxLearningRate, true,
-              absl::StrCat("it must be in [0, ", kMaxLearningRate, "]"));
-          !s.ok()) {
-        return s;
-      }
-      return CheckRange(path + "min_delta", r.min_delta(), 0, HUGE_VAL, false,
-                        "it must be a finite number >= 0 (0 or unset: 1e-4)");
+      LOOM_RETURN_IF_ERROR(c.Range(path + "factor", r.factor(), 0, 1, false,
+                                   "it must be in [0, 1) (0 or unset: 0.1)"));
+      LOOM_RETURN_IF_ERROR(
+          c.Count(path + "patience", r.patience(), "10 epochs"));
+      LOOM_RETURN_IF_ERROR(
+          c.Range(path + "min_lr", r.min_lr(), 0, kMaxLearningRate, true,
+                  absl::StrCat("it must be in [0, ", kMaxLearningRate, "]")));
+      return c.Range(path + "min_delta", r.min_delta(), 0, HUGE_VAL, false,
+                     "it must be a finite number >= 0 (0 or unset: 1e-4)");
     }
     case CallbackDef::KIND_NOT_SET:
       return absl::InvalidArgumentError(
@@ -346,23 +402,30 @@ absl::Status CheckCallback(const CallbackDef& c, int i) {
 
 }  // namespace
 
-absl::Status CheckModelSettings(const ModelDef& def) {
+absl::Status CheckModelSettings(const ModelDef& def,
+                                const GivenSettings& given) {
+  const SettingsChecker c(given);
   const TrainingDef& t = def.training();
-  if (auto s = CheckCount("training.epochs", t.epochs(), "1"); !s.ok()) {
-    return s;
+  // Given on the command line, 0 epochs train none (evaluating the
+  // initial weights).
+  if (c.Given("training.epochs")) {
+    if (t.epochs() < 0) {
+      return c.Bad("training.epochs", absl::StrCat(t.epochs()),
+                   "it must be >= 0");
+    }
+  } else {
+    LOOM_RETURN_IF_ERROR(c.Count("training.epochs", t.epochs(), "1"));
   }
-  if (auto s = CheckCount("training.batch_size", t.batch_size(), "32");
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = CheckRange("training.validation_split", t.validation_split(), 0,
-                          1, false, "it must be in [0, 1)");
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = CheckOptimizer(t.optimizer()); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(
+      c.Given("training.batch_size")
+          ? c.Positive("training.batch_size", t.batch_size())
+          : c.Count("training.batch_size", t.batch_size(), "32"));
+  LOOM_RETURN_IF_ERROR(c.Range("training.validation_split",
+                               t.validation_split(), 0, 1, false,
+                               "it must be in [0, 1)"));
+  LOOM_RETURN_IF_ERROR(CheckOptimizer(c, t.optimizer()));
   for (int i = 0; i < t.callback_size(); ++i) {
-    if (auto s = CheckCallback(t.callback(i), i); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckCallback(c, t.callback(i), i));
   }
   // As in Keras: ReduceLROnPlateau sets the rate, a schedule computes it.
   const OptimizerDef::Schedule& schedule = t.optimizer().schedule();
@@ -388,44 +451,42 @@ absl::Status CheckModelSettings(const ModelDef& def) {
     }
   }
   const TextDatasetDef& d = def.dataset();
-  if (d.num_words() != 0 && d.num_words() <= 3) {
-    return Bad("dataset.num_words", absl::StrCat(d.num_words()),
-               "it must be > 3 (ids 0-2 are padding, start and "
-               "out-of-vocabulary)");
+  if ((d.num_words() != 0 || c.Given("dataset.num_words")) &&
+      d.num_words() <= 3) {
+    return c.Bad("dataset.num_words", absl::StrCat(d.num_words()),
+                 "it must be > 3 (ids 0-2 are padding, start and "
+                 "out-of-vocabulary)");
   }
-  if (d.max_len() < 0) {
-    return Bad("dataset.max_len", absl::StrCat(d.max_len()),
-               "it must be positive");
+  if (d.max_len() < 0 || (d.max_len() == 0 && c.Given("dataset.max_len"))) {
+    return c.Bad("dataset.max_len", absl::StrCat(d.max_len()),
+                 "it must be positive");
   }
   if (d.max_len() > kMaxSequenceLength) {
-    return Bad("dataset.max_len", absl::StrCat(d.max_len()),
-               absl::StrCat("no review is that long (a review has at most 64 "
-                            "MiB, so at most ",
-                            kMaxSequenceLength, " tokens)"));
+    return c.Bad("dataset.max_len", absl::StrCat(d.max_len()),
+                 absl::StrCat("no review is that long (a review has at most 64 "
+                              "MiB, so at most ",
+                              kMaxSequenceLength, " tokens)"));
   }
-  if (auto s = CheckCount("dataset.train_limit", d.train_limit(), "all");
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = CheckCount("dataset.test_limit", d.test_limit(), "all");
-      !s.ok()) {
-    return s;
-  }
-  return CheckRange("dataset.test_split", d.test_split(), 0, 1, false,
-                    "it must be in [0, 1) (0 or unset: 0.2)");
+  LOOM_RETURN_IF_ERROR(c.Count("dataset.train_limit", d.train_limit(), "all"));
+  LOOM_RETURN_IF_ERROR(c.Count("dataset.test_limit", d.test_limit(), "all"));
+  return c.Range("dataset.test_split", d.test_split(), 0, 1, false,
+                 "it must be in [0, 1) (0 or unset: 0.2)");
 }
 
-absl::Status SetConfigValue(const std::string& assignment, ModelDef* def) {
+absl::Status SetConfigValue(const std::string& assignment, ModelDef* def,
+                            std::vector<std::string>* paths) {
   const size_t eq = assignment.find('=');
   // Works on a copy, so that a failed assignment changes nothing (walking
   // a path can select a oneof case before a later part fails).
   ModelDef copy = *def;
-  absl::Status s =
-      eq == std::string::npos || eq == 0
-          ? absl::InvalidArgumentError("expected path=value")
-          : Set(assignment.substr(0, eq), assignment.substr(eq + 1), &copy);
+  std::vector<std::string> set;
+  absl::Status s = eq == std::string::npos || eq == 0
+                       ? absl::InvalidArgumentError("expected path=value")
+                       : Set(assignment.substr(0, eq),
+                             assignment.substr(eq + 1), &copy, &set);
   if (s.ok()) {
     *def = std::move(copy);
+    if (paths != nullptr) paths->insert(paths->end(), set.begin(), set.end());
     return s;
   }
   return absl::InvalidArgumentError(

@@ -9,11 +9,26 @@
 // ("training.optimizer.sgd.momentum=0.9" switches the optimizer to SGD).
 // Values: true/false for bools, numbers, enum value names (PRE, POST), and
 // strings as they are.
+//
+// Two forms name several fields or one found from the file, as the named
+// flags of tools/train need (config_overrides.h): "[*]" is every element of
+// a list that holds the rest of the path (elements whose oneof selects
+// another case are left alone: "training.callback[*].early_stopping
+// .patience" sets the patience of every EarlyStopping callback, of none if
+// there is none), and a oneof's name stands for its selected case, its first
+// if none is selected ("training.optimizer.kind.learning_rate": the learning
+// rate of the optimizer in use, Adam by default).
+//
+// The settings are checked once, after every assignment (CheckModelSettings):
+// the schema's ranges, whether the value came from the model file, a named
+// flag or --set.
 #ifndef LOOM_FRAMEWORK_TRAINING_CONFIG_SET_H_
 #define LOOM_FRAMEWORK_TRAINING_CONFIG_SET_H_
 
 #include <string>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "framework/proto/model.pb.h"
 
@@ -22,8 +37,16 @@ namespace loom {
 // Applies one "path=value" assignment. Errors name the assignment and what
 // is wrong with it (unknown field, with the fields that exist; an index out
 // of range; a value of the wrong type; a path into the graph, which is not
-// a setting).
-absl::Status SetConfigValue(const std::string& assignment, ModelDef* def);
+// a setting); a failed assignment changes nothing. With `paths`, appends the
+// fields set, as plain paths ("training.callback[0].early_stopping
+// .patience").
+absl::Status SetConfigValue(const std::string& assignment, ModelDef* def,
+                            std::vector<std::string>* paths = nullptr);
+
+// The settings the command line gave: each field set (a plain path, as
+// SetConfigValue gives them) -> the name errors give it: the named flag
+// ("--batch_size") or the path itself (--set).
+using GivenSettings = absl::flat_hash_map<std::string, std::string>;
 
 // The largest learning rate accepted: beyond it the weights diverge.
 inline constexpr float kMaxLearningRate = 10;
@@ -34,8 +57,13 @@ inline constexpr float kMaxLearningRate = 10;
 // "the default" where the schema says so; negative batch sizes, epochs or
 // patience are errors, not defaults), finite floats (no NaN or infinity),
 // learning rates in (0, kMaxLearningRate], and lengths no review can reach.
-// Errors name the field by its --set path and the value.
-absl::Status CheckModelSettings(const ModelDef& def);
+// A value in `given` is taken as given: a 0 the model file would read as a
+// default (training.batch_size, dataset.max_len, dataset.num_words, the
+// learning rates) is an error, and training.epochs 0 trains no epoch.
+// Errors name the field as `given` does, else by its --set path, and the
+// value.
+absl::Status CheckModelSettings(const ModelDef& def,
+                                const GivenSettings& given = {});
 
 }  // namespace loom
 

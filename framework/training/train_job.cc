@@ -39,24 +39,21 @@ absl::Status CheckResumeOptions(const TrainJobOptions& options) {
     if (!value->empty()) given.push_back(flag);
   }
   if (!options.output_dir.empty()) given.push_back("--output_dir");
-  const ConfigOverrides& o = options.overrides;
-  if (o.batch_size) given.push_back("--batch_size");
-  if (o.learning_rate) given.push_back("--learning_rate");
-  if (o.validation_split) given.push_back("--validation_split");
-  if (o.seed) given.push_back("--seed");
-  if (o.max_len) given.push_back("--max_len");
-  if (o.num_words) given.push_back("--num_words");
-  if (o.train_limit) given.push_back("--train_limit");
-  if (o.test_limit) given.push_back("--test_limit");
-  if (o.patience) given.push_back("--patience");
-  if (!o.set.empty()) given.push_back("--set");
+  for (const auto& [flag, value] : GivenSettingFlags(options.overrides)) {
+    if (!flag->resumable) given.push_back(absl::StrCat("--", flag->name));
+  }
+  if (!options.overrides.set.empty()) given.push_back("--set");
   if (given.empty()) return absl::OkStatus();
+  std::vector<std::string> allowed;
+  for (const SettingFlag& flag : SettingFlags()) {
+    if (flag.resumable) allowed.push_back(absl::StrCat("--", flag.name));
+  }
   return absl::InvalidArgumentError(absl::StrCat(
       "--resume continues the run with the settings it started with (its "
       "config.pbtxt); leave out ",
-      absl::StrJoin(given, ", "),
-      " (only --epochs, --threads, --checkpoint_every and the plugin and "
-      "progress flags may be given)"));
+      absl::StrJoin(given, ", "), " (only ", absl::StrJoin(allowed, ", "),
+      ", --threads, --checkpoint_every and the plugin and progress flags may "
+      "be given)"));
 }
 
 // The options checked before anything is read.

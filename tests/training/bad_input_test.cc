@@ -220,8 +220,7 @@ TEST(BadInputTest, HugeActivationsAreRefusedWhenTheModelIsBuilt) {
   o.max_len = 100000000;  // More tokens than any review can have.
   b = Build(ModelText(0), o);
   EXPECT_THAT(Message(b.model.status()),
-              HasSubstr("dataset.max_len is 100000000: no review is that "
-                        "long"));
+              HasSubstr("--max_len is 100000000: no review is that long"));
 }
 
 // A step fitting the limit while the whole encoded data set does not: the

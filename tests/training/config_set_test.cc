@@ -130,9 +130,17 @@ TEST(ConfigSetTest, ApplyOverridesRunsSetsBeforeTheNamedFlags) {
 TEST(ConfigSetTest, BadValuesFromSetAreRefusedAfterAllOverrides) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"training.batch_size=-1",
-       "training.batch_size is -1: it must be >= 0 (0 or unset: 32)"},
-      {"training.epochs=-1",
-       "training.epochs is -1: it must be >= 0 (0 or unset: 1)"},
+       "training.batch_size is -1: it must be positive"},
+      // Given on the command line, a 0 the model file reads as a default
+      // is refused, as the named flags refuse it.
+      {"training.batch_size=0",
+       "training.batch_size is 0: it must be positive"},
+      {"dataset.max_len=0", "dataset.max_len is 0: it must be positive"},
+      {"dataset.num_words=0", "dataset.num_words is 0: it must be > 3"},
+      {"training.optimizer.adam.learning_rate=0",
+       "training.optimizer.adam.learning_rate is 0: a learning rate must be "
+       "a finite number in (0, 10]"},
+      {"training.epochs=-1", "training.epochs is -1: it must be >= 0"},
       {"training.optimizer.adam.learning_rate=nan",
        "training.optimizer.adam.learning_rate is nan: a learning rate must "
        "be a finite number in (0, 10]"},
@@ -198,6 +206,125 @@ TEST(ConfigSetTest, BadValuesFromSetAreRefusedAfterAllOverrides) {
   EXPECT_EQ(def.training().batch_size(), 32);
 }
 
+// The named flags are shortcuts for --set paths: the same values, the same
+// checks, errors naming the flag.
+TEST(ConfigSetTest, NamedFlagsAreShortcutsForSetPaths) {
+  ConfigOverrides named;
+  named.epochs = 0;  // Given: no epoch (the file's 0 would mean 1).
+  named.batch_size = 16;
+  named.learning_rate = 0.0031234567f;
+  named.validation_split = 0.25f;
+  named.seed = -5;
+  named.max_len = 50;
+  named.num_words = 400;
+  named.train_limit = 0;
+  named.test_limit = 7;
+  named.patience = 4;
+  ConfigOverrides set;
+  set.set = {"training.epochs=0",
+             "training.batch_size=16",
+             "training.optimizer.adam.learning_rate=0.0031234567",
+             "training.validation_split=0.25",
+             "training.seed=-5",
+             "dataset.max_len=50",
+             "dataset.num_words=400",
+             "dataset.train_limit=0",
+             "dataset.test_limit=7",
+             "training.callback[0].early_stopping.patience=4"};
+  ModelDef a = Config();
+  ModelDef b = Config();
+  ASSERT_TRUE(ApplyOverrides(named, &a).ok());
+  ASSERT_TRUE(ApplyOverrides(set, &b).ok());
+  EXPECT_EQ(a.DebugString(), b.DebugString());
+  EXPECT_EQ(a.training().epochs(), 0);
+  EXPECT_EQ(a.training().optimizer().adam().learning_rate(), 0.0031234567f);
+  EXPECT_EQ(a.training().seed(), -5);
+  EXPECT_EQ(a.training().callback(0).early_stopping().patience(), 4);
+  // ReduceLROnPlateau's patience is not EarlyStopping's.
+  EXPECT_EQ(a.training().callback(1).reduce_lr_on_plateau().patience(), 0);
+  EXPECT_FALSE(a.training().callback(1).has_early_stopping());
+
+  // The learning rate of the optimizer in use; Adam when none is set.
+  ModelDef sgd = Config();
+  sgd.mutable_training()->mutable_optimizer()->mutable_sgd();
+  ConfigOverrides lr;
+  lr.learning_rate = 0.5f;
+  ASSERT_TRUE(ApplyOverrides(lr, &sgd).ok());
+  EXPECT_EQ(sgd.training().optimizer().sgd().learning_rate(), 0.5f);
+  ModelDef none = Config();
+  none.mutable_training()->clear_optimizer();
+  ASSERT_TRUE(ApplyOverrides(lr, &none).ok());
+  EXPECT_EQ(none.training().optimizer().adam().learning_rate(), 0.5f);
+
+  // Every EarlyStopping callback; none if there is none.
+  ModelDef two = Config();
+  *two.mutable_training()->add_callback() = two.training().callback(0);
+  ConfigOverrides patience;
+  patience.patience = 6;
+  ASSERT_TRUE(ApplyOverrides(patience, &two).ok());
+  EXPECT_EQ(two.training().callback(0).early_stopping().patience(), 6);
+  EXPECT_EQ(two.training().callback(2).early_stopping().patience(), 6);
+  ModelDef plain = Config();
+  plain.mutable_training()->clear_callback();
+  ASSERT_TRUE(ApplyOverrides(patience, &plain).ok());
+  EXPECT_EQ(plain.training().callback_size(), 0);
+
+  // Errors name the flag.
+  const auto error = [](ConfigOverrides o) {
+    ModelDef def = Config();
+    return Message(ApplyOverrides(o, &def));
+  };
+  ConfigOverrides bad;
+  bad.batch_size = 0;
+  EXPECT_EQ(error(bad), "--batch_size is 0: it must be positive");
+  bad = ConfigOverrides();
+  bad.epochs = -1;
+  EXPECT_EQ(error(bad), "--epochs is -1: it must be >= 0");
+  bad = ConfigOverrides();
+  bad.num_words = 3;
+  EXPECT_THAT(error(bad), HasSubstr("--num_words is 3: it must be > 3"));
+  bad = ConfigOverrides();
+  bad.max_len = 0;
+  EXPECT_EQ(error(bad), "--max_len is 0: it must be positive");
+  bad = ConfigOverrides();
+  bad.train_limit = -1;
+  EXPECT_EQ(error(bad),
+            "--train_limit is -1: it must be >= 0 (0 or unset: all)");
+  bad = ConfigOverrides();
+  bad.patience = -2;
+  EXPECT_THAT(error(bad), HasSubstr("--patience is -2: it must be >= 0"));
+
+  // One table: every flag names a path SetConfigValue takes.
+  for (const SettingFlag& flag : SettingFlags()) {
+    ModelDef def = Config();
+    EXPECT_TRUE(SetConfigValue(absl::StrCat(flag.path, "=1"), &def).ok())
+        << flag.name;
+  }
+}
+
+// [*] and a oneof's name in --set paths.
+TEST(ConfigSetTest, SetPathsReachEveryElementAndTheSelectedCase) {
+  ModelDef def = Config();
+  std::vector<std::string> paths;
+  ASSERT_TRUE(SetConfigValue("training.callback[*].reduce_lr_on_plateau.factor"
+                             "=0.25",
+                             &def, &paths)
+                  .ok());
+  EXPECT_THAT(paths, ::testing::ElementsAre(
+                         "training.callback[1].reduce_lr_on_plateau.factor"));
+  EXPECT_FLOAT_EQ(def.training().callback(1).reduce_lr_on_plateau().factor(),
+                  0.25f);
+  EXPECT_TRUE(def.training().callback(0).has_early_stopping());
+  paths.clear();
+  ASSERT_TRUE(
+      SetConfigValue("training.optimizer.kind.beta_1=0.8", &def, &paths).ok());
+  EXPECT_THAT(paths, ::testing::ElementsAre("training.optimizer.adam.beta_1"));
+  EXPECT_THAT(Message(SetConfigValue("training.epochs[*]=1", &def)),
+              HasSubstr("'epochs' is not a list; drop the [*]"));
+  EXPECT_THAT(Message(SetConfigValue("training.callback[x].a=1", &def)),
+              HasSubstr("is not field[index] or field[*]"));
+}
+
 TEST(ConfigSetTest, BadValuesInTheModelFileAreRefused) {
   ModelDef def = Config();
   def.mutable_training()->set_batch_size(-1);
@@ -218,12 +345,14 @@ TEST(ConfigSetTest, FlagsRefuseNanAndAbsurdValues) {
   ConfigOverrides o;
   o.validation_split = std::nanf("");  // SIGSEGV in SplitValidation.
   EXPECT_THAT(error(o),
-              HasSubstr("--validation_split must be in [0, 1), got nan"));
+              HasSubstr("--validation_split is nan: it must be in [0, 1)"));
   for (float lr : {std::nanf(""), HUGE_VALF, 1e30f, 0.0f, -1.0f}) {
     o = ConfigOverrides();
     o.learning_rate = lr;
-    EXPECT_THAT(error(o), HasSubstr("--learning_rate must be a finite number "
-                                    "in (0, 10]"))
+    EXPECT_THAT(error(o),
+                HasSubstr(absl::StrCat("--learning_rate is ", lr,
+                                       ": a learning rate must be a finite "
+                                       "number in (0, 10]")))
         << lr;
   }
   o = ConfigOverrides();

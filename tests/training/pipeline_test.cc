@@ -172,7 +172,7 @@ TEST(PipelineTest, BadSettingsAreErrors) {
   options.overrides.batch_size = 0;
   std::ostringstream out;
   EXPECT_THAT(std::string(RunTrainJob(options, out).message()),
-              HasSubstr("--batch_size must be positive, got 0"));
+              HasSubstr("--batch_size is 0: it must be positive"));
   options = SmallRun("bilstm", "bad");
   options.data_flags.data = TmpDir() + "/no_such_data";
   EXPECT_THAT(std::string(RunTrainJob(options, out).message()),
