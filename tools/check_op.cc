@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 #include "framework/testing/op_testing.h"
 #include "framework/testing/tensor_text.h"
 #include "framework/training/plugin_search.h"
@@ -239,9 +240,8 @@ absl::StatusOr<std::map<std::string, AttrValue>> ParseAttrs(
           "--attr: op ", sig.name, " has no attribute '", name, "' (it has: ",
           known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
     }
-    auto v = ParseAttrValue(*spec, value);
-    if (!v.ok()) return v.status();
-    attrs[name] = *std::move(v);
+    LOOM_ASSIGN_OR_RETURN(auto v, ParseAttrValue(*spec, value));
+    attrs[name] = std::move(v);
   }
   return attrs;
 }
@@ -350,21 +350,21 @@ absl::StatusOr<std::vector<std::optional<Tensor>>> MakeInputs(
     }
     return inputs;
   }
-  auto shapes = ParseShapes(absl::GetFlag(FLAGS_input_shapes));
-  if (!shapes.ok()) return shapes.status();
-  if (auto s = CheckInputCount(sig, shapes->size()); !s.ok()) return s;
-  auto int_inputs = ParseIntInputs(absl::GetFlag(FLAGS_int_inputs),
-                                   static_cast<int>(shapes->size()));
-  if (!int_inputs.ok()) return int_inputs.status();
+  LOOM_ASSIGN_OR_RETURN(auto shapes,
+                        ParseShapes(absl::GetFlag(FLAGS_input_shapes)));
+  LOOM_RETURN_IF_ERROR(CheckInputCount(sig, shapes.size()));
+  LOOM_ASSIGN_OR_RETURN(auto int_inputs,
+                        ParseIntInputs(absl::GetFlag(FLAGS_int_inputs),
+                                       static_cast<int>(shapes.size())));
   const uint64_t seed = absl::GetFlag(FLAGS_seed);
   std::vector<std::optional<Tensor>> inputs;
-  for (size_t i = 0; i < shapes->size(); ++i) {
-    if (int_inputs->contains(static_cast<int>(i))) {
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    if (int_inputs.contains(static_cast<int>(i))) {
       inputs.push_back(
-          RandomInts((*shapes)[i], seed + i, absl::GetFlag(FLAGS_int_max)));
+          RandomInts(shapes[i], seed + i, absl::GetFlag(FLAGS_int_max)));
     } else {
       inputs.push_back(testing::RandomTensor(
-          (*shapes)[i], seed + i,
+          shapes[i], seed + i,
           static_cast<float>(absl::GetFlag(FLAGS_min_value)),
           static_cast<float>(absl::GetFlag(FLAGS_max_value))));
     }
@@ -394,12 +394,9 @@ absl::StatusOr<bool> CompareKernels(const OpRegistry& registry,
 // Builds the test case from the flags, runs the op, prints what it did and
 // checks the gradient. Returns whether the check passed.
 absl::StatusOr<bool> CheckOp() {
-  if (auto s = CheckOptions(); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(CheckOptions());
   OpRegistry registry;
-  if (auto s = PrepareRegistry(absl::GetFlag(FLAGS_plugin), &registry);
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(PrepareRegistry(absl::GetFlag(FLAGS_plugin), &registry));
   const std::string op = absl::GetFlag(FLAGS_op);
   const OpDef* def = registry.Find(op);
   if (def == nullptr) {
@@ -412,16 +409,14 @@ absl::StatusOr<bool> CheckOp() {
   }
   const OpSignature& sig = def->signature;
 
-  auto inputs = MakeInputs(sig);
-  if (!inputs.ok()) return inputs.status();
-  auto attrs = ParseAttrs(absl::GetFlag(FLAGS_attr), sig);
-  if (!attrs.ok()) return attrs.status();
+  LOOM_ASSIGN_OR_RETURN(auto inputs, MakeInputs(sig));
+  LOOM_ASSIGN_OR_RETURN(auto attrs, ParseAttrs(absl::GetFlag(FLAGS_attr), sig));
 
   testing::OpTestCase test;
   test.op = op;
-  test.attrs = *std::move(attrs);
+  test.attrs = std::move(attrs);
   test.training = absl::GetFlag(FLAGS_training);
-  test.inputs = *std::move(inputs);
+  test.inputs = std::move(inputs);
   bool any_float = false;
   for (const std::optional<Tensor>& t : test.inputs) {
     any_float |= t.has_value() && t->dtype() == DType::kFloat32;
@@ -447,13 +442,12 @@ absl::StatusOr<bool> CheckOp() {
     }
     std::cout << (inputs_file.empty() ? "" : ", from " + inputs_file) << "\n";
   }
-  auto outputs = testing::RunOp(registry, test);
-  if (!outputs.ok()) return outputs.status();
+  LOOM_ASSIGN_OR_RETURN(auto outputs, testing::RunOp(registry, test));
   auto output_name = [&](size_t k) {
     return k < sig.outputs.size() ? sig.outputs[k].name : absl::StrCat(k);
   };
-  for (size_t k = 0; k < outputs->size(); ++k) {
-    const Tensor& t = (*outputs)[k];
+  for (size_t k = 0; k < outputs.size(); ++k) {
+    const Tensor& t = outputs[k];
     std::cout << "output " << k << " (" << output_name(k)
               << "): " << DTypeName(t.dtype()) << " "
               << ShapeToString(t.shape()) << "\n";
@@ -467,15 +461,14 @@ absl::StatusOr<bool> CheckOp() {
                         : testing::FormatMissingBlock(name));
     }
     std::cout << "# outputs\n";
-    for (size_t k = 0; k < outputs->size(); ++k) {
-      std::cout << testing::FormatTensorBlock(output_name(k), (*outputs)[k]);
+    for (size_t k = 0; k < outputs.size(); ++k) {
+      std::cout << testing::FormatTensorBlock(output_name(k), outputs[k]);
     }
   }
   bool kernels_agree = true;
   if (absl::GetFlag(FLAGS_compare_kernels).on) {
-    auto agree = CompareKernels(registry, sig, test);
-    if (!agree.ok()) return agree.status();
-    kernels_agree = *agree;
+    LOOM_ASSIGN_OR_RETURN(auto agree, CompareKernels(registry, sig, test));
+    kernels_agree = agree;
   }
   const char* kernels_differ =
       "FAILED: kernels differ by more than --compare_atol + --compare_rtol "

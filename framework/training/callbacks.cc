@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/checkpoint.h"
 #include "framework/file_util.h"
+#include "framework/status_macros.h"
 
 namespace loom {
 
@@ -62,7 +63,7 @@ EarlyStopping::EarlyStopping(const EarlyStoppingDef& def, std::ostream* log,
       where_(std::move(where)) {}
 
 absl::Status EarlyStopping::OnTrainBegin(Model& model) {
-  if (auto s = monitor_.CheckReported(model, where_); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(monitor_.CheckReported(model, where_));
   wait_ = 0;
   best_epoch_ = 0;
   stopped_epoch_ = 0;
@@ -72,12 +73,11 @@ absl::Status EarlyStopping::OnTrainBegin(Model& model) {
 
 absl::Status EarlyStopping::OnEpochEnd(int epoch, const EpochLog& log,
                                        Model& model, bool* stop) {
-  auto value = monitor_.Value(log);
-  if (!value.ok()) return value.status();
+  LOOM_ASSIGN_OR_RETURN(auto value, monitor_.Value(log));
   last_epoch_ = epoch;
   ++wait_;
-  if (monitor_.Improves(*value)) {
-    monitor_.set_best(*value);
+  if (monitor_.Improves(value)) {
+    monitor_.set_best(value);
     best_epoch_ = epoch;
     wait_ = 0;
     if (restore_best_weights_) {
@@ -130,9 +130,7 @@ absl::Status EarlyStopping::RestoreState(const CallbackState& state,
   std::vector<Tensor> weights;
   for (int k = 0; k < state.weights_size(); ++k) {
     Tensor t(DType::kFloat32, params[k].value.shape());
-    if (auto s = FromTensorState(state.weights(k), where, &t); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(FromTensorState(state.weights(k), where, &t));
     weights.push_back(std::move(t));
   }
   best_weights_ = std::move(weights);
@@ -154,17 +152,16 @@ ReduceLrOnPlateau::ReduceLrOnPlateau(const ReduceLrOnPlateauDef& def,
       where_(std::move(where)) {}
 
 absl::Status ReduceLrOnPlateau::OnTrainBegin(Model& model) {
-  if (auto s = monitor_.CheckReported(model, where_); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(monitor_.CheckReported(model, where_));
   wait_ = 0;
   return absl::OkStatus();
 }
 
 absl::Status ReduceLrOnPlateau::OnEpochEnd(int epoch, const EpochLog& log,
                                            Model& model, bool* stop) {
-  auto value = monitor_.Value(log);
-  if (!value.ok()) return value.status();
-  if (monitor_.Improves(*value)) {
-    monitor_.set_best(*value);
+  LOOM_ASSIGN_OR_RETURN(auto value, monitor_.Value(log));
+  if (monitor_.Improves(value)) {
+    monitor_.set_best(value);
     wait_ = 0;
     return absl::OkStatus();
   }
@@ -202,21 +199,17 @@ CheckpointWriter::CheckpointWriter(std::string dir, std::string monitor)
     : dir_(std::move(dir)), monitor_(std::move(monitor), 0.0) {}
 
 absl::Status CheckpointWriter::OnTrainBegin(Model& model) {
-  if (auto s = monitor_.CheckReported(model, "the checkpoints' best");
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(monitor_.CheckReported(model, "the checkpoints' best"));
   return MakeDirectories(dir_);
 }
 
 absl::Status CheckpointWriter::OnEpochEnd(int epoch, const EpochLog& log,
                                           Model& model, bool* stop) {
   const auto& params = model.executor().parameters();
-  if (auto s = SaveCheckpoint(params, dir_ + "/last.ckpt"); !s.ok()) return s;
-  auto value = monitor_.Value(log);
-  if (!value.ok()) return value.status();
-  if (monitor_.Improves(*value)) {
-    monitor_.set_best(*value);
+  LOOM_RETURN_IF_ERROR(SaveCheckpoint(params, dir_ + "/last.ckpt"));
+  LOOM_ASSIGN_OR_RETURN(auto value, monitor_.Value(log));
+  if (monitor_.Improves(value)) {
+    monitor_.set_best(value);
     return SaveCheckpoint(params, dir_ + "/best.ckpt");
   }
   return absl::OkStatus();

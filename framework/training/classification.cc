@@ -5,6 +5,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "framework/file_util.h"
+#include "framework/status_macros.h"
 #include "framework/training/history.h"
 
 namespace loom {
@@ -182,13 +183,13 @@ absl::Status WriteConfusionMatrixSvg(const ClassificationReport& r,
 absl::StatusOr<ClassificationReport> EvaluateClassification(
     Model& model, const LabeledExamples& data, int batch_size,
     const std::vector<std::string>& class_names) {
-  auto prediction = model.Predict(data.features, batch_size);
-  if (!prediction.ok()) return prediction.status();
+  LOOM_ASSIGN_OR_RETURN(auto prediction,
+                        model.Predict(data.features, batch_size));
   std::vector<int> truth(data.size()), predicted(data.size());
   std::vector<float> probabilities;
   for (int64_t i = 0; i < data.size(); ++i) {
     truth[i] = static_cast<int>(data.labels.f32()[i]);
-    ClassProbabilities(*prediction, i, &probabilities);
+    ClassProbabilities(prediction, i, &probabilities);
     predicted[i] = ArgMax(probabilities);
     if (truth[i] < 0 || truth[i] >= static_cast<int>(class_names.size()) ||
         predicted[i] >= static_cast<int>(class_names.size())) {

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "framework/file_util.h"
+#include "framework/status_macros.h"
 
 namespace loom {
 namespace {
@@ -29,7 +30,7 @@ absl::Status WriteReport(const std::string& path, absl::string_view contents) {
   }
   const std::string dir = std::filesystem::path(path).parent_path().string();
   if (!dir.empty()) {
-    if (absl::Status s = MakeDirectories(dir); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(MakeDirectories(dir));
   }
   return WriteFileAtomically(path, contents);
 }
@@ -105,7 +106,6 @@ std::string JsonString(absl::string_view text) {
 }
 
 // ---------------------------------------------------------------- SVG ----
-
 
 struct Series {
   std::string label;

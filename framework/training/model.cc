@@ -107,13 +107,10 @@ absl::Status CheckModelMemory(const Graph& g, int64_t batch_size) {
     const int64_t bytes = BytesOrMax(value.info.dtype, value.info.shape);
     AddBytes(bytes, &both);
     AddBytes(bytes, &both);
-    if (auto s = CheckMemory(both, absl::StrCat("parameter '", value.name, "' ",
-                                                DTypeName(value.info.dtype),
-                                                ShapeToString(value.info.shape),
-                                                " with its gradient"));
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(CheckMemory(
+        both, absl::StrCat(
+                  "parameter '", value.name, "' ", DTypeName(value.info.dtype),
+                  ShapeToString(value.info.shape), " with its gradient")));
     AddBytes(both, &params);
   }
   int64_t values = 0;
@@ -222,35 +219,30 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelFile& file,
                                                      uint64_t seed) {
   auto model = absl::WrapUnique(new Model());
   model->def_ = file.model;
-  auto graph = Graph::Build(file.model.graph(), registry, file.source);
-  if (!graph.ok()) return graph.status();
+  LOOM_ASSIGN_OR_RETURN(
+      auto graph, Graph::Build(file.model.graph(), registry, file.source));
   const std::string& filename =
       file.source.file.empty() ? file.model.name() : file.source.file;
-  if (auto s = ValidateModelBindings(file.model, **graph, filename); !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(ValidateModelBindings(file.model, *graph, filename));
   // Before anything is allocated (and before the data set is read): a huge
   // parameter, num_words, units or max_len is an error, not a failed
   // allocation during the first step.
   const int64_t batch = file.model.training().batch_size() > 0
                             ? file.model.training().batch_size()
                             : 32;
-  if (auto s = CheckModelMemory(**graph, batch); !s.ok()) {
+  if (auto s = CheckModelMemory(*graph, batch); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat(filename, ": ", s.message()));
   }
   if (const int64_t words = file.model.dataset().num_words(); words > 0) {
-    if (auto s = CheckIdsFit(**graph, file.model.features_input(), words,
-                             filename + ": ",
-                             absl::StrCat("dataset.num_words ", words));
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(
+        CheckIdsFit(*graph, file.model.features_input(), words, filename + ": ",
+                    absl::StrCat("dataset.num_words ", words)));
   }
-  auto executor =
-      Executor::Create(std::shared_ptr<const Graph>(*std::move(graph)), seed);
-  if (!executor.ok()) return executor.status();
-  model->executor_ = *std::move(executor);
-  if (auto s = model->executor_->InitializeParameters(); !s.ok()) return s;
+  LOOM_ASSIGN_OR_RETURN(
+      auto executor,
+      Executor::Create(std::shared_ptr<const Graph>(std::move(graph)), seed));
+  model->executor_ = std::move(executor);
+  LOOM_RETURN_IF_ERROR(model->executor_->InitializeParameters());
   auto optimizer = CreateOptimizer(file.model.training().optimizer());
   if (!optimizer.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -328,34 +320,26 @@ absl::Status Model::RunBatch(const LabeledExamples& data,
     GatherRows(data.labels, order, begin, end, &batch_labels_);
     FeedMap feeds = {{def_.features_input(), batch_features_},
                      {def_.labels_input(), batch_labels_}};
-    if (auto s = executor_->Run(feeds, metric_values_, training); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(executor_->Run(feeds, metric_values_, training));
     if (training) {
-      if (auto s = executor_->Backward(def_.loss()); !s.ok()) return s;
+      LOOM_RETURN_IF_ERROR(executor_->Backward(def_.loss()));
     }
   }
   if (training) {
     if (allreducer_ != nullptr) {
       // Gradients of this rank's mean loss, weighted by its share: their sum
       // over ranks is the gradient of the global batch's mean loss.
-      if (auto s = allreducer_->Allreduce(
-              executor_->parameters(),
-              static_cast<float>(rows) / static_cast<float>(global_rows),
-              rows > 0);
-          !s.ok()) {
-        return s;
-      }
+      LOOM_RETURN_IF_ERROR(allreducer_->Allreduce(
+          executor_->parameters(),
+          static_cast<float>(rows) / static_cast<float>(global_rows),
+          rows > 0));
     }
-    if (auto s = optimizer_->Apply(executor_->parameters()); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(optimizer_->Apply(executor_->parameters()));
   }
   if (rows == 0) return absl::OkStatus();
   for (size_t k = 0; k < metric_values_.size(); ++k) {
-    auto value = executor_->Fetch(metric_values_[k]);
-    if (!value.ok()) return value.status();
-    (*sums)[k] += double{(*value)->f32()[0]} * rows;
+    LOOM_ASSIGN_OR_RETURN(auto value, executor_->Fetch(metric_values_[k]));
+    (*sums)[k] += double{value->f32()[0]} * rows;
   }
   return absl::OkStatus();
 }
@@ -372,9 +356,9 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
   if (train.size() == 0) {
     return absl::InvalidArgumentError("fit was given no training examples");
   }
-  if (auto s = CheckExamples(train); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(CheckExamples(train));
   if (validation.size() > 0) {
-    if (auto s = CheckExamples(validation); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(CheckExamples(validation));
   }
   const bool resumable =
       options.resume_writer != nullptr || options.resume_from != nullptr;
@@ -389,31 +373,22 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
     }
   }
   for (Callback* c : callbacks) {
-    if (auto s = c->OnTrainBegin(*this); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(c->OnTrainBegin(*this));
   }
   const int64_t n = train.size();
   const int64_t steps = (n + options.batch_size - 1) / options.batch_size;
   if (allreducer_ != nullptr) {
     // Every rank must train the same model on the same data, from rank 0's
     // parameters.
-    if (auto s = comm_->CheckSameOnAllRanks(def_.ShortDebugString(),
-                                            "the model definition");
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(comm_->CheckSameOnAllRanks(def_.ShortDebugString(),
+                                                    "the model definition"));
     const uint64_t h = HashExamples(train, validation);
-    if (auto s = comm_->CheckSameOnAllRanks(
-            absl::string_view(reinterpret_cast<const char*>(&h), sizeof(h)),
-            absl::StrCat("the training and validation data (", n, " and ",
-                         validation.size(), " examples)"));
-        !s.ok()) {
-      return s;
-    }
-    if (auto s =
-            distributed::BroadcastParameters(*comm_, executor_->parameters());
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(comm_->CheckSameOnAllRanks(
+        absl::string_view(reinterpret_cast<const char*>(&h), sizeof(h)),
+        absl::StrCat("the training and validation data (", n, " and ",
+                     validation.size(), " examples)")));
+    LOOM_RETURN_IF_ERROR(
+        distributed::BroadcastParameters(*comm_, executor_->parameters()));
   }
 
   // Where training starts: epoch 1, step 0, or a resume checkpoint's place.
@@ -451,9 +426,7 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
           where, " stands at epoch ", st->epoch(), ", step ", st->step(),
           ", which this run (", steps, " steps per epoch) does not have"));
     }
-    if (auto s = RestoreModelState(*st, where, callbacks, this); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(RestoreModelState(*st, where, callbacks, this));
     for (const EpochLogState& e : st->history()) {
       history.epochs.push_back(FromEpochLogState(e));
     }
@@ -561,9 +534,7 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
       if (interrupt ||
           (options.checkpoint_every > 0 &&
            (step + 1) % options.checkpoint_every == 0 && step + 1 < steps)) {
-        if (auto s = checkpoint(epoch, step + 1, false, elapsed()); !s.ok()) {
-          return s;
-        }
+        LOOM_RETURN_IF_ERROR(checkpoint(epoch, step + 1, false, elapsed()));
       }
       if (interrupt) {
         if (options.log && options.interactive) *options.log << "\n";
@@ -579,16 +550,13 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
     if (allreducer_ != nullptr) {
       // Each rank summed its own rows' metrics: the epoch's are the total.
       int64_t unused = 0;
-      if (auto s = distributed::ReduceMetricSums(*comm_, &sums, &unused);
-          !s.ok()) {
-        return s;
-      }
+      LOOM_RETURN_IF_ERROR(
+          distributed::ReduceMetricSums(*comm_, &sums, &unused));
     }
     log.metrics = MeanMetrics(metric_names_, sums, seen);
     if (validation.size() > 0) {
-      auto val = Evaluate(validation, options.batch_size);
-      if (!val.ok()) return val.status();
-      for (auto& [name, value] : *val) {
+      LOOM_ASSIGN_OR_RETURN(auto val, Evaluate(validation, options.batch_size));
+      for (auto& [name, value] : val) {
         log.metrics.emplace_back("val_" + name, value);
       }
     }
@@ -597,12 +565,10 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
     history.epochs.push_back(log);
     for (Callback* c : callbacks) {
       bool c_stop = false;
-      if (auto s = c->OnEpochEnd(epoch, log, *this, &c_stop); !s.ok()) {
-        return s;
-      }
+      LOOM_RETURN_IF_ERROR(c->OnEpochEnd(epoch, log, *this, &c_stop));
       stopped |= c_stop;
     }
-    if (auto s = checkpoint(epoch + 1, 0, stopped, 0); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(checkpoint(epoch + 1, 0, stopped, 0));
     if (!stopped && epoch < options.epochs && stop_requested()) {
       return absl::CancelledError(absl::StrCat(
           "stopped after epoch ", epoch,
@@ -610,7 +576,7 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
     }
   }
   for (Callback* c : callbacks) {
-    if (auto s = c->OnTrainEnd(*this); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(c->OnTrainEnd(*this));
   }
   return history;
 }
@@ -622,21 +588,16 @@ absl::StatusOr<Metrics> Model::Evaluate(const LabeledExamples& data,
   }
   const int64_t n = data.size();
   if (n == 0) return absl::InvalidArgumentError("evaluate was given no data");
-  if (auto s = CheckExamples(data); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(CheckExamples(data));
   const std::vector<int64_t> order = Identity(n);
   std::vector<double> sums(metric_values_.size(), 0.0);
   for (int64_t begin = 0; begin < n; begin += batch_size) {
     const int64_t end = std::min(n, begin + batch_size);
-    if (auto s = RunBatch(data, order, begin, end, false, &sums); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(RunBatch(data, order, begin, end, false, &sums));
   }
   if (allreducer_ != nullptr) {  // Each rank ran its slices of the batches.
     int64_t unused = 0;
-    if (auto s = distributed::ReduceMetricSums(*comm_, &sums, &unused);
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(distributed::ReduceMetricSums(*comm_, &sums, &unused));
   }
   return MeanMetrics(metric_names_, sums, n);
 }
@@ -654,14 +615,13 @@ absl::StatusOr<Tensor> Model::Predict(const Tensor& features, int batch_size) {
     const int64_t end = std::min(n, begin + batch_size);
     GatherRows(features, order, begin, end, &batch_features_);
     FeedMap feeds = {{def_.features_input(), batch_features_}};
-    if (auto s = executor_->Run(feeds, fetch, false); !s.ok()) return s;
-    auto pred = executor_->Fetch(def_.prediction());
-    if (!pred.ok()) return pred.status();
-    const int64_t width = RowSize(**pred);
+    LOOM_RETURN_IF_ERROR(executor_->Run(feeds, fetch, false));
+    LOOM_ASSIGN_OR_RETURN(auto pred, executor_->Fetch(def_.prediction()));
+    const int64_t width = RowSize(*pred);
     if (!out.is_initialized()) {
       out = Tensor(DType::kFloat32, {n, width});
     }
-    std::memcpy(out.f32() + begin * width, (*pred)->f32(),
+    std::memcpy(out.f32() + begin * width, pred->f32(),
                 (end - begin) * width * sizeof(float));
   }
   return out;

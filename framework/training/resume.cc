@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/checkpoint.h"
 #include "framework/file_util.h"
+#include "framework/status_macros.h"
 
 namespace loom {
 namespace {
@@ -96,19 +97,18 @@ absl::StatusOr<TrainingState> DecodeTrainingState(const std::string& data,
 ResumeWriter::ResumeWriter(std::string dir) : dir_(std::move(dir)) {}
 
 absl::Status ResumeWriter::Write(const TrainingState& state) {
-  auto data = EncodeTrainingState(state);
-  if (!data.ok()) return data.status();
-  if (auto s = MakeDirectories(dir_); !s.ok()) return s;
+  LOOM_ASSIGN_OR_RETURN(auto data, EncodeTrainingState(state));
+  LOOM_RETURN_IF_ERROR(MakeDirectories(dir_));
   const std::string current = absl::StrCat(dir_, "/", kResumeFile);
   const std::string previous = absl::StrCat(dir_, "/", kResumePreviousFile);
   const std::string next = absl::StrCat(dir_, "/", kResumeNextFile);
-  if (auto s = WriteFileAtomically(next, *data); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(WriteFileAtomically(next, data));
   Stage("written");
   if (Exists(current)) {
-    if (auto s = RenameDurably(current, previous); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(RenameDurably(current, previous));
   }
   Stage("rotated");
-  if (auto s = RenameDurably(next, current); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(RenameDurably(next, current));
   ++writes_;
   Stage("done");
   return absl::OkStatus();
@@ -234,7 +234,7 @@ absl::Status RestoreModelState(const TrainingState& state,
                        "', the model expects '", params[k].name, "'"));
     }
     Tensor value(DType::kFloat32, params[k].value.shape());
-    if (auto s = FromTensorState(t, where, &value); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(FromTensorState(t, where, &value));
     values.push_back(std::move(value));
   }
   const Graph& graph = executor.graph();
@@ -263,11 +263,8 @@ absl::Status RestoreModelState(const TrainingState& state,
           ", the run's is ", callbacks[i]->kind()));
     }
   }
-  if (auto s =
-          model->optimizer().RestoreState(state.optimizer(), params, where);
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(
+      model->optimizer().RestoreState(state.optimizer(), params, where));
   std::vector<std::string> rngs(state.node_rng().begin(),
                                 state.node_rng().end());
   if (auto s = executor.SetRngStates(rngs); !s.ok()) {
@@ -275,10 +272,8 @@ absl::Status RestoreModelState(const TrainingState& state,
   }
   RestoreParameters(values, &params);
   for (size_t i = 0; i < callbacks.size(); ++i) {
-    if (auto s = callbacks[i]->RestoreState(state.callback(i), *model, where);
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(
+        callbacks[i]->RestoreState(state.callback(i), *model, where));
   }
   return absl::OkStatus();
 }

@@ -13,6 +13,7 @@
 #include "framework/file_util.h"
 #include "framework/model_io.h"
 #include "framework/plugin.h"
+#include "framework/status_macros.h"
 
 namespace loom {
 
@@ -43,7 +44,7 @@ absl::Status SavePlugins(Model& model, const std::string& dir) {
   }
   if (plugins.empty()) return absl::OkStatus();
   const std::string folder = dir + "/plugins";
-  if (auto s = MakeDirectories(folder); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(MakeDirectories(folder));
   std::string manifest = absl::StrCat(kManifestHeader, "\n");
   for (const auto& [path, ops] : plugins) {
     auto bytes = ReadFile(path);
@@ -53,9 +54,7 @@ absl::Status SavePlugins(Model& model, const std::string& dir) {
                                        folder, ": ", bytes.status().message()));
     }
     const std::string name = std::filesystem::path(path).filename().string();
-    if (auto s = WriteFileAtomically(folder + "/" + name, *bytes); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(WriteFileAtomically(folder + "/" + name, *bytes));
     absl::StrAppendFormat(&manifest, "%s abi=%d fnv1a64=%016x ops=%s\n", name,
                           kLoomPluginAbiVersion, PluginChecksum(*bytes),
                           absl::StrJoin(ops, ","));
@@ -70,9 +69,9 @@ uint64_t PluginChecksum(absl::string_view bytes) {
 }
 
 absl::StatusOr<uint64_t> PluginFileChecksum(const std::string& path) {
-  auto bytes = ReadFile(path, kMaxPluginBytes, "a plugin");
-  if (!bytes.ok()) return bytes.status();
-  return PluginChecksum(*bytes);
+  LOOM_ASSIGN_OR_RETURN(auto bytes,
+                        ReadFile(path, kMaxPluginBytes, "a plugin"));
+  return PluginChecksum(bytes);
 }
 
 absl::StatusOr<std::vector<std::string>> ModelFolderPlugins(
@@ -82,10 +81,9 @@ absl::StatusOr<std::vector<std::string>> ModelFolderPlugins(
   if (!std::filesystem::exists(manifest_path)) {
     return std::vector<std::string>();
   }
-  auto manifest = ReadFile(manifest_path);
-  if (!manifest.ok()) return manifest.status();
+  LOOM_ASSIGN_OR_RETURN(auto manifest, ReadFile(manifest_path));
   std::vector<std::string> lines =
-      absl::StrSplit(*manifest, '\n', absl::SkipEmpty());
+      absl::StrSplit(manifest, '\n', absl::SkipEmpty());
   if (lines.empty() || lines[0] != kManifestHeader) {
     return absl::DataLossError(absl::StrCat(
         manifest_path, ": not a plugin manifest (first line is not '",
@@ -136,26 +134,20 @@ absl::StatusOr<std::vector<std::string>> ModelFolderPlugins(
 
 absl::Status SaveModel(Model& model, const data::Vocabulary& vocabulary,
                        const std::string& dir, bool copy_plugins) {
-  if (auto s = MakeDirectories(dir); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(MakeDirectories(dir));
   if (copy_plugins) {
-    if (auto s = SavePlugins(model, dir); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(SavePlugins(model, dir));
   }
-  if (auto s = WriteModelFile(model.def(), dir + "/model.pbtxt"); !s.ok()) {
-    return s;
-  }
-  if (auto s =
-          SaveCheckpoint(model.executor().parameters(), dir + "/weights.ckpt");
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(WriteModelFile(model.def(), dir + "/model.pbtxt"));
+  LOOM_RETURN_IF_ERROR(
+      SaveCheckpoint(model.executor().parameters(), dir + "/weights.ckpt"));
   return vocabulary.Save(dir + "/vocabulary.txt");
 }
 
 absl::StatusOr<LoadedModel> LoadModel(const std::string& dir,
                                       const OpRegistry& registry) {
-  auto file = ReadSavedModelFile(dir);
-  if (!file.ok()) return file.status();
-  return LoadModel(dir, *file, registry);
+  LOOM_ASSIGN_OR_RETURN(auto file, ReadSavedModelFile(dir));
+  return LoadModel(dir, file, registry);
 }
 
 absl::StatusOr<ModelFile> ReadSavedModelFile(const std::string& dir) {
@@ -166,23 +158,17 @@ absl::StatusOr<LoadedModel> LoadModel(const std::string& dir,
                                       const ModelFile& file,
                                       const OpRegistry& registry) {
   LoadedModel loaded;
-  auto model = Model::Create(file, registry, file.model.training().seed());
-  if (!model.ok()) return model.status();
-  loaded.model = *std::move(model);
-  if (auto s = LoadCheckpoint(dir + "/weights.ckpt",
-                              &loaded.model->executor().parameters());
-      !s.ok()) {
-    return s;
-  }
-  auto vocabulary = data::Vocabulary::Load(dir + "/vocabulary.txt");
-  if (!vocabulary.ok()) return vocabulary.status();
+  LOOM_ASSIGN_OR_RETURN(
+      auto model, Model::Create(file, registry, file.model.training().seed()));
+  loaded.model = std::move(model);
+  LOOM_RETURN_IF_ERROR(LoadCheckpoint(dir + "/weights.ckpt",
+                                      &loaded.model->executor().parameters()));
+  LOOM_ASSIGN_OR_RETURN(auto vocabulary,
+                        data::Vocabulary::Load(dir + "/vocabulary.txt"));
   // Every id the vocabulary can give must have a row in the tables.
-  if (auto s = CheckIdsFitEmbeddings(*loaded.model, vocabulary->size(),
-                                     dir + "/vocabulary.txt");
-      !s.ok()) {
-    return s;
-  }
-  loaded.vocabulary = *std::move(vocabulary);
+  LOOM_RETURN_IF_ERROR(CheckIdsFitEmbeddings(*loaded.model, vocabulary.size(),
+                                             dir + "/vocabulary.txt"));
+  loaded.vocabulary = std::move(vocabulary);
   return loaded;
 }
 

@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
 #include "framework/data/readers/writer.h"
+#include "framework/status_macros.h"
 #include "framework/training/classification.h"
 #include "framework/training/saved_model.h"
 
@@ -86,8 +87,7 @@ struct ShardPlan {
 // each starting at a multiple of `unit` rows.
 absl::StatusOr<ShardPlan> PlanShards(const std::string& path, bool delimited,
                                      int ranks, int64_t unit) {
-  absl::StatusOr<int> fd = data::OpenRegularFile(path);
-  if (!fd.ok()) return fd.status();
+  LOOM_ASSIGN_OR_RETURN(const int fd, data::OpenRegularFile(path));
   ShardPlan plan;
   plan.shardable = true;
   // Row starts (offset, line) of rows 0, unit, 2 unit, ... after the header.
@@ -101,11 +101,11 @@ absl::StatusOr<ShardPlan> PlanShards(const std::string& path, bool delimited,
   int64_t offset = 0;
   std::vector<char> buffer(size_t{1} << 20);
   while (true) {
-    const ssize_t n = ::read(*fd, buffer.data(), buffer.size());
+    const ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0) {
       if (errno == EINTR) continue;
       const int err = errno;
-      ::close(*fd);
+      ::close(fd);
       return absl::DataLossError(
           absl::StrCat("cannot read ", path, ": ", std::strerror(err)));
     }
@@ -144,7 +144,7 @@ absl::StatusOr<ShardPlan> PlanShards(const std::string& path, bool delimited,
       }
     }
   }
-  ::close(*fd);
+  ::close(fd);
   if (!header_done) {  // Only a header without its newline: nothing to split.
     plan.header_end = offset;
     plan.header_lines = line;
@@ -251,11 +251,10 @@ absl::Status ScoreChunk(Model& model, const data::Vocabulary& vocabulary,
   texts.reserve(chunk.size());
   for (const data::Record& r : chunk) texts.push_back(r.text);
   const Tensor ids = EncodeTexts(texts, vocabulary, model.def().dataset());
-  auto prediction = model.Predict(ids, batch_size);
-  if (!prediction.ok()) return prediction.status();
+  LOOM_ASSIGN_OR_RETURN(auto prediction, model.Predict(ids, batch_size));
   std::vector<float> probabilities;
   for (size_t i = 0; i < chunk.size(); ++i) {
-    ClassProbabilities(*prediction, static_cast<int64_t>(i), &probabilities);
+    ClassProbabilities(prediction, static_cast<int64_t>(i), &probabilities);
     results->push_back(static_cast<float>(ArgMax(probabilities)));
     results->insert(results->end(), probabilities.begin(), probabilities.end());
   }
@@ -296,10 +295,8 @@ absl::StatusOr<ScoreFileSummary> ScoreSharded(
     }
     if (!plan_status.ok()) wire[3] = 1;
   }
-  if (auto s = comm.Broadcast(absl::MakeSpan(wire), 0, "the scoring plan");
-      !s.ok()) {
-    return s;
-  }
+  LOOM_RETURN_IF_ERROR(
+      comm.Broadcast(absl::MakeSpan(wire), 0, "the scoring plan"));
   if (!plan_status.ok()) return plan_status;
   if (wire[3] != 0) {
     return absl::AbortedError(
@@ -325,11 +322,8 @@ absl::StatusOr<ScoreFileSummary> ScoreSharded(
     const std::string part =
         absl::StrCat(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp",
                      "/loom_score.", ::getpid(), ".rank", me, ".", format_name);
-    if (auto s = CopyRange(options.input, plan.header_end, plan.begin[me],
-                           plan.begin[me + 1], part);
-        !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(CopyRange(options.input, plan.header_end,
+                                   plan.begin[me], plan.begin[me + 1], part));
     std::vector<data::Record> chunk;
     const auto sink = [&](data::Record& record) -> absl::Status {
       chunk.push_back(std::move(record));
@@ -367,16 +361,14 @@ absl::StatusOr<ScoreFileSummary> ScoreSharded(
       const absl::string_view bytes(
           reinterpret_cast<const char*>(results.data() + at),
           n * sizeof(float));
-      if (auto s = comm.Send(bytes, 0, kResultsTag, "the scored rows");
-          !s.ok()) {
-        return s;
-      }
+      LOOM_RETURN_IF_ERROR(comm.Send(bytes, 0, kResultsTag, "the scored rows"));
       if (n == 0) break;  // The empty message ends the stream.
     }
   } else {
-    auto writer = data::ScoredWriter::Create(
-        options.output, options.output_format, format_name, class_names);
-    if (!writer.ok()) return writer.status();
+    LOOM_ASSIGN_OR_RETURN(
+        auto writer,
+        data::ScoredWriter::Create(options.output, options.output_format,
+                                   format_name, class_names));
     int source = 0;  // Whose results the next record takes.
     std::vector<float> incoming;
     size_t next = 0;     // Into the current source's results.
@@ -384,10 +376,10 @@ absl::StatusOr<ScoreFileSummary> ScoreSharded(
     const std::vector<float>* current = &results;
     auto pull = [&]() -> absl::Status {
       // The next message of `source` (> 0).
-      auto got = comm.Receive(source, kResultsTag, "the scored rows");
-      if (!got.ok()) return got.status();
-      incoming.resize(got->size() / sizeof(float));
-      std::memcpy(incoming.data(), got->data(), got->size());
+      LOOM_ASSIGN_OR_RETURN(
+          auto got, comm.Receive(source, kResultsTag, "the scored rows"));
+      incoming.resize(got.size() / sizeof(float));
+      std::memcpy(incoming.data(), got.data(), got.size());
       next = 0;
       ended = incoming.empty();
       return absl::OkStatus();
@@ -399,7 +391,7 @@ absl::StatusOr<ScoreFileSummary> ScoreSharded(
           return absl::InternalError(absl::StrCat(
               "rank ", source, " scored more rows than rank 0 read"));
         }
-        if (auto s = pull(); !s.ok()) return s;
+        LOOM_RETURN_IF_ERROR(pull());
         if (!ended) {
           return absl::InternalError(absl::StrCat(
               "rank ", source, " scored more rows than rank 0 read"));
@@ -411,7 +403,7 @@ absl::StatusOr<ScoreFileSummary> ScoreSharded(
     };
     auto advance_to = [&](int r) -> absl::Status {
       while (source < r) {
-        if (auto s = finish_source(); !s.ok()) return s;
+        LOOM_RETURN_IF_ERROR(finish_source());
         ++source;
         incoming.clear();
         next = 0;
@@ -425,13 +417,13 @@ absl::StatusOr<ScoreFileSummary> ScoreSharded(
       while (owner + 1 < ranks && record.line >= plan.first_line[owner + 1]) {
         ++owner;
       }
-      if (auto s = advance_to(owner); !s.ok()) return s;
+      LOOM_RETURN_IF_ERROR(advance_to(owner));
       if (source > 0 && next == incoming.size()) {
         if (ended) {
           return absl::InternalError(absl::StrCat(
               record.where, ": rank ", source, " sent fewer scored rows"));
         }
-        if (auto s = pull(); !s.ok()) return s;
+        LOOM_RETURN_IF_ERROR(pull());
         if (ended) {
           return absl::InternalError(absl::StrCat(
               record.where, ": rank ", source, " sent fewer scored rows"));
@@ -447,22 +439,18 @@ absl::StatusOr<ScoreFileSummary> ScoreSharded(
       ++summary.label_counts[label];
       ++summary.rows;
       if (IsEmptyText(record.text)) ++summary.empty_texts;
-      return (*writer)->Write(record, summary.read.header, label,
-                              probabilities);
+      return writer->Write(record, summary.read.header, label, probabilities);
     };
-    if (auto s = format.Read(options.input, read, sink, &summary.read);
-        !s.ok()) {
-      return s;
-    }
-    if (auto s = advance_to(ranks - 1); !s.ok()) return s;
-    if (auto s = finish_source(); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(format.Read(options.input, read, sink, &summary.read));
+    LOOM_RETURN_IF_ERROR(advance_to(ranks - 1));
+    LOOM_RETURN_IF_ERROR(finish_source());
     if (summary.rows == 0) {
       return absl::InvalidArgumentError(
           absl::StrCat(options.input, ": no rows to score"));
     }
-    if (auto s = (*writer)->Finish(); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(writer->Finish());
     summary.seconds = SecondsSince(start);
-    PrintSummary(summary, options, (*writer)->format(), class_names, out);
+    PrintSummary(summary, options, writer->format(), class_names, out);
   }
   // 3. Everyone returns rank 0's summary.
   std::vector<int64_t> totals(2 + class_names.size(), 0);
@@ -503,16 +491,16 @@ absl::StatusOr<ScoreFileSummary> ScoreFile(Model& model,
         "the model folder names no classes (dataset.class_name); train it "
         "again with this version of Loom");
   }
-  if (auto s = CheckClassesMatchModel(model, class_names); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(CheckClassesMatchModel(model, class_names));
   if (options.batch_size <= 0 || options.chunk_rows <= 0) {
     return absl::InvalidArgumentError("batch_size and chunk_rows must be > 0");
   }
-  auto format = data::FindTextFormat(options.input, options.input_format);
-  if (!format.ok()) return format.status();
+  LOOM_ASSIGN_OR_RETURN(
+      auto format, data::FindTextFormat(options.input, options.input_format));
   if (g_scoring_comm != nullptr && g_scoring_comm->size() > 1) {
-    const std::string name((*format)->name());
+    const std::string name(format->name());
     if (name == "csv" || name == "tsv" || name == "jsonl") {
-      return ScoreSharded(*g_scoring_comm, model, vocabulary, options, **format,
+      return ScoreSharded(*g_scoring_comm, model, vocabulary, options, *format,
                           class_names, out);
     }
     // Folders and IMDb are not split: rank 0 scores them alone, the
@@ -532,10 +520,10 @@ absl::StatusOr<ScoreFileSummary> ScoreFile(Model& model,
     if (!s.ok()) return s;
     return summary;
   }
-  auto writer =
+  LOOM_ASSIGN_OR_RETURN(
+      auto writer,
       data::ScoredWriter::Create(options.output, options.output_format,
-                                 std::string((*format)->name()), class_names);
-  if (!writer.ok()) return writer.status();
+                                 std::string(format->name()), class_names));
 
   ScoreFileSummary summary;
   summary.label_counts.assign(class_names.size(), 0);
@@ -554,17 +542,14 @@ absl::StatusOr<ScoreFileSummary> ScoreFile(Model& model,
     texts.clear();
     for (const data::Record& r : chunk) texts.push_back(r.text);
     const Tensor ids = EncodeTexts(texts, vocabulary, model.def().dataset());
-    auto prediction = model.Predict(ids, options.batch_size);
-    if (!prediction.ok()) return prediction.status();
+    LOOM_ASSIGN_OR_RETURN(auto prediction,
+                          model.Predict(ids, options.batch_size));
     for (size_t i = 0; i < chunk.size(); ++i) {
-      ClassProbabilities(*prediction, static_cast<int64_t>(i), &probabilities);
+      ClassProbabilities(prediction, static_cast<int64_t>(i), &probabilities);
       const int label = ArgMax(probabilities);
       ++summary.label_counts[label];
-      if (auto s = (*writer)->Write(chunk[i], summary.read.header, label,
-                                    probabilities);
-          !s.ok()) {
-        return s;
-      }
+      LOOM_RETURN_IF_ERROR(
+          writer->Write(chunk[i], summary.read.header, label, probabilities));
     }
     summary.rows += static_cast<int64_t>(chunk.size());
     chunk.clear();
@@ -602,19 +587,16 @@ absl::StatusOr<ScoreFileSummary> ScoreFile(Model& model,
     }
     return absl::OkStatus();
   };
-  if (auto s = (*format)->Read(options.input, read, sink, &summary.read);
-      !s.ok()) {
-    return s;
-  }
-  if (auto s = flush(); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(format->Read(options.input, read, sink, &summary.read));
+  LOOM_RETURN_IF_ERROR(flush());
   if (summary.rows == 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(options.input, ": no rows to score"));
   }
-  if (auto s = (*writer)->Finish(); !s.ok()) return s;
+  LOOM_RETURN_IF_ERROR(writer->Finish());
   summary.seconds = SecondsSince(start);
   if (options.interactive) out << "\r\x1b[K";
-  PrintSummary(summary, options, (*writer)->format(), class_names, out);
+  PrintSummary(summary, options, writer->format(), class_names, out);
   return summary;
 }
 
