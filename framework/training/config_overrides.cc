@@ -85,6 +85,10 @@ absl::Status ApplyOverrides(const ConfigOverrides& o, ModelDef* def) {
     for (const std::string& path : paths) {
       given[path] = absl::StrCat("--", flag->name);
     }
+    if (paths.empty()) {  // --patience without an EarlyStopping callback.
+      LOOM_RETURN_IF_ERROR(
+          CheckSettingValue(flag->path, value, absl::StrCat("--", flag->name)));
+    }
   }
   // Once, after every override: the model file's values, --set's and the
   // named flags'.

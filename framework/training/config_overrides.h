@@ -75,9 +75,11 @@ std::vector<std::pair<const SettingFlag*, std::string>> GivenSettingFlags(
 // Applies the overrides: the --set assignments, then the named flags (so a
 // named flag wins), then checks every setting once (CheckModelSettings):
 // bad values are errors naming the flag, the --set path or the model file's
-// field. Then the graph follows max_len and num_words (the features input's
-// length and the rows of every table an Embedding node reads), and unset
-// epochs and batch sizes take their defaults (1 and 32).
+// field. A named flag whose path names no field here (--patience without an
+// EarlyStopping callback) changes nothing, its value checked all the same. Then
+// the graph follows max_len and num_words (the features input's length and the
+// rows of every table an Embedding node reads), and unset epochs and batch
+// sizes take their defaults (1 and 32).
 absl::Status ApplyOverrides(const ConfigOverrides& overrides, ModelDef* def);
 
 }  // namespace loom

@@ -154,10 +154,11 @@ absl::Status SetScalar(Message* msg, const FieldDescriptor* f,
 
 // Sets `value` at the path parts[i...] below `msg`, which the path so far
 // (`at`: "training.callback[0]") names; appends the plain paths of the
-// fields set to `set`.
+// fields set to `set`. With `grow`, a list that "[*]" walks through gets an
+// element if it has none, and every element is taken as holding the path.
 absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
                    size_t i, const std::string& at, const std::string& value,
-                   std::vector<std::string>* set) {
+                   bool grow, std::vector<std::string>* set) {
   std::string name;
   int index;
   LOOM_RETURN_IF_ERROR(SplitIndex(parts[i], &name, &index));
@@ -180,13 +181,16 @@ absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
       return absl::InvalidArgumentError(absl::StrCat(
           "setting an element of the list '", name, "' is not supported"));
     }
+    if (index == kEveryElement && grow && r->FieldSize(*msg, f) == 0) {
+      r->AddMessage(msg, f);
+    }
     const int size = r->FieldSize(*msg, f);
     if (index == kEveryElement) {
       for (int k = 0; k < size; ++k) {
         Message* element = r->MutableRepeatedMessage(msg, f, k);
-        if (!Holds(*element, parts[i + 1])) continue;
+        if (!grow && !Holds(*element, parts[i + 1])) continue;
         LOOM_RETURN_IF_ERROR(SetAt(element, parts, i + 1,
-                                   absl::StrCat(here, "[", k, "]"), value,
+                                   absl::StrCat(here, "[", k, "]"), value, grow,
                                    set));
       }
       return absl::OkStatus();
@@ -196,7 +200,7 @@ absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
           "'", name, "' has ", size, " element(s); no [", index, "] to set"));
     }
     return SetAt(r->MutableRepeatedMessage(msg, f, index), parts, i + 1,
-                 absl::StrCat(here, "[", index, "]"), value, set);
+                 absl::StrCat(here, "[", index, "]"), value, grow, set);
   }
   if (index != -1) {
     return absl::InvalidArgumentError(
@@ -212,10 +216,10 @@ absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
     return absl::InvalidArgumentError(absl::StrCat(
         "'", name, "' is a value, not a message: the path ", "must end there"));
   }
-  return SetAt(r->MutableMessage(msg, f), parts, i + 1, here, value, set);
+  return SetAt(r->MutableMessage(msg, f), parts, i + 1, here, value, grow, set);
 }
 
-absl::Status Set(const std::string& path, const std::string& value,
+absl::Status Set(const std::string& path, const std::string& value, bool grow,
                  ModelDef* def, std::vector<std::string>* set) {
   std::vector<std::string> parts = absl::StrSplit(path, '.');
   if (parts[0] != "dataset" && parts[0] != "training") {
@@ -229,7 +233,7 @@ absl::Status Set(const std::string& path, const std::string& value,
     return SetScalar(def, top, value);  // "is a message; name one of ...".
   }
   return SetAt(def->GetReflection()->MutableMessage(def, top), parts, 1,
-               parts[0], value, set);
+               parts[0], value, grow, set);
 }
 
 // The longest sequence a review can give: a review has at most 64 MiB
@@ -480,10 +484,11 @@ absl::Status SetConfigValue(const std::string& assignment, ModelDef* def,
   // a path can select a oneof case before a later part fails).
   ModelDef copy = *def;
   std::vector<std::string> set;
-  absl::Status s = eq == std::string::npos || eq == 0
-                       ? absl::InvalidArgumentError("expected path=value")
-                       : Set(assignment.substr(0, eq),
-                             assignment.substr(eq + 1), &copy, &set);
+  absl::Status s =
+      eq == std::string::npos || eq == 0
+          ? absl::InvalidArgumentError("expected path=value")
+          : Set(assignment.substr(0, eq), assignment.substr(eq + 1),
+                /*grow=*/false, &copy, &set);
   if (s.ok()) {
     *def = std::move(copy);
     if (paths != nullptr) paths->insert(paths->end(), set.begin(), set.end());
@@ -491,6 +496,21 @@ absl::Status SetConfigValue(const std::string& assignment, ModelDef* def,
   }
   return absl::InvalidArgumentError(
       absl::StrCat("--set '", assignment, "': ", s.message()));
+}
+
+absl::Status CheckSettingValue(const std::string& path,
+                               const std::string& value,
+                               const std::string& name) {
+  ModelDef scratch;
+  std::vector<std::string> set;
+  absl::Status s = Set(path, value, /*grow=*/true, &scratch, &set);
+  if (!s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(name, "=", value, ": ", s.message()));
+  }
+  GivenSettings given;
+  for (const std::string& p : set) given[p] = name;
+  return CheckModelSettings(scratch, given);
 }
 
 }  // namespace loom

@@ -65,6 +65,15 @@ inline constexpr float kMaxLearningRate = 10;
 absl::Status CheckModelSettings(const ModelDef& def,
                                 const GivenSettings& given = {});
 
+// Checks `value` for the field(s) `path` names as CheckModelSettings would,
+// errors naming it `name` ("--patience"), on a ModelDef of its own in which
+// every list "[*]" walks through has an element: for a named flag whose path
+// names no field of the model at hand (--patience without an EarlyStopping
+// callback), which changes nothing but whose value must still be valid.
+absl::Status CheckSettingValue(const std::string& path,
+                               const std::string& value,
+                               const std::string& name);
+
 }  // namespace loom
 
 #endif  // LOOM_FRAMEWORK_TRAINING_CONFIG_SET_H_

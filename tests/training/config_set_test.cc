@@ -268,6 +268,11 @@ TEST(ConfigSetTest, NamedFlagsAreShortcutsForSetPaths) {
   plain.mutable_training()->clear_callback();
   ASSERT_TRUE(ApplyOverrides(patience, &plain).ok());
   EXPECT_EQ(plain.training().callback_size(), 0);
+  // ... and a bad value is an error all the same.
+  patience.patience = -1;
+  EXPECT_EQ(Message(ApplyOverrides(patience, &plain)),
+            "--patience is -1: it must be >= 0 (0 or unset: 0 epochs)");
+  EXPECT_EQ(plain.training().callback_size(), 0);
 
   // Errors name the flag.
   const auto error = [](ConfigOverrides o) {
