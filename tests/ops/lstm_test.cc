@@ -334,7 +334,7 @@ INSTANTIATE_TEST_SUITE_P(
     });
 
 // Masks with holes inside a row: the stepwise kernel masks step by step;
-// the fused kernel falls back to it.
+// the fused kernel gathers each row's valid steps into aligned steps.
 TEST(LstmTest, NonContiguousMask) {
   const LstmInputs in = MakeInputs(4, 6, 3, 3, 5, /*gaps=*/true);
   for (const char* kernel : {"fused", "stepwise"}) {
@@ -636,7 +636,7 @@ TEST(LstmSharedBuffersTest, DropoutMatchesFreshKernelAtEveryStep) {
   }
 }
 
-// Masks with holes send the fused kernel's runs to its stepwise engine.
+// Masks with holes: the fused kernel's aligned copies of gapped rows.
 TEST(LstmSharedBuffersTest, NonContiguousMaskMatchesFreshKernel) {
   for (const char* kernel : {"fused", "stepwise"}) {
     Options o;
