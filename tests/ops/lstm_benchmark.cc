@@ -29,6 +29,7 @@
 #include "framework/executor.h"
 #include "framework/graph.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 #include "oneapi/dnnl/dnnl.hpp"
 #include "ops/op_library.h"
 
@@ -121,13 +122,13 @@ class LoomLayer {
     attrs["dropout"].set_f(s.dropout);
     attrs["recurrent_dropout"].set_f(s.recurrent_dropout);
 
-    auto graph = Graph::Build(def, *registry);
-    if (!graph.ok()) return graph.status();
-    auto executor = Executor::Create(
-        std::shared_ptr<const Graph>(*std::move(graph)), /*seed=*/1);
-    if (!executor.ok()) return executor.status();
+    LOOM_ASSIGN_OR_RETURN(std::unique_ptr<Graph> graph,
+                          Graph::Build(def, *registry));
     auto layer = std::unique_ptr<LoomLayer>(new LoomLayer());
-    layer->executor_ = *std::move(executor);
+    LOOM_ASSIGN_OR_RETURN(
+        layer->executor_,
+        Executor::Create(std::shared_ptr<const Graph>(std::move(graph)),
+                         /*seed=*/1));
     std::mt19937_64 rng(42);
     for (Parameter& p : layer->executor_->parameters()) {
       FillUniform(&p.value, rng, p.name == "x" ? 1.0f : 0.2f);
@@ -142,9 +143,7 @@ class LoomLayer {
   }
 
   absl::Status Step() {
-    if (auto s = executor_->Run(feeds_, fetches_, /*training=*/true); !s.ok()) {
-      return s;
-    }
+    LOOM_RETURN_IF_ERROR(executor_->Run(feeds_, fetches_, /*training=*/true));
     return executor_->Backward("lstm", &dy_);
   }
 

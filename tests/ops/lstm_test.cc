@@ -14,6 +14,7 @@
 
 #include "framework/op.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 #include "framework/testing/op_testing.h"
 #include "gtest/gtest.h"
 
@@ -428,7 +429,7 @@ class LstmDriver {
     rng_.seed(1234);
     ctx_ = std::make_unique<KernelContext>(
         attrs_, &dnnl_, inputs_, std::vector<Tensor*>{&y_}, training, &rng_);
-    if (absl::Status s = kernel_->Forward(*ctx_); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(kernel_->Forward(*ctx_));
     return y_.Clone();
   }
 
@@ -442,7 +443,7 @@ class LstmDriver {
     }
     GradContext ctx(ctx_.get(), {&dy}, wanted,
                     std::vector<SparseRows*>(inputs_.size(), nullptr));
-    if (absl::Status s = kernel_->Backward(ctx); !s.ok()) return s;
+    LOOM_RETURN_IF_ERROR(kernel_->Backward(ctx));
     for (Tensor& g : grads) {
       if (g.is_initialized()) g = g.Clone();
     }
@@ -498,14 +499,10 @@ struct StepResult {
 absl::StatusOr<StepResult> RunStep(LstmDriver& driver, const LstmInputs& in,
                                    const DriverStep& step) {
   StepResult r;
-  auto y = driver.Forward(in, step.training);
-  if (!y.ok()) return y.status();
-  r.y = *std::move(y);
+  LOOM_ASSIGN_OR_RETURN(r.y, driver.Forward(in, step.training));
   if (step.backward) {
     const Tensor dy = RandomTensor(r.y.shape(), 77 + in.n, -1.0f, 1.0f);
-    auto grads = driver.Backward(dy);
-    if (!grads.ok()) return grads.status();
-    r.grads = *std::move(grads);
+    LOOM_ASSIGN_OR_RETURN(r.grads, driver.Backward(dy));
   }
   return r;
 }

@@ -2,13 +2,16 @@
 // against a plain-loop Keras GRU (reset_after=True) and finite differences.
 #include <array>
 #include <cmath>
+#include <memory>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "framework/plugin.h"
 #include "framework/registry.h"
+#include "framework/status_macros.h"
 #include "framework/testing/op_testing.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -453,6 +456,111 @@ TEST_F(GruTest, AttributeAndShapeErrorsAreClear) {
   test.inputs[4] = Tensor(DType::kFloat32, {2, 4});
   EXPECT_THAT(std::string(RunStatus(registry(), test).message()),
               HasSubstr("mask has shape [2, 4], expected [2, 3]"));
+}
+
+// One kernel instance, as the executor keeps it, through more shapes than it
+// keeps primitive sets for and back, training and inference, with and
+// without Backward (after an inference forward Backward re-runs a training
+// one): its primitive sets share one arena, and every output and gradient
+// must equal, exactly, those of a fresh instance at that step.
+struct KernelRun {
+  Tensor y;
+  std::vector<Tensor> grads;
+};
+
+// Runs `kernel` (whose engine and stream are `dnnl`, as an executor keeps
+// them for all its runs) forward on `test` and, with `backward`, backward.
+absl::StatusOr<KernelRun> RunKernel(OpKernel& kernel, DnnlContext& dnnl,
+                                    const AttrMap& attrs,
+                                    const OpTestCase& test, bool backward) {
+  std::mt19937_64 rng(1);
+  std::vector<const Tensor*> inputs;
+  for (const std::optional<Tensor>& in : test.inputs) {
+    inputs.push_back(in.has_value() ? &*in : nullptr);
+  }
+  KernelRun run;
+  Tensor y;
+  KernelContext ctx(attrs, &dnnl, inputs, {&y}, test.training, &rng);
+  LOOM_RETURN_IF_ERROR(kernel.Forward(ctx));
+  run.y = y.Clone();
+  if (!backward) return run;
+  const Tensor dy = RandomTensor(y.shape(), 5 + y.dim(0), -1.0f, 1.0f);
+  std::vector<Tensor> grads(inputs.size());
+  std::vector<Tensor*> wanted(inputs.size(), nullptr);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i] != nullptr && i != 4) wanted[i] = &grads[i];
+  }
+  GradContext grad_ctx(&ctx, {&dy}, wanted,
+                       std::vector<SparseRows*>(inputs.size(), nullptr));
+  LOOM_RETURN_IF_ERROR(kernel.Backward(grad_ctx));
+  for (Tensor& g : grads) {
+    if (g.is_initialized()) run.grads.push_back(g.Clone());
+  }
+  return run;
+}
+
+TEST_F(GruTest, OneKernelThroughManyShapesMatchesFreshKernels) {
+  const OpDef* def = registry().Find("GRU");
+  ASSERT_NE(def, nullptr);
+  struct Step {
+    int64_t n;
+    bool training, backward;
+  };
+  // First a small shape, a larger one (the arena grows) and the small one
+  // again (its set must point into the new block), then more shapes than
+  // the cache holds.
+  std::vector<Step> steps = {{3, true, true},  {8, true, true},
+                             {3, true, true},  {8, false, false},
+                             {3, false, true}, {8, true, true}};
+  for (int64_t n : {1, 2, 3, 4, 5, 6, 7, 9}) {
+    steps.push_back({n, true, true});
+    steps.push_back({n, false, false});
+  }
+  for (int64_t n : {2, 9, 1, 7, 3, 6, 4, 5}) {
+    steps.push_back({n, n % 2 == 0, true});
+  }
+  for (const char* direction : {"bidirectional_concat", "bidirectional_sum"}) {
+    SCOPED_TRACE(direction);
+    NodeDef node;
+    auto& given = *node.mutable_attr();
+    given["units"] = IntValue(4);
+    given["direction"] = StringValue(direction);
+    given["return_sequences"] = BoolValue(true);
+    auto attrs = AttrMap::Resolve(def->signature.attrs, given);
+    ASSERT_TRUE(attrs.ok()) << attrs.status();
+    auto make = [&]() -> std::unique_ptr<OpKernel> {
+      auto kernel =
+          def->kernels[0].create(KernelInitContext{"gru", *attrs, {}});
+      return kernel.ok() ? *std::move(kernel) : nullptr;
+    };
+    std::unique_ptr<OpKernel> shared = make();
+    ASSERT_NE(shared, nullptr);
+    DnnlContext shared_dnnl;
+    for (const Step& step : steps) {
+      SCOPED_TRACE(absl::StrCat("batch ", step.n,
+                                step.training ? " training" : " inference"));
+      const GruCase g{step.n, 6, 3, 4, direction, true, MaskKind::kPadded};
+      std::vector<GruParams> params;
+      Tensor x;
+      std::optional<Tensor> m;
+      OpTestCase test = MakeCase(g, 40 + step.n, &params, &x, &m);
+      test.training = step.training;
+      auto got = RunKernel(*shared, shared_dnnl, *attrs, test, step.backward);
+      ASSERT_TRUE(got.ok()) << got.status();
+      std::unique_ptr<OpKernel> fresh = make();
+      ASSERT_NE(fresh, nullptr);
+      DnnlContext fresh_dnnl;
+      auto want = RunKernel(*fresh, fresh_dnnl, *attrs, test, step.backward);
+      ASSERT_TRUE(want.ok()) << want.status();
+      ExpectNear(got->y, want->y, 0.0f);
+      ExpectNear(got->y, ReferenceGru(x, &*m, params, g.h, g.direction, true),
+                 2e-5f);
+      ASSERT_EQ(got->grads.size(), want->grads.size());
+      for (size_t i = 0; i < got->grads.size(); ++i) {
+        ExpectNear(got->grads[i], want->grads[i], 0.0f);
+      }
+    }
+  }
 }
 
 }  // namespace
