@@ -85,7 +85,6 @@ using recurrent::BiasInput;
 using recurrent::Bind;
 using recurrent::Data;
 using recurrent::DataOf;
-using recurrent::Direction;
 using recurrent::Grads;
 using recurrent::InputShapes;
 using recurrent::kBackwardBias;
