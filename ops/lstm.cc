@@ -41,7 +41,7 @@
 // as Keras' two wrapped layers do. Masks come from the node's generator in
 // the order: for each direction, the input mask, then the recurrent mask.
 //
-// Kernels (engines in ops/lstm_fused.cc and ops/lstm_stepwise.cc, on the
+// Kernels (their paths in ops/lstm_fused.cc and ops/lstm_stepwise.cc, on the
 // recurrent scaffolding of framework/recurrent/ that the GRU plugin shares):
 //   "fused" (default): oneDNN lstm_forward (forward_training, keeping the
 //     workspace) and lstm_backward, one unidirectional left-to-right
@@ -316,10 +316,10 @@ class LstmKernel : public OpKernel {
   DropoutMasks masks_;
   Path path_ = Path::kEmpty;
   bool last_training_ = false;
-  // Each engine keeps its buffers in one arena shared by all shapes, so
-  // what a Forward saves survives only until the engine's next call. Keep
-  // it so: Backward runs the engine of the latest Forward, and calls nothing
-  // of that engine before its Backward but (after an inference forward) the
+  // Each path keeps its buffers in one arena shared by all shapes, so
+  // what a Forward saves survives only until the path's next call. Keep
+  // it so: Backward runs the path of the latest Forward, and calls nothing
+  // of that path before its Backward but (after an inference forward) the
   // training Forward at the same problem.
   FusedLstm fused_;
   StepwiseLstm stepwise_;

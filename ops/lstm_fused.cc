@@ -1,4 +1,4 @@
-// The LSTM's "fused" kernel engine (ops/lstm.cc documents the op): oneDNN
+// The LSTM's "fused" path (ops/lstm.cc documents the op): oneDNN
 // lstm_forward (forward_training, keeping the workspace; forward_inference
 // otherwise) and lstm_backward, one unidirectional left-to-right primitive
 // per shape used for both directions on aligned copies of the rows' valid
@@ -58,8 +58,8 @@ FusedLstm::MakePrimitiveSet(const Problem& p, bool training,
     set->forward = dnnl::lstm_forward(fwd_pd);
     set->zero_state = Unbound(state, engine);
     set->zero_bytes = state.get_size();
-    set->user_kernel = Unbound(user_layer, engine);
-    set->user_recurrent = Unbound(user_iter, engine);
+    set->user_weights = Unbound(user_layer, engine);
+    set->user_recurrent_weights = Unbound(user_iter, engine);
     set->user_bias = Unbound(bias, engine);
     set->to_weights_layer =
         MakeReorder(engine, user_layer, fwd_pd.weights_layer_desc());
@@ -86,8 +86,8 @@ FusedLstm::MakePrimitiveSet(const Problem& p, bool training,
           MakeReorder(engine, bwd_pd.diff_weights_layer_desc(), user_layer);
       set->from_diff_weights_iter =
           MakeReorder(engine, bwd_pd.diff_weights_iter_desc(), user_iter);
-      set->user_diff_kernel = Unbound(user_layer, engine);
-      set->user_diff_recurrent = Unbound(user_iter, engine);
+      set->user_diff_weights = Unbound(user_layer, engine);
+      set->user_diff_recurrent_weights = Unbound(user_iter, engine);
       set->user_diff_bias = Unbound(bias, engine);
       slices.Add(&set->diff_state_h, state, engine);
       slices.Add(&set->diff_state_c, state, engine);
@@ -149,13 +149,14 @@ absl::Status FusedLstm::Forward(const Problem& p, const ValidSteps& seq,
   LOOM_RETURN_IF_ERROR(DnnlCall("LSTM forward", [&] {
     for (int k = 0; k < p.num_directions; ++k) {
       DirectionBuffers& d = set.dirs[k];
-      Bind(set.user_kernel, p.kernel[k]);
-      Bind(set.user_recurrent, p.recurrent_kernel[k]);
+      Bind(set.user_weights, p.weights[k]);
+      Bind(set.user_recurrent_weights, p.recurrent_weights[k]);
       Bind(set.user_bias, p.bias[k]);
-      set.to_weights_layer.execute(stream, {{DNNL_ARG_FROM, set.user_kernel},
+      set.to_weights_layer.execute(stream, {{DNNL_ARG_FROM, set.user_weights},
                                             {DNNL_ARG_TO, d.weights_layer}});
-      set.to_weights_iter.execute(stream, {{DNNL_ARG_FROM, set.user_recurrent},
-                                           {DNNL_ARG_TO, d.weights_iter}});
+      set.to_weights_iter.execute(stream,
+                                  {{DNNL_ARG_FROM, set.user_recurrent_weights},
+                                   {DNNL_ARG_TO, d.weights_iter}});
       std::unordered_map<int, memory> args = {
           {DNNL_ARG_SRC_LAYER, d.src},
           {DNNL_ARG_SRC_ITER, set.zero_state},
@@ -192,26 +193,27 @@ absl::Status FusedLstm::Backward(const Problem& p, const ValidSteps& seq,
   LOOM_RETURN_IF_ERROR(DnnlCall("LSTM backward", [&] {
     for (int k = 0; k < p.num_directions; ++k) {
       DirectionBuffers& d = set.dirs[k];
-      Bind(set.user_kernel, p.kernel[k]);
-      Bind(set.user_recurrent, p.recurrent_kernel[k]);
+      Bind(set.user_weights, p.weights[k]);
+      Bind(set.user_recurrent_weights, p.recurrent_weights[k]);
       Bind(set.user_bias, p.bias[k]);
       set.to_bwd_weights_layer.execute(stream,
-                                       {{DNNL_ARG_FROM, set.user_kernel},
+                                       {{DNNL_ARG_FROM, set.user_weights},
                                         {DNNL_ARG_TO, d.bwd_weights_layer}});
-      set.to_bwd_weights_iter.execute(stream,
-                                      {{DNNL_ARG_FROM, set.user_recurrent},
-                                       {DNNL_ARG_TO, d.bwd_weights_iter}});
+      set.to_bwd_weights_iter.execute(
+          stream, {{DNNL_ARG_FROM, set.user_recurrent_weights},
+                   {DNNL_ARG_TO, d.bwd_weights_iter}});
       // The primitive adds to its weight gradients: start from zero, in the
       // gradient tensors themselves when the layouts allow.
       memory dwl = d.diff_weights_layer, dwi = d.diff_weights_iter,
              db = d.diff_bias;
-      if (grads.kernel[k] != nullptr && set.plain_diff_weights_layer) {
-        Bind(set.user_diff_kernel, grads.kernel[k]);
-        dwl = set.user_diff_kernel;
+      if (grads.weights[k] != nullptr && set.plain_diff_weights_layer) {
+        Bind(set.user_diff_weights, grads.weights[k]);
+        dwl = set.user_diff_weights;
       }
-      if (grads.recurrent_kernel[k] != nullptr && set.plain_diff_weights_iter) {
-        Bind(set.user_diff_recurrent, grads.recurrent_kernel[k]);
-        dwi = set.user_diff_recurrent;
+      if (grads.recurrent_weights[k] != nullptr &&
+          set.plain_diff_weights_iter) {
+        Bind(set.user_diff_recurrent_weights, grads.recurrent_weights[k]);
+        dwi = set.user_diff_recurrent_weights;
       }
       if (grads.bias[k] != nullptr) {
         Bind(set.user_diff_bias, grads.bias[k]);
@@ -236,18 +238,18 @@ absl::Status FusedLstm::Backward(const Problem& p, const ValidSteps& seq,
                             {DNNL_ARG_DIFF_WEIGHTS_LAYER, dwl},
                             {DNNL_ARG_DIFF_WEIGHTS_ITER, dwi},
                             {DNNL_ARG_DIFF_BIAS, db}});
-      if (grads.kernel[k] != nullptr && !set.plain_diff_weights_layer) {
-        Bind(set.user_diff_kernel, grads.kernel[k]);
+      if (grads.weights[k] != nullptr && !set.plain_diff_weights_layer) {
+        Bind(set.user_diff_weights, grads.weights[k]);
         set.from_diff_weights_layer.execute(
             stream,
-            {{DNNL_ARG_FROM, dwl}, {DNNL_ARG_TO, set.user_diff_kernel}});
+            {{DNNL_ARG_FROM, dwl}, {DNNL_ARG_TO, set.user_diff_weights}});
       }
-      if (grads.recurrent_kernel[k] != nullptr &&
+      if (grads.recurrent_weights[k] != nullptr &&
           !set.plain_diff_weights_iter) {
-        Bind(set.user_diff_recurrent, grads.recurrent_kernel[k]);
+        Bind(set.user_diff_recurrent_weights, grads.recurrent_weights[k]);
         set.from_diff_weights_iter.execute(
-            stream,
-            {{DNNL_ARG_FROM, dwi}, {DNNL_ARG_TO, set.user_diff_recurrent}});
+            stream, {{DNNL_ARG_FROM, dwi},
+                     {DNNL_ARG_TO, set.user_diff_recurrent_weights}});
       }
     }
     stream.wait();

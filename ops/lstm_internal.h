@@ -1,4 +1,4 @@
-// The LSTM op's engines (ops/lstm.cc has the op and its documentation):
+// The LSTM op's paths (ops/lstm.cc has the op and its documentation):
 // FusedLstm on oneDNN's LSTM primitives (ops/lstm_fused.cc) and
 // StepwiseLstm on oneDNN matmuls and Loom's gate loops
 // (ops/lstm_stepwise.cc). Both are built on framework/recurrent/.
@@ -28,7 +28,7 @@ using recurrent::Problem;
 using recurrent::ValidSteps;
 
 // ---------------------------------------------------------------------------
-// The fused kernel's engine: oneDNN's LSTM primitives on aligned copies
+// The fused path: oneDNN's LSTM primitives on aligned copies
 // (framework/recurrent/aligned_steps.h), over p.aligned_steps steps; any
 // mask.
 
@@ -69,8 +69,8 @@ class FusedLstm {
     // the initial states' gradients, which nothing reads.
     memory zero_state, diff_state_h, diff_state_c;
     // Keras-layout views of user tensors, bound per call.
-    memory user_kernel, user_recurrent, user_bias;
-    memory user_diff_kernel, user_diff_recurrent, user_diff_bias;
+    memory user_weights, user_recurrent_weights, user_bias;
+    memory user_diff_weights, user_diff_recurrent_weights, user_diff_bias;
     dnnl::reorder to_weights_layer, to_weights_iter;
     dnnl::reorder to_bwd_weights_layer, to_bwd_weights_iter;
     dnnl::reorder from_diff_weights_layer, from_diff_weights_iter;
@@ -108,7 +108,7 @@ class FusedLstm {
 };
 
 // ---------------------------------------------------------------------------
-// The stepwise kernel's engine: per-step masking, recurrent dropout.
+// The stepwise path: per-step masking, recurrent dropout.
 
 class StepwiseLstm {
  public:
@@ -144,18 +144,18 @@ class StepwiseLstm {
   };
   // The primitives of one problem shape and where its buffers go.
   struct PrimitiveSet {
-    dnnl::matmul project;                // xs * W + b -> gates
-    dnnl::matmul recurrent;              // gates_s += h_{s-1} * U
-    dnnl::matmul recurrent_grad;         // dh = dz_s * U^T
-    dnnl::matmul input_grad;             // dxs = dz * W^T
-    dnnl::matmul kernel_grad;            // dW = xs^T * dz
-    dnnl::matmul recurrent_kernel_grad;  // dU = h^T * dz
+    dnnl::matmul project;                 // xs * W + b -> gates
+    dnnl::matmul recurrent;               // gates_s += h_{s-1} * U
+    dnnl::matmul recurrent_grad;          // dh = dz_s * U^T
+    dnnl::matmul input_grad;              // dxs = dz * W^T
+    dnnl::matmul weights_grad;            // dW = xs^T * dz
+    dnnl::matmul recurrent_weights_grad;  // dU = h^T * dz
     // Operands, bound per call.
-    memory all_x, kernel, bias_row, all_gates;
-    memory step_h, recurrent_kernel, step_gates;
-    memory step_dz, recurrent_kernel_t, step_dh;
-    memory kernel_t, all_dx;
-    memory all_x_t, d_kernel, all_h_t, d_recurrent_kernel;
+    memory all_x, weights, bias_row, all_gates;
+    memory step_h, recurrent_weights, step_gates;
+    memory step_dz, recurrent_weights_t, step_dh;
+    memory weights_t, all_dx;
+    memory all_x_t, d_weights, all_h_t, d_recurrent_weights;
     // Byte offsets of Buffers in arena_; the hd buffers come last, so
     // `bytes` covers the rest and `bytes_with_hd` everything.
     struct DirectionOffsets {

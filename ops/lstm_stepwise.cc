@@ -1,4 +1,4 @@
-// The LSTM's "stepwise" kernel engine (ops/lstm.cc documents the op): the
+// The LSTM's "stepwise" path (ops/lstm.cc documents the op): the
 // input projection of all steps as one oneDNN matmul ([T*N, C] x [C, 4H]),
 // then per step one recurrent matmul and the gate arithmetic in one
 // vectorized pass, with per-step masking (any mask) and recurrent dropout;
@@ -190,7 +190,7 @@ using recurrent::MatrixDesc;
 using recurrent::Unbound;
 
 // ---------------------------------------------------------------------------
-// The engine.
+// StepwiseLstm.
 
 absl::StatusOr<std::unique_ptr<StepwiseLstm::PrimitiveSet>>
 StepwiseLstm::MakePrimitiveSet(const Problem& p, const dnnl::engine& engine) {
@@ -226,24 +226,24 @@ StepwiseLstm::MakePrimitiveSet(const Problem& p, const dnnl::engine& engine) {
     set->recurrent = make(h_step, u, none, g_step, /*accumulate=*/true);
     set->recurrent_grad = make(g_step, u_t, none, h_step);
     set->input_grad = make(g_all, w_t, none, x_all);
-    set->kernel_grad = make(x_all_t, g_all, none, w);
-    set->recurrent_kernel_grad = make(h_all_t, g_all, none, u);
+    set->weights_grad = make(x_all_t, g_all, none, w);
+    set->recurrent_weights_grad = make(h_all_t, g_all, none, u);
     set->all_x = Unbound(x_all, engine);
-    set->kernel = Unbound(w, engine);
+    set->weights = Unbound(w, engine);
     set->bias_row = Unbound(b_row, engine);
     set->all_gates = Unbound(g_all, engine);
     set->step_h = Unbound(h_step, engine);
-    set->recurrent_kernel = Unbound(u, engine);
+    set->recurrent_weights = Unbound(u, engine);
     set->step_gates = Unbound(g_step, engine);
     set->step_dz = Unbound(g_step, engine);
-    set->recurrent_kernel_t = Unbound(u_t, engine);
+    set->recurrent_weights_t = Unbound(u_t, engine);
     set->step_dh = Unbound(h_step, engine);
-    set->kernel_t = Unbound(w_t, engine);
+    set->weights_t = Unbound(w_t, engine);
     set->all_dx = Unbound(x_all, engine);
     set->all_x_t = Unbound(x_all_t, engine);
-    set->d_kernel = Unbound(w, engine);
+    set->d_weights = Unbound(w, engine);
     set->all_h_t = Unbound(h_all_t, engine);
-    set->d_recurrent_kernel = Unbound(u, engine);
+    set->d_recurrent_weights = Unbound(u, engine);
   }));
   recurrent::BufferLayout layout;
   for (int k = 0; k < p.num_directions; ++k) {
@@ -323,11 +323,11 @@ absl::Status StepwiseLstm::Forward(const Problem& p, const ValidSteps& seq,
     }
     LOOM_RETURN_IF_ERROR(DnnlCall("LSTM input projection", [&] {
       Bind(set.all_x, d.xs);
-      Bind(set.kernel, p.kernel[k]);
+      Bind(set.weights, p.weights[k]);
       Bind(set.bias_row, p.bias[k]);
       Bind(set.all_gates, d.gates);
       set.project.execute(stream, {{DNNL_ARG_SRC, set.all_x},
-                                   {DNNL_ARG_WEIGHTS, set.kernel},
+                                   {DNNL_ARG_WEIGHTS, set.weights},
                                    {DNNL_ARG_BIAS, set.bias_row},
                                    {DNNL_ARG_DST, set.all_gates}});
       stream.wait();
@@ -335,7 +335,7 @@ absl::Status StepwiseLstm::Forward(const Problem& p, const ValidSteps& seq,
 
     std::memset(d.hs, 0, block * sizeof(float));
     const float* rmask = MaskOrNull(masks.recurrent[k]);
-    Bind(set.recurrent_kernel, p.recurrent_kernel[k]);
+    Bind(set.recurrent_weights, p.recurrent_weights[k]);
     const int64_t off = p.output_offset(k);
     const bool acc = p.accumulates(k);
     for (int64_t s = 0; s < steps; ++s) {
@@ -357,7 +357,7 @@ absl::Status StepwiseLstm::Forward(const Problem& p, const ValidSteps& seq,
           Bind(set.step_gates, gates);
           set.recurrent.execute(stream,
                                 {{DNNL_ARG_SRC, set.step_h},
-                                 {DNNL_ARG_WEIGHTS, set.recurrent_kernel},
+                                 {DNNL_ARG_WEIGHTS, set.recurrent_weights},
                                  {DNNL_ARG_DST, set.step_gates}});
           stream.wait();
         }));
@@ -426,7 +426,7 @@ absl::Status StepwiseLstm::Backward(const Problem& p, const ValidSteps& seq,
         std::memcpy(dh + n * h, dy + n * width + off, h * sizeof(float));
       }
     }
-    Bind(set.recurrent_kernel_t, p.recurrent_kernel[k]);
+    Bind(set.recurrent_weights_t, p.recurrent_weights[k]);
     Bind(set.step_dh, dh);
     for (int64_t s = steps - 1; s >= 0; --s) {
       const int64_t t = time_of(s);
@@ -454,7 +454,7 @@ absl::Status StepwiseLstm::Backward(const Problem& p, const ValidSteps& seq,
         Bind(set.step_dz, gates);
         set.recurrent_grad.execute(stream,
                                    {{DNNL_ARG_SRC, set.step_dz},
-                                    {DNNL_ARG_WEIGHTS, set.recurrent_kernel_t},
+                                    {DNNL_ARG_WEIGHTS, set.recurrent_weights_t},
                                     {DNNL_ARG_DST, set.step_dh}});
         stream.wait();
       }));
@@ -468,28 +468,28 @@ absl::Status StepwiseLstm::Backward(const Problem& p, const ValidSteps& seq,
     // Weight gradients over all steps at once.
     LOOM_RETURN_IF_ERROR(DnnlCall("LSTM weight gradients", [&] {
       Bind(set.all_gates, d.gates);
-      if (grads.recurrent_kernel[k] != nullptr) {
+      if (grads.recurrent_weights[k] != nullptr) {
         // Step 0's input state is zero, so starting at block 0 of hs (or
         // hd, whose block 0 is zeroed) is exact.
         Bind(set.all_h_t, recurrent_dropout ? d.hd : d.hs);
-        Bind(set.d_recurrent_kernel, grads.recurrent_kernel[k]);
-        set.recurrent_kernel_grad.execute(
+        Bind(set.d_recurrent_weights, grads.recurrent_weights[k]);
+        set.recurrent_weights_grad.execute(
             stream, {{DNNL_ARG_SRC, set.all_h_t},
                      {DNNL_ARG_WEIGHTS, set.all_gates},
-                     {DNNL_ARG_DST, set.d_recurrent_kernel}});
+                     {DNNL_ARG_DST, set.d_recurrent_weights}});
       }
-      if (grads.kernel[k] != nullptr) {
+      if (grads.weights[k] != nullptr) {
         Bind(set.all_x_t, d.xs);
-        Bind(set.d_kernel, grads.kernel[k]);
-        set.kernel_grad.execute(stream, {{DNNL_ARG_SRC, set.all_x_t},
-                                         {DNNL_ARG_WEIGHTS, set.all_gates},
-                                         {DNNL_ARG_DST, set.d_kernel}});
+        Bind(set.d_weights, grads.weights[k]);
+        set.weights_grad.execute(stream, {{DNNL_ARG_SRC, set.all_x_t},
+                                          {DNNL_ARG_WEIGHTS, set.all_gates},
+                                          {DNNL_ARG_DST, set.d_weights}});
       }
       if (grads.x != nullptr) {
-        Bind(set.kernel_t, p.kernel[k]);
+        Bind(set.weights_t, p.weights[k]);
         Bind(set.all_dx, buffers.dxs);
         set.input_grad.execute(stream, {{DNNL_ARG_SRC, set.all_gates},
-                                        {DNNL_ARG_WEIGHTS, set.kernel_t},
+                                        {DNNL_ARG_WEIGHTS, set.weights_t},
                                         {DNNL_ARG_DST, set.all_dx}});
       }
       stream.wait();

@@ -1,12 +1,13 @@
-// Buffer memory shared by the primitive sets of one recurrent engine.
+// Buffer memory shared by the primitive sets of one path of a recurrent
+// kernel.
 //
-// An engine (the LSTM's fused or stepwise one, the GRU's) keeps one Arena
+// A path (the LSTM's fused or stepwise one, the GRU's) keeps one Arena
 // sized for the largest problem it has seen, rather than buffers per shape:
-// every primitive set of the engine lays its buffers out in a BufferLayout
+// every primitive set of the path lays its buffers out in a BufferLayout
 // and points them into the arena when it is used. That is safe as long as
 // the only state that must outlive a call (a training forward's activations
 // and workspace) is read only by the Backward that follows it, with no
-// other call of the engine in between; the ops' kernels keep it so.
+// other call of the path in between; the ops' kernels keep it so.
 #ifndef LOOM_FRAMEWORK_RECURRENT_ARENA_H_
 #define LOOM_FRAMEWORK_RECURRENT_ARENA_H_
 
@@ -47,7 +48,7 @@ class BufferLayout {
 };
 
 // One kBufferAlignment-aligned block, grown (never shrunk) to the largest
-// size asked for, so an engine holds the buffers of its largest problem
+// size asked for, so a path holds the buffers of its largest problem
 // rather than the sum over every shape it has seen. Growing discards the
 // contents; with `zeroed`, the block is all zeros after growing (for
 // buffers nothing writes to).

@@ -170,7 +170,8 @@ struct Problem {
   bool return_sequences = false;
   int64_t output_width = 0;
   const float* x = nullptr;
-  std::array<const float*, 2> kernel{}, recurrent_kernel{}, bias{};
+  // Direction k's parameters (the inputs kernel, recurrent_kernel, bias).
+  std::array<const float*, 2> weights{}, recurrent_weights{}, bias{};
 
   // Column where direction k's output starts within an output step, and
   // whether it adds to what the other direction wrote (bidirectional_sum).
@@ -181,7 +182,7 @@ struct Problem {
 // Where Backward writes gradients; nullptr for gradients not wanted.
 struct Grads {
   float* x = nullptr;
-  std::array<float*, 2> kernel{}, recurrent_kernel{}, bias{};
+  std::array<float*, 2> weights{}, recurrent_weights{}, bias{};
 };
 
 // ---------------------------------------------------------------------------
@@ -288,8 +289,8 @@ absl::Status ReadProblem(const KernelContext& ctx, const LayerAttrs& attrs,
   p->output_width = attrs.output_width();
   p->x = x.f32();
   for (int k = 0; k < p->num_directions; ++k) {
-    p->kernel[k] = ctx.input(KernelInput(k))->f32();
-    p->recurrent_kernel[k] = ctx.input(RecurrentInput(k))->f32();
+    p->weights[k] = ctx.input(KernelInput(k))->f32();
+    p->recurrent_weights[k] = ctx.input(RecurrentInput(k))->f32();
     p->bias[k] = ctx.input(BiasInput(k))->f32();
   }
   return absl::OkStatus();
@@ -313,8 +314,8 @@ inline Grads GradsOf(GradContext& ctx, int num_directions) {
   Grads grads;
   grads.x = grad(kX);
   for (int k = 0; k < num_directions; ++k) {
-    grads.kernel[k] = grad(KernelInput(k));
-    grads.recurrent_kernel[k] = grad(RecurrentInput(k));
+    grads.weights[k] = grad(KernelInput(k));
+    grads.recurrent_weights[k] = grad(RecurrentInput(k));
     grads.bias[k] = grad(BiasInput(k));
   }
   if (ctx.num_inputs() > kMask && ctx.input(kMask) != nullptr &&

@@ -1,6 +1,6 @@
 // Primitive sets: the oneDNN primitives (and the memories they run on) a
-// recurrent engine builds for one problem shape, cached per shape with a
-// cap, their buffers in the engine's Arena (framework/recurrent/arena.h).
+// recurrent kernel's path builds for one problem shape, cached per shape with a
+// cap, their buffers in the path's Arena (framework/recurrent/arena.h).
 //
 // "Primitive set" is the recurrent layers' name for what they build per
 // shape; it has nothing to do with the executor's plan of a graph.
@@ -77,7 +77,7 @@ inline dnnl::reorder MakeReorder(const dnnl::engine& engine,
 // ---------------------------------------------------------------------------
 // Buffers of a primitive set in an Arena.
 
-// The memories of one primitive set that live in an engine's Arena: each at
+// The memories of one primitive set that live in a path's Arena: each at
 // its offset of one BufferLayout, pointed into the arena's block when the
 // set is used (again only when the block moved).
 class ArenaSlices {

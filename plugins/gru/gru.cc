@@ -212,8 +212,8 @@ class LbrGru {
     dnnl::lbr_gru_forward forward;
     dnnl::lbr_gru_backward backward;  // Training sets only.
     // Keras-layout views of user tensors, bound per call.
-    memory user_kernel, user_recurrent;
-    memory user_diff_kernel, user_diff_recurrent;
+    memory user_weights, user_recurrent_weights;
+    memory user_diff_weights, user_diff_recurrent_weights;
     dnnl::reorder to_weights_layer, to_weights_iter;
     dnnl::reorder to_bwd_weights_layer, to_bwd_weights_iter;
     dnnl::reorder from_diff_weights_layer, from_diff_weights_iter;
@@ -265,8 +265,8 @@ absl::StatusOr<std::unique_ptr<LbrGru::PrimitiveSet>> LbrGru::MakePrimitiveSet(
                                     bias, dst, none),
         engine);
     set->forward = dnnl::lbr_gru_forward(fwd_pd);
-    set->user_kernel = recurrent::Unbound(user_layer, engine);
-    set->user_recurrent = recurrent::Unbound(user_iter, engine);
+    set->user_weights = recurrent::Unbound(user_layer, engine);
+    set->user_recurrent_weights = recurrent::Unbound(user_iter, engine);
     set->to_weights_layer =
         recurrent::MakeReorder(engine, user_layer, fwd_pd.weights_layer_desc());
     set->to_weights_iter =
@@ -287,8 +287,8 @@ absl::StatusOr<std::unique_ptr<LbrGru::PrimitiveSet>> LbrGru::MakePrimitiveSet(
           engine, bwd_pd.diff_weights_layer_desc(), user_layer);
       set->from_diff_weights_iter = recurrent::MakeReorder(
           engine, bwd_pd.diff_weights_iter_desc(), user_iter);
-      set->user_diff_kernel = recurrent::Unbound(user_layer, engine);
-      set->user_diff_recurrent = recurrent::Unbound(user_iter, engine);
+      set->user_diff_weights = recurrent::Unbound(user_layer, engine);
+      set->user_diff_recurrent_weights = recurrent::Unbound(user_iter, engine);
     }
     ArenaSlices& slices = set->slices;
     for (int k = 0; k < p.num_directions; ++k) {
@@ -347,12 +347,13 @@ absl::Status LbrGru::Forward(const Problem& p, const ValidSteps& seq,
   LOOM_RETURN_IF_ERROR(DnnlCall("GRU forward", [&] {
     for (int k = 0; k < p.num_directions; ++k) {
       DirectionBuffers& d = set.dirs[k];
-      Bind(set.user_kernel, p.kernel[k]);
-      Bind(set.user_recurrent, p.recurrent_kernel[k]);
-      set.to_weights_layer.execute(stream, {{DNNL_ARG_FROM, set.user_kernel},
+      Bind(set.user_weights, p.weights[k]);
+      Bind(set.user_recurrent_weights, p.recurrent_weights[k]);
+      set.to_weights_layer.execute(stream, {{DNNL_ARG_FROM, set.user_weights},
                                             {DNNL_ARG_TO, d.weights_layer}});
-      set.to_weights_iter.execute(stream, {{DNNL_ARG_FROM, set.user_recurrent},
-                                           {DNNL_ARG_TO, d.weights_iter}});
+      set.to_weights_iter.execute(stream,
+                                  {{DNNL_ARG_FROM, set.user_recurrent_weights},
+                                   {DNNL_ARG_TO, d.weights_iter}});
       std::unordered_map<int, memory> args = {
           {DNNL_ARG_SRC_LAYER, d.src},
           {DNNL_ARG_WEIGHTS_LAYER, d.weights_layer},
@@ -388,14 +389,14 @@ absl::Status LbrGru::Backward(const Problem& p, const ValidSteps& seq,
   LOOM_RETURN_IF_ERROR(DnnlCall("GRU backward", [&] {
     for (int k = 0; k < p.num_directions; ++k) {
       DirectionBuffers& d = set.dirs[k];
-      Bind(set.user_kernel, p.kernel[k]);
-      Bind(set.user_recurrent, p.recurrent_kernel[k]);
+      Bind(set.user_weights, p.weights[k]);
+      Bind(set.user_recurrent_weights, p.recurrent_weights[k]);
       set.to_bwd_weights_layer.execute(stream,
-                                       {{DNNL_ARG_FROM, set.user_kernel},
+                                       {{DNNL_ARG_FROM, set.user_weights},
                                         {DNNL_ARG_TO, d.bwd_weights_layer}});
-      set.to_bwd_weights_iter.execute(stream,
-                                      {{DNNL_ARG_FROM, set.user_recurrent},
-                                       {DNNL_ARG_TO, d.bwd_weights_iter}});
+      set.to_bwd_weights_iter.execute(
+          stream, {{DNNL_ARG_FROM, set.user_recurrent_weights},
+                   {DNNL_ARG_TO, d.bwd_weights_iter}});
       // The primitive adds to its weight gradients.
       ZeroMemory(d.diff_weights_layer);
       ZeroMemory(d.diff_weights_iter);
@@ -412,17 +413,17 @@ absl::Status LbrGru::Backward(const Problem& p, const ValidSteps& seq,
                             {DNNL_ARG_DIFF_WEIGHTS_LAYER, d.diff_weights_layer},
                             {DNNL_ARG_DIFF_WEIGHTS_ITER, d.diff_weights_iter},
                             {DNNL_ARG_DIFF_BIAS, d.diff_bias}});
-      if (grads.kernel[k] != nullptr) {
-        Bind(set.user_diff_kernel, grads.kernel[k]);
+      if (grads.weights[k] != nullptr) {
+        Bind(set.user_diff_weights, grads.weights[k]);
         set.from_diff_weights_layer.execute(
             stream, {{DNNL_ARG_FROM, d.diff_weights_layer},
-                     {DNNL_ARG_TO, set.user_diff_kernel}});
+                     {DNNL_ARG_TO, set.user_diff_weights}});
       }
-      if (grads.recurrent_kernel[k] != nullptr) {
-        Bind(set.user_diff_recurrent, grads.recurrent_kernel[k]);
+      if (grads.recurrent_weights[k] != nullptr) {
+        Bind(set.user_diff_recurrent_weights, grads.recurrent_weights[k]);
         set.from_diff_weights_iter.execute(
             stream, {{DNNL_ARG_FROM, d.diff_weights_iter},
-                     {DNNL_ARG_TO, set.user_diff_recurrent}});
+                     {DNNL_ARG_TO, set.user_diff_recurrent_weights}});
       }
       // The reorders above read the primitive's outputs before the next
       // direction's run reuses the set's user views.
