@@ -32,6 +32,10 @@
   ABSL_FLAG(std::string, on_bad_text, "",                                     \
             "error (default: text that is not UTF-8 is an error) or replace " \
             "(bad bytes become U+FFFD).");                                    \
+  ABSL_FLAG(std::string, group_by, "",                                        \
+            "CSV/TSV column or JSON key naming each example's group (for "    \
+            "IMDb: movie): validation and a held-out test split take whole "  \
+            "groups (default: dataset.group_by; none).");                     \
   static loom::DataFlags ReadDataFlags() {                                    \
     loom::DataFlags f;                                                        \
     f.data = absl::GetFlag(FLAGS_data);                                       \
@@ -41,6 +45,7 @@
     f.label_column = absl::GetFlag(FLAGS_label_column);                       \
     f.on_bad_rows = absl::GetFlag(FLAGS_on_bad_rows);                         \
     f.on_bad_text = absl::GetFlag(FLAGS_on_bad_text);                         \
+    f.group_by = absl::GetFlag(FLAGS_group_by);                               \
     return f;                                                                 \
   }
 

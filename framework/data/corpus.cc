@@ -22,12 +22,14 @@ struct Pending {
   std::string text;
   std::string label;
   std::string where;
+  std::string group;
 };
 
 ReadOptions ReadOptionsFor(const TextDatasetDef& def) {
   ReadOptions options;
   if (!def.text_column().empty()) options.text_column = def.text_column();
   if (!def.label_column().empty()) options.label_column = def.label_column();
+  options.group_column = def.group_by();
   options.require_label = true;
   options.skip_bad_rows = def.on_bad_rows() == "skip";
   options.replace_bad_text = def.on_bad_text() == "replace";
@@ -46,7 +48,7 @@ absl::Status ReadInto(const std::string& path, const std::string& format,
     }
     std::vector<Pending>* out = record.split == SplitTag::kTest ? test : train;
     out->push_back({std::move(record.text), std::move(record.label),
-                    std::move(record.where)});
+                    std::move(record.where), std::move(record.group)});
     return absl::OkStatus();
   };
   return ReadRecords(path, format, options, sink, stats);
@@ -61,6 +63,49 @@ void AddNote(const std::string& path, const ReadStats& stats,
     notes->push_back(absl::StrCat(path, ": replaced bad UTF-8 in ",
                                   stats.replaced_text, " records"));
   }
+}
+
+// Whole groups, in a seeded random order, until they hold `fraction` of
+// `reviews` (rounded; at least one group, never all): true for the rows
+// held out. An empty group is a group of its own.
+absl::StatusOr<std::vector<bool>> HoldOutGroups(
+    const std::vector<Review>& reviews, double fraction, uint64_t seed,
+    const std::string& source) {
+  absl::flat_hash_map<std::string, int64_t> index;
+  std::vector<int64_t> group_of(reviews.size());
+  std::vector<int64_t> sizes;
+  for (size_t i = 0; i < reviews.size(); ++i) {
+    const std::string& g = reviews[i].group;
+    if (g.empty()) {
+      group_of[i] = static_cast<int64_t>(sizes.size());
+      sizes.push_back(1);
+      continue;
+    }
+    const auto [it, added] =
+        index.emplace(g, static_cast<int64_t>(sizes.size()));
+    if (added) sizes.push_back(0);
+    group_of[i] = it->second;
+    ++sizes[it->second];
+  }
+  const int64_t groups = static_cast<int64_t>(sizes.size());
+  if (groups < 2) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        source,
+        ": every example is in one group, so no test split of whole "
+        "groups can be held out; give a test source (--test_data)"));
+  }
+  const int64_t target = std::max<int64_t>(
+      1, std::llround(static_cast<double>(reviews.size()) * fraction));
+  const std::vector<int64_t> order = ShuffledOrder(groups, seed);
+  std::vector<bool> chosen(static_cast<size_t>(groups), false);
+  int64_t taken = 0;
+  for (int64_t k = 0; k < groups - 1 && taken < target; ++k) {
+    chosen[order[k]] = true;
+    taken += sizes[order[k]];
+  }
+  std::vector<bool> held(reviews.size());
+  for (size_t i = 0; i < reviews.size(); ++i) held[i] = chosen[group_of[i]];
+  return held;
 }
 
 }  // namespace
@@ -200,6 +245,7 @@ absl::StatusOr<Corpus> LoadCorpus(const TextDatasetDef& def) {
       review.text = std::move(p.text);
       review.label = it->second;
       review.id = static_cast<int>(i);
+      review.group = std::move(p.group);
       out->push_back(std::move(review));
     }
     return absl::OkStatus();
@@ -224,7 +270,37 @@ absl::StatusOr<Corpus> LoadCorpus(const TextDatasetDef& def) {
     }
   }
 
-  // A stratified test split when the sources gave no test examples.
+  // A test split of whole groups (group_by), or a stratified one, when the
+  // sources gave no test examples.
+  if (corpus.test.empty() && !def.group_by().empty()) {
+    const double fraction = def.test_split() > 0 ? def.test_split() : 0.2;
+    LOOM_ASSIGN_OR_RETURN(
+        const std::vector<bool> is_test,
+        HoldOutGroups(corpus.train, fraction,
+                      TestShuffleSeed(def.shuffle_seed()), def.source()));
+    std::vector<Review> kept;
+    kept.reserve(corpus.train.size());
+    for (size_t i = 0; i < corpus.train.size(); ++i) {
+      (is_test[i] ? corpus.test : kept).push_back(std::move(corpus.train[i]));
+    }
+    corpus.train = std::move(kept);
+    std::vector<int64_t> left(corpus.class_names.size(), 0);
+    for (const Review& r : corpus.train) ++left[r.label];
+    for (size_t c = 0; c < left.size(); ++c) {
+      if (left[c] == 0) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            def.source(), ": holding out whole groups of '", def.group_by(),
+            "' as test left class '", corpus.class_names[c],
+            "' no training examples; give a test source (--test_data) or a "
+            "smaller test_split"));
+      }
+    }
+    corpus.notes.push_back(absl::StrFormat(
+        "held out %d of %d examples as test (test_split %.2f, whole groups "
+        "of '%s', shuffle_seed %d)",
+        corpus.test.size(), corpus.test.size() + corpus.train.size(), fraction,
+        def.group_by(), def.shuffle_seed()));
+  }
   if (corpus.test.empty()) {
     const double fraction = def.test_split() > 0 ? def.test_split() : 0.2;
     std::vector<std::vector<size_t>> members(corpus.class_names.size());

@@ -18,6 +18,9 @@ struct Review {
   int label = 0;     // Index into Corpus::class_names (IMDb: 1 positive).
   int id = 0;        // IMDb: <id> of the file name; else the record's index.
   int rating = 0;    // IMDb: <rating> of the file name, 1..10; else 0.
+  // Its group (TextDatasetDef.group_by): IMDb's movie, a CSV's group
+  // column; "" when none (then it is a group of its own).
+  std::string group;
 };
 
 struct Corpus {

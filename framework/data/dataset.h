@@ -22,6 +22,9 @@ struct EncodedSplit {
   std::vector<float> labels;  // [n], the class index (IMDb: 1 positive).
   int64_t n = 0;
   int max_len = 0;
+  // [n] when the dataset has group_by (training rows only): equal values
+  // mark rows of one group (ids in order of first appearance); else empty.
+  std::vector<int64_t> groups;
 };
 
 struct TextDataset {

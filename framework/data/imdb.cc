@@ -35,6 +35,9 @@ constexpr std::array<absl::string_view, 2> kLabels = {"neg", "pos"};
 // Reviews of one split and label, e.g. train/neg.
 struct Bucket {
   std::vector<Review> reviews;
+  // The lines of <split>/urls_<label>.txt, if the data has it: line k is
+  // the movie page of review <k>_*.txt.
+  std::vector<std::string> urls;
 };
 using Buckets = std::array<std::array<Bucket, 2>, 2>;  // [split][label]
 
@@ -71,6 +74,26 @@ bool ParseReviewFileName(absl::string_view name, int* id, int* rating) {
   return *rating >= 1 && *rating <= 10;
 }
 
+// "urls_pos.txt" -> 1, "urls_neg.txt" -> 0, else -1.
+int UrlsFileLabel(absl::string_view name) {
+  for (int i = 0; i < 2; ++i) {
+    if (name == absl::StrCat("urls_", kLabels[i], ".txt")) return i;
+  }
+  return -1;
+}
+
+// Keeps the lines of a urls_*.txt file (a trailing '\r' dropped).
+void SetUrls(absl::string_view text, Bucket* bucket) {
+  bucket->urls.clear();
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    absl::ConsumeSuffix(&line, "\r");
+    bucket->urls.emplace_back(absl::StripAsciiWhitespace(line));
+  }
+  if (!bucket->urls.empty() && bucket->urls.back().empty()) {
+    bucket->urls.pop_back();  // After the last newline.
+  }
+}
+
 absl::Status BadFileName(absl::string_view where) {
   return absl::InvalidArgumentError(
       absl::StrCat("IMDb review file ", where,
@@ -98,6 +121,14 @@ absl::StatusOr<ImdbCorpus> Assemble(Buckets buckets, const Describe& describe,
       }
       std::sort(reviews.begin(), reviews.end(),
                 [](const Review& a, const Review& b) { return a.id < b.id; });
+      // Movies from urls_<label>.txt where it has the review's line; a
+      // reader that needs them all checks (ImdbFormat with group_by).
+      const Bucket& bucket = buckets[split][label];
+      for (Review& review : reviews) {
+        if (review.id < static_cast<int>(bucket.urls.size())) {
+          review.group = bucket.urls[review.id];
+        }
+      }
       for (size_t i = 1; i < reviews.size(); ++i) {
         if (reviews[i].id == reviews[i - 1].id) {
           return absl::InvalidArgumentError(
@@ -169,6 +200,25 @@ absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path) {
     ++files;
     std::vector<absl::string_view> parts = PathComponents(name);
     if (!parts.empty() && parts[0] == "aclImdb") parts.erase(parts.begin());
+    if (parts.size() == 2 && SplitIndex(parts[0]) >= 0 &&
+        UrlsFileLabel(parts[1]) >= 0) {
+      // <split>/urls_<label>.txt: the reviews' movies (a few MB at most).
+      std::string text;
+      char chunk[1 << 14];
+      while (true) {
+        const la_ssize_t got = archive_read_data(a, chunk, sizeof(chunk));
+        if (got < 0) return fail(absl::StrCat("reading ", name));
+        if (got == 0) break;
+        if (static_cast<int64_t>(text.size() + got) > kMaxRecordBytes) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(name, " in IMDb archive ", archive_path,
+                           " is larger than ", kMaxRecordBytes >> 20, " MiB"));
+        }
+        text.append(chunk, static_cast<size_t>(got));
+      }
+      SetUrls(text, &buckets[SplitIndex(parts[0])][UrlsFileLabel(parts[1])]);
+      continue;
+    }
     if (parts.size() != 3) continue;
     const int split = SplitIndex(parts[0]);
     const int label = LabelIndex(parts[1]);
@@ -425,6 +475,17 @@ absl::StatusOr<ImdbCorpus> ReadImdbFolder(const std::string& folder) {
   for (std::thread& thread : threads) thread.join();
   for (absl::Status& status : statuses) {
     LOOM_RETURN_IF_ERROR(status);
+  }
+  for (int split = 0; split < 2; ++split) {
+    for (int label = 0; label < 2; ++label) {
+      const std::string urls = absl::StrCat(root, "/", kSplits[split], "/urls_",
+                                            kLabels[label], ".txt");
+      struct stat st;
+      if (::stat(urls.c_str(), &st) != 0) continue;  // Not in every copy.
+      std::string text;
+      LOOM_RETURN_IF_ERROR(ReadFileInto(urls, &text));
+      SetUrls(text, &buckets[split][label]);
+    }
   }
   return Assemble(
       std::move(buckets),

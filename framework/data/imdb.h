@@ -22,9 +22,12 @@ using ImdbCorpus = Corpus;
 //   aclImdb_v1.tar.gz), whose entries are aclImdb/<split>/<label>/<file>
 //   (entries rooted directly at <split>/ are accepted too), or
 // - a folder that is aclImdb/ itself or the folder holding it.
-// Everything outside {train,test}/{pos,neg}/ (train/unsup, imdb.vocab, README,
-// urls_*.txt, *.feat) is ignored, as are hidden files (".*"). Archive and
-// folder of the same data give identical corpora.
+// Where the official archive's {train,test}/urls_{pos,neg}.txt are present,
+// each review's Review::group is its movie: line <id> + 1 of the file, the
+// movie's IMDb page ("" where the file has no such line; the labeled
+// archive in ../shared/data has no urls_*.txt at all). Everything else outside {train,test}/{pos,neg}/
+// (train/unsup, imdb.vocab, README, *.feat) is ignored, as are hidden files
+// (".*"). Archive and folder of the same data give identical corpora.
 //
 // Errors name the path: missing path, unreadable/corrupt/truncated archive
 // (with libarchive's message), a split or label folder missing or empty, a

@@ -29,6 +29,7 @@ absl::Status ResolveDataSource(const DataFlags& flags, TextDatasetDef* d) {
   if (!flags.label_column.empty()) d->set_label_column(flags.label_column);
   if (!flags.on_bad_rows.empty()) d->set_on_bad_rows(flags.on_bad_rows);
   if (!flags.on_bad_text.empty()) d->set_on_bad_text(flags.on_bad_text);
+  if (!flags.group_by.empty()) d->set_group_by(flags.group_by);
   return data::ValidateSourceSettings(*d);
 }
 
@@ -36,6 +37,7 @@ LabeledExamples ToLabeledExamples(const data::EncodedSplit& split) {
   LabeledExamples examples;
   examples.features = Tensor::FromVector({split.n, split.max_len}, split.ids);
   examples.labels = Tensor::FromVector({split.n, 1}, split.labels);
+  examples.groups = split.groups;
   return examples;
 }
 

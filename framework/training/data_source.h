@@ -23,6 +23,7 @@ struct DataFlags {
   std::string label_column;  // --label_column: dataset.label_column.
   std::string on_bad_rows;   // --on_bad_rows: dataset.on_bad_rows.
   std::string on_bad_text;   // --on_bad_text: dataset.on_bad_text.
+  std::string group_by;      // --group_by: dataset.group_by.
 };
 
 // Applies `flags` to `dataset` and makes its paths absolute (relative ones

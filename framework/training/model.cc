@@ -7,6 +7,8 @@
 #include <ostream>
 #include <tuple>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/memory/memory.h"
 #include "absl/strings/str_cat.h"
 #include "framework/data/dataset.h"
@@ -190,6 +192,10 @@ LabeledExamples SliceRows(const LabeledExamples& examples, int64_t begin,
   std::vector<int64_t> order = Identity(examples.size());
   GatherRows(examples.features, order, begin, end, &out.features);
   GatherRows(examples.labels, order, begin, end, &out.labels);
+  if (!examples.groups.empty()) {
+    out.groups.assign(examples.groups.begin() + begin,
+                      examples.groups.begin() + end);
+  }
   return out;
 }
 
@@ -210,8 +216,47 @@ absl::StatusOr<std::pair<LabeledExamples, LabeledExamples>> SplitValidation(
         absl::StrCat("validation_split ", fraction, " of ", n,
                      " examples leaves no training or no validation examples"));
   }
-  return std::make_pair(SliceRows(examples, 0, split),
-                        SliceRows(examples, split, n));
+  if (examples.groups.empty() || fraction == 0) {
+    return std::make_pair(SliceRows(examples, 0, split),
+                          SliceRows(examples, split, n));
+  }
+  if (static_cast<int64_t>(examples.groups.size()) != n) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("validation_split: ", examples.groups.size(),
+                     " group ids for ", n, " examples"));
+  }
+  // Whole groups, taken from the end, as Keras takes rows.
+  absl::flat_hash_map<int64_t, int64_t> size_of;
+  for (int64_t g : examples.groups) ++size_of[g];
+  absl::flat_hash_set<int64_t> held;
+  int64_t taken = 0;
+  for (int64_t i = n - 1; i >= 0 && taken < n - split; --i) {
+    if (held.insert(examples.groups[i]).second) {
+      taken += size_of[examples.groups[i]];
+    }
+  }
+  if (taken == n) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "validation_split ", fraction, " of ", n, " examples in ",
+        size_of.size(),
+        " groups (dataset.group_by) leaves no training examples: one group "
+        "holds them all"));
+  }
+  std::vector<int64_t> train_rows;
+  std::vector<int64_t> validation_rows;
+  for (int64_t i = 0; i < n; ++i) {
+    (held.contains(examples.groups[i]) ? validation_rows : train_rows)
+        .push_back(i);
+  }
+  const auto gather = [&](const std::vector<int64_t>& rows) {
+    LabeledExamples out;
+    const int64_t count = static_cast<int64_t>(rows.size());
+    GatherRows(examples.features, rows, 0, count, &out.features);
+    GatherRows(examples.labels, rows, 0, count, &out.labels);
+    for (int64_t r : rows) out.groups.push_back(examples.groups[r]);
+    return out;
+  };
+  return std::make_pair(gather(train_rows), gather(validation_rows));
 }
 
 absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelFile& file,

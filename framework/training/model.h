@@ -35,6 +35,9 @@ class GradientAllreducer;
 struct LabeledExamples {
   Tensor features;
   Tensor labels;
+  // Optional, [n]: rows with equal values are one group (dataset.group_by),
+  // kept on one side of SplitValidation. Empty: no groups.
+  std::vector<int64_t> groups;
   int64_t size() const {
     return features.is_initialized() ? features.dim(0) : 0;
   }
@@ -45,7 +48,11 @@ LabeledExamples SliceRows(const LabeledExamples& examples, int64_t begin,
                           int64_t end);
 
 // Keras' validation_split: the last `fraction` of the rows (before any
-// shuffling) become validation data. Returns {train, validation}.
+// shuffling) become validation data. Returns {train, validation}. With
+// groups, whole groups move: walking from the last row back, each row's
+// group (all of its rows) joins validation until it holds at least
+// `fraction` of the rows; both parts keep the rows' order. An error when
+// that leaves no training rows (one group holds them all).
 absl::StatusOr<std::pair<LabeledExamples, LabeledExamples>> SplitValidation(
     const LabeledExamples& examples, double fraction);
 

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -34,6 +35,7 @@ absl::Status CheckResumeOptions(const TrainJobOptions& options) {
         {"--data_format", &d.data_format},
         {"--text_column", &d.text_column},
         {"--label_column", &d.label_column},
+        {"--group_by", &d.group_by},
         {"--on_bad_rows", &d.on_bad_rows},
         {"--on_bad_text", &d.on_bad_text}}) {
     if (!value->empty()) given.push_back(flag);
@@ -171,6 +173,15 @@ absl::Status RunTrainJob(const TrainJobOptions& options,
                                         training.validation_split()));
   const auto& [train, validation] = split;
   const LabeledExamples test = ToLabeledExamples(dataset.test);
+  if (!def.dataset().group_by().empty() && validation.size() > 0) {
+    out << "Data: validation takes whole groups of '"
+        << def.dataset().group_by() << "': " << validation.size()
+        << " examples of "
+        << absl::flat_hash_set<int64_t>(validation.groups.begin(),
+                                        validation.groups.end())
+               .size()
+        << " groups\n";
+  }
   out << "Train on " << train.size() << " examples, validate on "
       << validation.size() << ", test on " << test.size() << "\n";
 

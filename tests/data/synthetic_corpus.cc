@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "framework/data/text.h"
 #include "framework/status_macros.h"
 
@@ -188,6 +189,11 @@ std::string CorpusDifference(const ImdbCorpus& a, const ImdbCorpus& b) {
                           " reviews");
     }
     for (size_t i = 0; i < x.size(); ++i) {
+      if (!x[i].group.empty() && !y[i].group.empty() &&
+          x[i].group != y[i].group) {
+        return absl::StrCat(name, "[", i, "]: movie ", x[i].group, " vs ",
+                            y[i].group);
+      }
       if (x[i].label != y[i].label || x[i].id != y[i].id ||
           x[i].rating != y[i].rating || x[i].text != y[i].text) {
         return absl::StrCat(name, "[", i, "]: label/id/rating ", x[i].label,
@@ -200,6 +206,25 @@ std::string CorpusDifference(const ImdbCorpus& a, const ImdbCorpus& b) {
   }
   return "";
 }
+
+namespace {
+
+// urls_<label>.txt for the reviews of `label`: line k the movie of review
+// k; one made-up line when they have no movies.
+std::string Urls(const std::vector<Review>& reviews, int label,
+                 const char* fallback) {
+  std::vector<std::string> lines;
+  for (const Review& r : reviews) {
+    if (r.label != label || r.group.empty()) continue;
+    if (r.id >= static_cast<int>(lines.size())) lines.resize(r.id + 1);
+    lines[r.id] = r.group;
+  }
+  if (lines.empty())
+    return absl::StrCat("http://www.imdb.com/title/", fallback, "/\n");
+  return absl::StrCat(absl::StrJoin(lines, "\n"), "\n");
+}
+
+}  // namespace
 
 ImdbCorpus MakeSyntheticCorpus(const SyntheticCorpusOptions& options) {
   const int min_words = std::max(1, options.min_words);
@@ -218,6 +243,12 @@ ImdbCorpus MakeSyntheticCorpus(const SyntheticCorpusOptions& options) {
         review.id = id;
         review.rating = label == 1 ? c.Between(7, 10) : c.Between(1, 4);
         review.text = MakeReview(c, label == 1, min_words, max_words);
+        if (options.reviews_per_movie > 0) {
+          review.group = absl::StrCat(
+              "http://www.imdb.com/title/tt",
+              1000000 + split * 500000 + id / options.reviews_per_movie,
+              "/usercomments");
+        }
         out.push_back(std::move(review));
       }
     }
@@ -250,14 +281,14 @@ absl::Status WriteImdbFolder(const ImdbCorpus& corpus, const std::string& dir,
       {root / "imdbEr.txt", "0.0490972013402\n0.201363575849\n"},
       {root / "train" / "labeledBow.feat", "9 0:9 1:1 2:4\n"},
       {root / "train" / "unsupBow.feat", "0 0:8 1:6\n"},
-      {root / "train" / "urls_pos.txt", "http://www.imdb.com/title/x/\n"},
-      {root / "train" / "urls_neg.txt", "http://www.imdb.com/title/y/\n"},
+      {root / "train" / "urls_pos.txt", Urls(corpus.train, 1, "x")},
+      {root / "train" / "urls_neg.txt", Urls(corpus.train, 0, "y")},
       {root / "train" / "urls_unsup.txt", "http://www.imdb.com/title/z/\n"},
       {root / "train" / "unsup" / "0_0.txt", "An unlabeled review.\n"},
       {root / "train" / "unsup" / "1_0.txt", "Another one, no label.\n"},
       {root / "test" / "labeledBow.feat", "10 0:7 1:2\n"},
-      {root / "test" / "urls_pos.txt", "http://www.imdb.com/title/u/\n"},
-      {root / "test" / "urls_neg.txt", "http://www.imdb.com/title/v/\n"},
+      {root / "test" / "urls_pos.txt", Urls(corpus.test, 1, "u")},
+      {root / "test" / "urls_neg.txt", Urls(corpus.test, 0, "v")},
   };
   for (const auto& [path, content] : extras) {
     LOOM_RETURN_IF_ERROR(WriteTextFile(path.string(), content));

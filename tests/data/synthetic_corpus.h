@@ -27,8 +27,14 @@ struct SyntheticCorpusOptions {
   int max_words = 60;
   // Also write what the official archive has besides the labeled reviews
   // (README, imdb.vocab, imdbEr.txt, */labeledBow.feat, */urls_*.txt and a
-  // train/unsup/ folder), which readers must ignore.
+  // train/unsup/ folder), which readers ignore; urls_{pos,neg}.txt give
+  // each review's movie (Review::group), read for group_by "movie".
   bool write_extras = true;
+  // Consecutive ids of a folder share a movie, this many to a movie; the
+  // same movie numbers in pos/ and neg/ (a movie has reviews of both
+  // kinds), other movies in test/ than in train/. 0: no movies (the
+  // urls_*.txt extras then hold one line each).
+  int reviews_per_movie = 3;
 };
 
 // The corpus WriteSyntheticImdb writes, in ReadImdb's canonical order (neg
@@ -53,7 +59,9 @@ absl::Status WriteArchive(const std::string& folder,
                           const std::string& archive_path);
 
 // "" if `a` and `b` hold the same reviews in the same order, else a short
-// description of the first difference (for test failure messages).
+// description of the first difference (for test failure messages). Groups
+// are compared where both reviews have one (a copy without urls_*.txt has
+// none).
 std::string CorpusDifference(const ImdbCorpus& a, const ImdbCorpus& b);
 
 // Writes `content` to `path` (for tests that need odd files).

@@ -90,6 +90,7 @@ class DelimitedFormat : public TextFormat {
     ParseState state;
     int text_col = -1;
     int label_col = -1;
+    int group_col = -1;
     bool have_header = false;
     int64_t record_bytes = 0;  // Fed since the last finished row.
     int64_t last_line = 0;
@@ -119,6 +120,14 @@ class DelimitedFormat : public TextFormat {
             return absl::InvalidArgumentError(absl::StrCat(
                 path, ":", line, ": no label column '", options.label_column,
                 "'", columns, "; choose one with --label_column"));
+          }
+          if (!options.group_column.empty()) {
+            group_col = FindColumn(row, options.group_column);
+            if (group_col < 0) {
+              return absl::InvalidArgumentError(absl::StrCat(
+                  path, ":", line, ": no group column '", options.group_column,
+                  "'", columns, "; choose one with --group_by"));
+            }
           }
           continue;
         }
@@ -154,6 +163,14 @@ class DelimitedFormat : public TextFormat {
           }
           LOOM_RETURN_IF_ERROR(CheckUtf8(
               &record.label, options.replace_bad_text, where, &replaced));
+        }
+        if (group_col >= 0) {
+          record.group =
+              std::string(absl::StripAsciiWhitespace(row[group_col]));
+          LOOM_RETURN_IF_ERROR(CheckUtf8(
+              &record.group, options.replace_bad_text,
+              absl::StrCat(where, ", column '", stats->header[group_col], "'"),
+              &replaced));
         }
         record.fields = std::move(row);
         ++stats->records;

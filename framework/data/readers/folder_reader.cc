@@ -58,6 +58,12 @@ class FolderFormat : public TextFormat {
 
   absl::Status Read(const std::string& path, const ReadOptions& options,
                     const RecordSink& sink, ReadStats* stats) const override {
+    if (!options.group_column.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": group_by '", options.group_column,
+          "': a folder of class subfolders has no columns to group by; put "
+          "the examples in a CSV, TSV or JSON Lines file with a group column"));
+    }
     std::string root = path;
     while (root.size() > 1 && root.back() == '/') root.pop_back();
     const std::string real_root = RealPath(root);

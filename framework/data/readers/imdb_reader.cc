@@ -49,7 +49,29 @@ class ImdbFormat : public TextFormat {
 
   absl::Status Read(const std::string& path, const ReadOptions& options,
                     const RecordSink& sink, ReadStats* stats) const override {
+    const bool grouped = !options.group_column.empty();
+    if (grouped && options.group_column != "movie") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": group_by '", options.group_column,
+          "': IMDb's reviews can be grouped by \"movie\" only (from the "
+          "archive's urls_*.txt)"));
+    }
     LOOM_ASSIGN_OR_RETURN(ImdbCorpus corpus, ReadImdb(path));
+    if (grouped) {
+      // Validation is taken from train/, so its movies are needed.
+      for (const Review& review : corpus.train) {
+        if (!review.group.empty()) continue;
+        const char* label = review.label == 1 ? "pos" : "neg";
+        return absl::InvalidArgumentError(absl::StrCat(
+            path,
+            ": group_by \"movie\" needs the movie of every training "
+            "review, and train/urls_",
+            label, ".txt ", "has no line ", review.id + 1, " for review ",
+            review.id, "_", review.rating,
+            ".txt (or is missing: the labeled archive has no "
+            "urls_*.txt; the official aclImdb_v1.tar.gz has them)"));
+      }
+    }
     for (int s = 0; s < 2; ++s) {
       std::vector<Review>& reviews = s == 0 ? corpus.train : corpus.test;
       const char* split = s == 0 ? "train" : "test";
@@ -64,6 +86,7 @@ class ImdbFormat : public TextFormat {
                            ? std::to_string(review.rating)
                            : (review.label == 1 ? "positive" : "negative");
         record.has_label = true;
+        if (grouped) record.group = std::move(review.group);
         bool replaced = false;
         LOOM_RETURN_IF_ERROR(CheckUtf8(&record.text, options.replace_bad_text,
                                        record.where, &replaced));

@@ -123,6 +123,17 @@ class JsonLinesFormat : public TextFormat {
                                        "'; choose one with --label_column)"),
                           stats);
           }
+          if (!options.group_column.empty()) {
+            const auto group = object.find(options.group_column);
+            if (group != object.end() && !group->is_null() &&
+                !LabelText(*group, &record.group)) {
+              return BadRow(options, where,
+                            absl::StrCat("key '", options.group_column,
+                                         "' (the group) is neither a string "
+                                         "nor an integer"),
+                            stats);
+            }
+          }
           ++stats->records;
           return sink(record);
         });

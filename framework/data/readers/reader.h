@@ -32,6 +32,9 @@ struct Record {
   std::string text;   // Valid UTF-8 (see ReadOptions::replace_bad_text).
   std::string label;  // As written in the source; "" when there is none.
   bool has_label = false;
+  // The value of ReadOptions::group_column ("" when none is read or the
+  // field is empty).
+  std::string group;
   SplitTag split = SplitTag::kNone;
   // Where it came from, for messages: "reviews.csv:14" (file and first
   // line of the record) or a file path inside a folder or archive.
@@ -47,6 +50,10 @@ struct Record {
 struct ReadOptions {
   std::string text_column = "text";    // CSV/TSV column, JSON key.
   std::string label_column = "label";  // CSV/TSV column, JSON key.
+  // CSV/TSV column or JSON key of each record's group (TextDatasetDef's
+  // group_by); "" reads none. IMDb takes "movie" only (urls_*.txt); a
+  // folder of class subfolders has no groups.
+  std::string group_column;
   // Whether a record must have a label: true for training and evaluation,
   // false for scoring (a label column is then optional).
   bool require_label = true;
