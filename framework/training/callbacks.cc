@@ -227,6 +227,92 @@ absl::Status CheckpointWriter::RestoreState(const CallbackState& state,
   return absl::OkStatus();
 }
 
+AverageWeights::AverageWeights(const AverageWeightsDef& def, std::ostream* log,
+                               std::string where)
+    : start_epoch_(std::max(1, def.start_epoch())),
+      log_(log),
+      where_(std::move(where)) {}
+
+absl::Status AverageWeights::OnTrainBegin(Model& model) {
+  count_ = 0;
+  last_epoch_ = 0;
+  average_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status AverageWeights::OnEpochEnd(int epoch, const EpochLog& log,
+                                        Model& model, bool* stop) {
+  last_epoch_ = epoch;
+  if (epoch < start_epoch_) return absl::OkStatus();
+  const std::vector<Parameter>& params = model.executor().parameters();
+  ++count_;
+  if (average_.empty()) {
+    average_ = SnapshotParameters(params);
+    return absl::OkStatus();
+  }
+  // The running mean, a += (w - a) / k: no sum that grows with the epochs.
+  const float inverse = 1.0f / static_cast<float>(count_);
+  for (size_t k = 0; k < params.size(); ++k) {
+    float* a = average_[k].f32();
+    const float* w = params[k].value.f32();
+    for (int64_t i = 0; i < average_[k].num_elements(); ++i) {
+      a[i] += (w[i] - a[i]) * inverse;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AverageWeights::OnTrainEnd(Model& model) {
+  if (count_ == 0) {
+    if (log_) {
+      *log_ << "Averaging weights: training ended at epoch " << last_epoch_
+            << ", before start_epoch " << start_epoch_
+            << "; the weights are the last epoch's.\n";
+    }
+    return absl::OkStatus();
+  }
+  RestoreParameters(average_, &model.executor().parameters());
+  if (log_) {
+    *log_ << "Averaged the weights of epochs " << start_epoch_ << "-"
+          << start_epoch_ + count_ - 1 << " (" << count_ << " epochs).\n";
+  }
+  return absl::OkStatus();
+}
+
+void AverageWeights::SaveState(const Model& model, CallbackState* state) const {
+  state->set_last_epoch(last_epoch_);
+  state->set_averaged_epochs(count_);
+  const auto& params = model.executor().parameters();
+  for (size_t k = 0; k < average_.size() && k < params.size(); ++k) {
+    ToTensorState(params[k].name, average_[k], state->add_weights());
+  }
+}
+
+absl::Status AverageWeights::RestoreState(const CallbackState& state,
+                                          Model& model,
+                                          const std::string& where) {
+  const auto& params = model.executor().parameters();
+  const bool consistent = state.averaged_epochs() >= 0 &&
+                          static_cast<size_t>(state.weights_size()) ==
+                              (state.averaged_epochs() > 0 ? params.size() : 0);
+  if (!consistent) {
+    return absl::DataLossError(
+        absl::StrCat(where, ": ", where_, " holds ", state.weights_size(),
+                     " averaged weights of ", state.averaged_epochs(),
+                     " epochs; the model has ", params.size(), " parameters"));
+  }
+  std::vector<Tensor> average;
+  for (int k = 0; k < state.weights_size(); ++k) {
+    Tensor t(DType::kFloat32, params[k].value.shape());
+    LOOM_RETURN_IF_ERROR(FromTensorState(state.weights(k), where, &t));
+    average.push_back(std::move(t));
+  }
+  average_ = std::move(average);
+  count_ = state.averaged_epochs();
+  last_epoch_ = state.last_epoch();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::unique_ptr<Callback>>> CreateCallbacks(
     const TrainingDef& training, std::ostream* log) {
   std::vector<std::unique_ptr<Callback>> out;
@@ -267,6 +353,14 @@ absl::StatusOr<std::vector<std::unique_ptr<Callback>>> CreateCallbacks(
               r.min_lr(), " and min_delta ", r.min_delta()));
         }
         out.push_back(std::make_unique<ReduceLrOnPlateau>(r, log, where));
+        break;
+      }
+      case CallbackDef::kAverageWeights: {
+        // Its settings, and that restore_best_weights is not also set, are
+        // checked with the model file's (CheckModelSettings).
+        out.push_back(std::make_unique<AverageWeights>(
+            def.average_weights(), log,
+            absl::StrCat("training.callback[", i, "].average_weights")));
         break;
       }
       case CallbackDef::KIND_NOT_SET:

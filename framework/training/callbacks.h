@@ -1,5 +1,5 @@
-// Keras' callbacks: EarlyStopping, ReduceLROnPlateau, and checkpoints of
-// the best and the last weights.
+// Keras' callbacks: EarlyStopping, ReduceLROnPlateau, weight averaging
+// (SWA), and checkpoints of the best and the last weights.
 #ifndef LOOM_FRAMEWORK_TRAINING_CALLBACKS_H_
 #define LOOM_FRAMEWORK_TRAINING_CALLBACKS_H_
 
@@ -96,6 +96,32 @@ class ReduceLrOnPlateau : public Callback {
   std::ostream* log_;
   std::string where_;
   int wait_ = 0;
+};
+
+// Stochastic weight averaging (AverageWeightsDef): the running mean of the
+// weights at the end of epochs start_epoch, start_epoch + 1, ...; when
+// training ends the model's parameters become it.
+class AverageWeights : public Callback {
+ public:
+  AverageWeights(const AverageWeightsDef& def, std::ostream* log,
+                 std::string where = "AverageWeights");
+  absl::Status OnTrainBegin(Model& model) override;
+  absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
+                          bool* stop) override;
+  absl::Status OnTrainEnd(Model& model) override;
+  std::string kind() const override { return "average_weights"; }
+  void SaveState(const Model& model, CallbackState* state) const override;
+  absl::Status RestoreState(const CallbackState& state, Model& model,
+                            const std::string& where) override;
+  int averaged_epochs() const { return count_; }
+
+ private:
+  int start_epoch_;
+  std::ostream* log_;
+  std::string where_;
+  int count_ = 0;       // Epochs in average_.
+  int last_epoch_ = 0;  // The last epoch that ended.
+  std::vector<Tensor> average_;
 };
 
 // Writes <dir>/last.ckpt after every epoch and <dir>/best.ckpt when the

@@ -195,9 +195,13 @@ absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
       }
       return absl::OkStatus();
     }
-    if (index >= size) {
+    // The index one past the end appends an element (a callback the model
+    // file does not have); further ones are refused.
+    if (index == size) r->AddMessage(msg, f);
+    if (index >= r->FieldSize(*msg, f)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "'", name, "' has ", size, " element(s); no [", index, "] to set"));
+          "'", name, "' has ", size, " element(s); no [", index,
+          "] to set (", name, "[", size, "] adds one)"));
     }
     return SetAt(r->MutableRepeatedMessage(msg, f, index), parts, i + 1,
                  absl::StrCat(here, "[", index, "]"), value, grow, set);
@@ -395,11 +399,14 @@ absl::Status CheckCallback(const SettingsChecker& c, const CallbackDef& cb,
       return c.Range(path + "min_delta", r.min_delta(), 0, HUGE_VAL, false,
                      "it must be a finite number >= 0 (0 or unset: 1e-4)");
     }
+    case CallbackDef::kAverageWeights:
+      return c.Count(at + "average_weights.start_epoch",
+                     cb.average_weights().start_epoch(), "epoch 1");
     case CallbackDef::KIND_NOT_SET:
       return absl::InvalidArgumentError(
           absl::StrCat("training.callback[", i,
-                       "] is empty: give early_stopping or "
-                       "reduce_lr_on_plateau"));
+                       "] is empty: give early_stopping, "
+                       "reduce_lr_on_plateau or average_weights"));
   }
   return absl::OkStatus();
 }
@@ -430,6 +437,20 @@ absl::Status CheckModelSettings(const ModelDef& def,
   LOOM_RETURN_IF_ERROR(CheckOptimizer(c, t.optimizer()));
   for (int i = 0; i < t.callback_size(); ++i) {
     LOOM_RETURN_IF_ERROR(CheckCallback(c, t.callback(i), i));
+  }
+  // Weight averaging chooses the final weights, as restore_best_weights
+  // does: one of them.
+  for (int i = 0; i < t.callback_size(); ++i) {
+    if (!t.callback(i).has_average_weights()) continue;
+    for (int j = 0; j < t.callback_size(); ++j) {
+      if (t.callback(j).early_stopping().restore_best_weights()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "training.callback[", i, "].average_weights and training.callback[",
+            j,
+            "].early_stopping.restore_best_weights both choose the final "
+            "weights; keep one"));
+      }
+    }
   }
   // As in Keras: ReduceLROnPlateau sets the rate, a schedule computes it.
   const OptimizerDef::Schedule& schedule = t.optimizer().schedule();

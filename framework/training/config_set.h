@@ -5,7 +5,9 @@
 //
 // A path names fields as they are spelled in the .pbtxt, separated by dots;
 // a repeated field takes an index: "training.callback[1].reduce_lr_on_plateau
-// .factor". Setting a field inside a oneof selects that case
+// .factor"; the index one past the last element adds one
+// ("training.callback[0].average_weights.start_epoch=3" on a model file
+// without callbacks). Setting a field inside a oneof selects that case
 // ("training.optimizer.sgd.momentum=0.9" switches the optimizer to SGD).
 // Values: true/false for bools, numbers, enum value names (PRE, POST), and
 // strings as they are.

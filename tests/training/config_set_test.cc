@@ -38,6 +38,21 @@ ModelDef Config() {
 
 std::string Message(const absl::Status& s) { return std::string(s.message()); }
 
+TEST(ConfigSetTest, TheIndexPastTheEndAddsAnElement) {
+  ModelDef def = Config();
+  ASSERT_TRUE(
+      SetConfigValue("training.callback[2].average_weights.start_epoch=3", &def)
+          .ok());
+  ASSERT_EQ(def.training().callback_size(), 3);
+  EXPECT_EQ(def.training().callback(2).average_weights().start_epoch(), 3);
+  // The element added is then set like the others.
+  ASSERT_TRUE(
+      SetConfigValue("training.callback[2].average_weights.start_epoch=4", &def)
+          .ok());
+  EXPECT_EQ(def.training().callback_size(), 3);
+  EXPECT_EQ(def.training().callback(2).average_weights().start_epoch(), 4);
+}
+
 TEST(ConfigSetTest, SetsScalarsOfEveryType) {
   ModelDef def = Config();
   ASSERT_TRUE(SetConfigValue("dataset.keep_punctuation=true", &def).ok());
@@ -90,7 +105,9 @@ TEST(ConfigSetTest, ErrorsNameTheAssignmentAndTheProblem) {
   s = SetConfigValue("dataset.padding=MIDDLE", &def);
   EXPECT_THAT(Message(s), HasSubstr("one of PRE, POST"));
   s = SetConfigValue("training.callback[5].early_stopping.patience=1", &def);
-  EXPECT_THAT(Message(s), HasSubstr("has 2 element(s); no [5]"));
+  EXPECT_THAT(Message(s), HasSubstr("has 2 element(s); no [5] to set "
+                                    "(callback[2] adds one)"));
+  EXPECT_EQ(def.training().callback_size(), 2);  // Nothing added.
   s = SetConfigValue("training.callback.early_stopping.patience=1", &def);
   EXPECT_THAT(Message(s), HasSubstr("is a list"));
   s = SetConfigValue("training.epochs[0]=1", &def);
