@@ -1,0 +1,152 @@
+// tools/ensemble's library (framework/training/ensemble.h): the ensemble
+// folder predicts the mean of its members' probabilities (checked against
+// the members run one by one, two- and three-class, through Model::Predict
+// and the Predictor), and members that would read texts differently are
+// refused by name.
+#include "framework/training/ensemble.h"
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "framework/inference/predictor.h"
+#include "framework/training/saved_model.h"
+#include "framework/training/train_job.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "tests/inference/test_models.h"
+
+namespace loom {
+namespace {
+
+using ::loom::testing::TestTexts;
+using ::loom::testing::WriteTestModel;
+using ::testing::HasSubstr;
+
+std::string TmpDir() { return std::getenv("TEST_TMPDIR"); }
+
+struct Scores {
+  std::vector<float> values;  // [texts, width], row-major.
+  int64_t width = 0;
+};
+
+// The probabilities the model folder `dir` gives TestTexts(12).
+Scores Score(const std::string& dir, const OpRegistry& registry) {
+  auto loaded = LoadModel(dir, registry);
+  EXPECT_TRUE(loaded.ok()) << dir << ": " << loaded.status();
+  const Tensor ids = EncodeTexts(TestTexts(12), loaded->vocabulary,
+                                 loaded->model->def().dataset());
+  auto out = loaded->model->Predict(ids, 5);
+  EXPECT_TRUE(out.ok()) << out.status();
+  Scores s;
+  s.values.assign(out->f32(), out->f32() + out->num_elements());
+  s.width = out->dim(1);
+  return s;
+}
+
+absl::Status Join(const std::vector<std::string>& members,
+                  const std::string& out_dir, std::string* printed = nullptr) {
+  EnsembleJobOptions options;
+  options.member_dirs = members;
+  options.output_dir = out_dir;
+  std::ostringstream out;
+  absl::Status s = RunEnsembleJob(options, out);
+  if (printed != nullptr) *printed = out.str();
+  return s;
+}
+
+void ExpectMean(const std::vector<std::string>& members,
+                const std::string& ensemble_dir, int64_t width) {
+  OpRegistry registry;
+  ASSERT_TRUE(PrepareRegistry({}, &registry).ok());
+  const Scores ensemble = Score(ensemble_dir, registry);
+  ASSERT_EQ(ensemble.width, width);
+  std::vector<Scores> each;
+  for (const std::string& m : members) each.push_back(Score(m, registry));
+  double largest_spread = 0;
+  for (size_t i = 0; i < ensemble.values.size(); ++i) {
+    double mean = 0;
+    for (const Scores& s : each) mean += s.values[i];
+    mean /= static_cast<double>(each.size());
+    EXPECT_NEAR(ensemble.values[i], mean, 1e-6) << "value " << i;
+    largest_spread =
+        std::max(largest_spread, std::abs(each[0].values[i] - mean));
+  }
+  // The members disagree, so the mean is not any one of them.
+  EXPECT_GT(largest_spread, 1e-3);
+}
+
+TEST(EnsembleTest, PredictsTheMeanOfTwoBinaryModels) {
+  const std::string a =
+      WriteTestModel("models/bilstm.pbtxt", TmpDir() + "/bin_a", {}, 7);
+  const std::string b =
+      WriteTestModel("models/bilstm.pbtxt", TmpDir() + "/bin_b", {}, 8);
+  std::string printed;
+  const std::string out = TmpDir() + "/bin_ensemble";
+  ASSERT_TRUE(Join({a, b}, out, &printed).ok()) << printed;
+  EXPECT_THAT(printed, HasSubstr("Ensemble of 2 models"));
+  ExpectMean({a, b}, out, 1);
+
+  // The Predictor (tools/serve, the C API) gives the same probabilities.
+  OpRegistry registry;
+  ASSERT_TRUE(PrepareRegistry({}, &registry).ok());
+  auto predictor = Predictor::Load(out, registry);
+  ASSERT_TRUE(predictor.ok()) << predictor.status();
+  auto predictions = (*predictor)->Predict(TestTexts(12));
+  ASSERT_TRUE(predictions.ok()) << predictions.status();
+  const Scores direct = Score(out, registry);
+  for (size_t i = 0; i < predictions->size(); ++i) {
+    EXPECT_NEAR((*predictions)[i].probabilities[1], direct.values[i], 1e-6);
+  }
+}
+
+TEST(EnsembleTest, PredictsTheMeanOfThreeSoftmaxModels) {
+  const std::vector<std::string> classes = {"1", "2", "3"};
+  std::vector<std::string> members;
+  for (int seed : {3, 4, 5}) {
+    members.push_back(WriteTestModel("models/reviews_stars.pbtxt",
+                                     absl::StrCat(TmpDir(), "/stars_", seed),
+                                     classes, seed));
+  }
+  const std::string out = TmpDir() + "/stars_ensemble";
+  const absl::Status joined = Join(members, out);
+  ASSERT_TRUE(joined.ok()) << joined;
+  ExpectMean(members, out, 5);
+}
+
+TEST(EnsembleTest, MembersMayDifferInArchitecture) {
+  const std::string a =
+      WriteTestModel("models/bilstm.pbtxt", TmpDir() + "/bin_a", {}, 7);
+  const std::string lstm =
+      WriteTestModel("models/lstm.pbtxt", TmpDir() + "/lstm", {}, 3);
+  const std::string out = TmpDir() + "/mixed_ensemble";
+  ASSERT_TRUE(Join({a, lstm}, out).ok());
+  ExpectMean({a, lstm}, out, 1);
+}
+
+TEST(EnsembleTest, MembersThatReadTextsDifferentlyAreRefused) {
+  const std::string a =
+      WriteTestModel("models/bilstm.pbtxt", TmpDir() + "/bin_a", {}, 7);
+  const std::string named = WriteTestModel(
+      "models/bilstm.pbtxt", TmpDir() + "/named", {"bad", "good"}, 8);
+  absl::Status s = Join({a, named}, TmpDir() + "/refused");
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr(named + ": its classes is bad, good"));
+  // A model of 4 float features (max_len 4) reads no text as they do.
+  const std::string floats = TmpDir() + "/floats";
+  ASSERT_TRUE(loom::testing::WriteTestModelText(
+                  loom::testing::kNoEmbeddingModel, floats, 3)
+                  .ok());
+  s = Join({a, floats}, TmpDir() + "/refused");
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr(floats + ": its dataset.max_len is 4, " + a + "'s 20"));
+  s = Join({a}, TmpDir() + "/refused");
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("an ensemble needs at least two model folders, got 1"));
+  s = Join({a, TmpDir() + "/nothing_here"}, TmpDir() + "/refused");
+  EXPECT_THAT(std::string(s.message()), HasSubstr("nothing_here"));
+}
+
+}  // namespace
+}  // namespace loom
