@@ -140,13 +140,7 @@ absl::StatusOr<Explainer> Explainer::Create(
         "reads the features input '",
         def.features_input(), "'"));
   }
-  if (found.size() > 1) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "model '", def.name(), "' cannot be explained: ", found.size(),
-        " Embedding nodes read the features input (",
-        absl::StrJoin(found, ", "), "); attributions need exactly one"));
-  }
-  e.embedding_value_ = found[0];
+  e.embedding_values_ = std::move(found);
   const int pred = g.FindValue(def.prediction());
   if (pred < 0) {
     return absl::FailedPreconditionError(
@@ -262,41 +256,52 @@ absl::StatusOr<std::vector<double>> Explainer::IntegratedGradients(
     pair[t] = row[t];
     pair[t_len + t] = row[t] == data::Vocabulary::kPadId ? row[t] : baseline_id;
   }
-  {
-    const std::vector<std::string> fetches = {embedding_value_};
-    LOOM_RETURN_IF_ERROR(ex.Run(
-        {{features, Tensor::FromVector({2, t_len}, pair)}}, fetches, false));
+  LOOM_RETURN_IF_ERROR(
+      ex.Run({{features, Tensor::FromVector({2, t_len}, pair)}},
+             embedding_values_, false));
+  // Per embedding: x's and the baseline's rows, and the path between.
+  struct Path {
+    std::vector<float> x;
+    std::vector<float> base;
+    int64_t width = 0;
+  };
+  std::vector<Path> paths;
+  FeedMap overrides;
+  for (const std::string& value : embedding_values_) {
+    LOOM_ASSIGN_OR_RETURN(auto emb, ex.Fetch(value));
+    if (emb->rank() != 3 || emb->dim(0) != 2 || emb->dim(1) != t_len) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the Embedding output '", value, "' is ", ShapeToString(emb->shape()),
+          ", expected [2, ", t_len, ", D]"));
+    }
+    Path path;
+    path.width = emb->dim(2);
+    const int64_t row_size = t_len * path.width;
+    path.x.assign(emb->f32(), emb->f32() + row_size);
+    path.base.assign(emb->f32() + row_size, emb->f32() + 2 * row_size);
+    // steps rows: alpha_k = k / (steps - 1).
+    Tensor along(DType::kFloat32, {steps, t_len, path.width});
+    for (int k = 0; k < steps; ++k) {
+      const float alpha = static_cast<float>(k) / (steps - 1);
+      float* dst = along.f32() + k * row_size;
+      for (int64_t j = 0; j < row_size; ++j) {
+        dst[j] = path.base[j] + alpha * (path.x[j] - path.base[j]);
+      }
+    }
+    overrides.emplace(value, std::move(along));
+    paths.push_back(std::move(path));
   }
-  LOOM_ASSIGN_OR_RETURN(auto emb, ex.Fetch(embedding_value_));
-  if (emb->rank() != 3 || emb->dim(0) != 2 || emb->dim(1) != t_len) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the Embedding output '", embedding_value_, "' is ",
-        ShapeToString(emb->shape()), ", expected [2, ", t_len, ", D]"));
-  }
-  const int64_t width = emb->dim(2);
-  const int64_t row_size = t_len * width;
-  const std::vector<float> x_emb(emb->f32(), emb->f32() + row_size);
-  const std::vector<float> b_emb(emb->f32() + row_size,
-                                 emb->f32() + 2 * row_size);
 
-  // steps rows: alpha_k = k / (steps - 1), all with x's ids (its mask).
+  // All rows with x's ids (its mask).
   std::vector<int32_t> ids(steps * t_len);
   for (int k = 0; k < steps; ++k) {
     std::copy(row.begin(), row.end(), ids.begin() + k * t_len);
   }
-  Tensor path(DType::kFloat32, {steps, t_len, width});
-  for (int k = 0; k < steps; ++k) {
-    const float alpha = static_cast<float>(k) / (steps - 1);
-    float* dst = path.f32() + k * row_size;
-    for (int64_t j = 0; j < row_size; ++j) {
-      dst[j] = b_emb[j] + alpha * (x_emb[j] - b_emb[j]);
-    }
-  }
   {
     const std::vector<std::string> fetches = {pred};
     LOOM_RETURN_IF_ERROR(ex.RunWithOverrides(
-        {{features, Tensor::FromVector({steps, t_len}, ids)}},
-        {{embedding_value_, path}}, fetches, false));
+        {{features, Tensor::FromVector({steps, t_len}, ids)}}, overrides,
+        fetches, false));
   }
   LOOM_ASSIGN_OR_RETURN(auto p, ex.Fetch(pred));
   *fb = ClassProbability(*p, 0, target_class);
@@ -309,24 +314,27 @@ absl::StatusOr<std::vector<double>> Explainer::IntegratedGradients(
       seed.f32()[k * prediction_width_ + target_class] = 1.0f;
     }
   }
-  LOOM_ASSIGN_OR_RETURN(auto grad,
-                        ex.ValueGradient(pred, seed, embedding_value_));
-
-  // Trapezoid weights: 1/(steps-1), halved at both ends.
-  std::vector<double> mean_grad(row_size, 0.0);
-  for (int k = 0; k < steps; ++k) {
-    const double w = (k == 0 || k == steps - 1 ? 0.5 : 1.0) / (steps - 1);
-    const float* gk = grad.f32() + k * row_size;
-    for (int64_t j = 0; j < row_size; ++j) mean_grad[j] += w * gk[j];
-  }
   std::vector<double> scores(t_len, 0.0);
-  for (int64_t t = 0; t < t_len; ++t) {
-    double s = 0;
-    for (int64_t d = 0; d < width; ++d) {
-      const int64_t j = t * width + d;
-      s += (static_cast<double>(x_emb[j]) - b_emb[j]) * mean_grad[j];
+  for (size_t e = 0; e < paths.size(); ++e) {
+    LOOM_ASSIGN_OR_RETURN(auto grad,
+                          ex.ValueGradient(pred, seed, embedding_values_[e]));
+    const Path& path = paths[e];
+    const int64_t row_size = t_len * path.width;
+    // Trapezoid weights: 1/(steps-1), halved at both ends.
+    std::vector<double> mean_grad(row_size, 0.0);
+    for (int k = 0; k < steps; ++k) {
+      const double w = (k == 0 || k == steps - 1 ? 0.5 : 1.0) / (steps - 1);
+      const float* gk = grad.f32() + k * row_size;
+      for (int64_t j = 0; j < row_size; ++j) mean_grad[j] += w * gk[j];
     }
-    scores[t] = s;
+    for (int64_t t = 0; t < t_len; ++t) {
+      double s = 0;
+      for (int64_t d = 0; d < path.width; ++d) {
+        const int64_t j = t * path.width + d;
+        s += (static_cast<double>(path.x[j]) - path.base[j]) * mean_grad[j];
+      }
+      scores[t] += s;
+    }
   }
   return scores;
 }

@@ -24,8 +24,12 @@
 //   model's dataset says), in one batched run. It shows how a model whose
 //   recurrent layer runs forward in time reads the review.
 //
-// Works for any graph whose features go through one Embedding node
-// (found by op name), whatever ops follow it, built-in or from plugins.
+// Works for any graph whose features go through Embedding nodes (found by
+// op name), whatever ops follow them, built-in or from plugins. With several
+// (an ensemble, tools/ensemble), every embedding follows the path with the
+// same alpha, and a token's score sums its terms over them: the path is one
+// straight line in the space of all the embeddings, so completeness holds
+// as for one.
 // The Model must be used from one thread (see predictor.h).
 #ifndef LOOM_FRAMEWORK_INFERENCE_EXPLAIN_H_
 #define LOOM_FRAMEWORK_INFERENCE_EXPLAIN_H_
@@ -120,7 +124,10 @@ class Explainer {
 
   int num_classes() const { return static_cast<int>(class_names_.size()); }
   int max_len() const { return max_len_; }
-  const std::string& embedding_value() const { return embedding_value_; }
+  // The Embedding nodes' outputs the path runs through.
+  const std::vector<std::string>& embedding_values() const {
+    return embedding_values_;
+  }
 
  private:
   Explainer() = default;
@@ -131,7 +138,7 @@ class Explainer {
   Model* model_ = nullptr;
   const data::Vocabulary* vocabulary_ = nullptr;
   std::vector<std::string> class_names_;
-  std::string embedding_value_;  // The Embedding node's output 0.
+  std::vector<std::string> embedding_values_;  // Embedding nodes' output 0.
   int64_t prediction_width_ = 1;
   int max_len_ = 0;
   bool pad_pre_ = true;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "framework/inference/explain.h"
 #include "framework/inference/predictor.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/train_job.h"
@@ -99,6 +100,48 @@ TEST(EnsembleTest, PredictsTheMeanOfTwoBinaryModels) {
   for (size_t i = 0; i < predictions->size(); ++i) {
     EXPECT_NEAR((*predictions)[i].probabilities[1], direct.values[i], 1e-6);
   }
+}
+
+// Integrated gradients are linear in the model: the ensemble's attribution
+// of each token is the mean of its members' (each member's embedding
+// follows its own path, with the same alpha).
+TEST(EnsembleTest, ExplanationIsTheMeanOfTheMembersExplanations) {
+  const std::string a =
+      WriteTestModel("models/bilstm.pbtxt", TmpDir() + "/bin_a", {}, 7);
+  const std::string b =
+      WriteTestModel("models/bilstm.pbtxt", TmpDir() + "/bin_b", {}, 8);
+  const std::string out = TmpDir() + "/explained_ensemble";
+  ASSERT_TRUE(Join({a, b}, out).ok());
+  OpRegistry registry;
+  ASSERT_TRUE(PrepareRegistry({}, &registry).ok());
+  const std::string text = "not good film, awful plot but great acting";
+  ExplainOptions options;
+  options.target_class = 1;
+  options.occlusion = false;
+  options.prefix_curve = false;
+  std::vector<Explanation> explained;
+  std::vector<LoadedModel> keep;
+  for (const std::string& dir : {a, b, out}) {
+    auto loaded = LoadModel(dir, registry);
+    ASSERT_TRUE(loaded.ok()) << loaded.status();
+    keep.push_back(std::move(*loaded));
+    auto explainer =
+        Explainer::Create(keep.back().model.get(), &keep.back().vocabulary);
+    ASSERT_TRUE(explainer.ok()) << dir << ": " << explainer.status();
+    auto e = explainer->Explain(text, options);
+    ASSERT_TRUE(e.ok()) << e.status();
+    explained.push_back(std::move(*e));
+  }
+  const Explanation& ensemble = explained[2];
+  EXPECT_EQ(ensemble.tokens.size(), 9u);  // The start token and 8 words.
+  ASSERT_EQ(ensemble.tokens.size(), explained[0].tokens.size());
+  for (size_t t = 0; t < ensemble.tokens.size(); ++t) {
+    const double mean = 0.5 * (explained[0].tokens[t].attribution +
+                               explained[1].tokens[t].attribution);
+    EXPECT_NEAR(ensemble.tokens[t].attribution, mean, 1e-5)
+        << ensemble.tokens[t].word;
+  }
+  EXPECT_LT(ensemble.completeness_error, 1e-3);
 }
 
 TEST(EnsembleTest, PredictsTheMeanOfThreeSoftmaxModels) {
