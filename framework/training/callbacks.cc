@@ -14,6 +14,34 @@
 
 namespace loom {
 
+namespace {
+
+// A callback's copy of the weights, one tensor per parameter, in its state.
+void SaveWeights(const std::vector<Tensor>& weights, const Model& model,
+                 CallbackState* state) {
+  const auto& params = model.executor().parameters();
+  for (size_t k = 0; k < weights.size() && k < params.size(); ++k) {
+    ToTensorState(params[k].name, weights[k], state->add_weights());
+  }
+}
+
+// And back, shaped as the model's parameters (whose count the caller
+// checked); errors name `where`.
+absl::StatusOr<std::vector<Tensor>> RestoreWeights(const CallbackState& state,
+                                                   const Model& model,
+                                                   const std::string& where) {
+  const auto& params = model.executor().parameters();
+  std::vector<Tensor> weights;
+  for (int k = 0; k < state.weights_size(); ++k) {
+    Tensor t(DType::kFloat32, params[k].value.shape());
+    LOOM_RETURN_IF_ERROR(FromTensorState(state.weights(k), where, &t));
+    weights.push_back(std::move(t));
+  }
+  return weights;
+}
+
+}  // namespace
+
 MetricMonitor::MetricMonitor(std::string monitor, double min_delta)
     : monitor_(monitor.empty() ? "val_loss" : std::move(monitor)),
       min_delta_(std::abs(min_delta)),
@@ -111,10 +139,7 @@ void EarlyStopping::SaveState(const Model& model, CallbackState* state) const {
   state->set_best_epoch(best_epoch_);
   state->set_last_epoch(last_epoch_);
   state->set_stopped_epoch(stopped_epoch_);
-  const auto& params = model.executor().parameters();
-  for (size_t k = 0; k < best_weights_.size() && k < params.size(); ++k) {
-    ToTensorState(params[k].name, best_weights_[k], state->add_weights());
-  }
+  SaveWeights(best_weights_, model, state);
 }
 
 absl::Status EarlyStopping::RestoreState(const CallbackState& state,
@@ -127,13 +152,7 @@ absl::Status EarlyStopping::RestoreState(const CallbackState& state,
         absl::StrCat(where, ": ", where_, " holds ", state.weights_size(),
                      " best weights, the model has ", params.size()));
   }
-  std::vector<Tensor> weights;
-  for (int k = 0; k < state.weights_size(); ++k) {
-    Tensor t(DType::kFloat32, params[k].value.shape());
-    LOOM_RETURN_IF_ERROR(FromTensorState(state.weights(k), where, &t));
-    weights.push_back(std::move(t));
-  }
-  best_weights_ = std::move(weights);
+  LOOM_ASSIGN_OR_RETURN(best_weights_, RestoreWeights(state, model, where));
   monitor_.set_best(state.best());
   wait_ = state.wait();
   best_epoch_ = state.best_epoch();
@@ -282,10 +301,7 @@ absl::Status AverageWeights::OnTrainEnd(Model& model) {
 void AverageWeights::SaveState(const Model& model, CallbackState* state) const {
   state->set_last_epoch(last_epoch_);
   state->set_averaged_epochs(count_);
-  const auto& params = model.executor().parameters();
-  for (size_t k = 0; k < average_.size() && k < params.size(); ++k) {
-    ToTensorState(params[k].name, average_[k], state->add_weights());
-  }
+  SaveWeights(average_, model, state);
 }
 
 absl::Status AverageWeights::RestoreState(const CallbackState& state,
@@ -301,13 +317,7 @@ absl::Status AverageWeights::RestoreState(const CallbackState& state,
                      " averaged weights of ", state.averaged_epochs(),
                      " epochs; the model has ", params.size(), " parameters"));
   }
-  std::vector<Tensor> average;
-  for (int k = 0; k < state.weights_size(); ++k) {
-    Tensor t(DType::kFloat32, params[k].value.shape());
-    LOOM_RETURN_IF_ERROR(FromTensorState(state.weights(k), where, &t));
-    average.push_back(std::move(t));
-  }
-  average_ = std::move(average);
+  LOOM_ASSIGN_OR_RETURN(average_, RestoreWeights(state, model, where));
   count_ = state.averaged_epochs();
   last_epoch_ = state.last_epoch();
   return absl::OkStatus();
