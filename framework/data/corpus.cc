@@ -71,21 +71,12 @@ void AddNote(const std::string& path, const ReadStats& stats,
 absl::StatusOr<std::vector<bool>> HoldOutGroups(
     const std::vector<Review>& reviews, double fraction, uint64_t seed,
     const std::string& source) {
-  absl::flat_hash_map<std::string, int64_t> index;
-  std::vector<int64_t> group_of(reviews.size());
+  const std::vector<int64_t> group_of =
+      GroupIds(reviews, {}, static_cast<int64_t>(reviews.size()));
   std::vector<int64_t> sizes;
-  for (size_t i = 0; i < reviews.size(); ++i) {
-    const std::string& g = reviews[i].group;
-    if (g.empty()) {
-      group_of[i] = static_cast<int64_t>(sizes.size());
-      sizes.push_back(1);
-      continue;
-    }
-    const auto [it, added] =
-        index.emplace(g, static_cast<int64_t>(sizes.size()));
-    if (added) sizes.push_back(0);
-    group_of[i] = it->second;
-    ++sizes[it->second];
+  for (int64_t g : group_of) {
+    if (g >= static_cast<int64_t>(sizes.size())) sizes.resize(g + 1, 0);
+    ++sizes[g];
   }
   const int64_t groups = static_cast<int64_t>(sizes.size());
   if (groups < 2) {
@@ -109,6 +100,24 @@ absl::StatusOr<std::vector<bool>> HoldOutGroups(
 }
 
 }  // namespace
+
+std::vector<int64_t> GroupIds(const std::vector<Review>& reviews,
+                              const std::vector<int64_t>& order, int64_t n) {
+  absl::flat_hash_map<std::string, int64_t> ids;
+  int64_t next = 0;
+  std::vector<int64_t> out(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string& group = reviews[order.empty() ? i : order[i]].group;
+    if (group.empty()) {  // A group of its own.
+      out[i] = next++;
+      continue;
+    }
+    const auto [it, added] = ids.emplace(group, next);
+    if (added) ++next;
+    out[i] = it->second;
+  }
+  return out;
+}
 
 void SortClassNames(std::vector<std::string>* names) {
   std::vector<int64_t> values(names->size());

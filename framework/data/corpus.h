@@ -5,6 +5,7 @@
 #ifndef LOOM_FRAMEWORK_DATA_CORPUS_H_
 #define LOOM_FRAMEWORK_DATA_CORPUS_H_
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -52,6 +53,12 @@ absl::StatusOr<Corpus> LoadCorpus(const loom::TextDatasetDef& def);
 // on_bad_text ("", "error", "replace"), label_source ("", "sentiment",
 // "rating"), test_split in [0, 1).
 absl::Status ValidateSourceSettings(const loom::TextDatasetDef& def);
+
+// Dense group ids (Review::group) of reviews[order[0]] .. reviews[order[n-1]]
+// (all of them, in order, when `order` is empty): equal ids for equal
+// groups, numbered by first appearance; an empty group is a group of its own.
+std::vector<int64_t> GroupIds(const std::vector<Review>& reviews,
+                              const std::vector<int64_t>& order, int64_t n);
 
 // Sorts labels as LoadCorpus does when the model lists no classes:
 // numerically if every label is an integer, else by their bytes.

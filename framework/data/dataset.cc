@@ -279,19 +279,7 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
              padding, truncating, &dataset.test);
   second.join();
   if (!def.group_by().empty()) {
-    absl::flat_hash_map<std::string, int64_t> ids;
-    int64_t next = 0;
-    dataset.train.groups.resize(static_cast<size_t>(train_n));
-    for (int64_t row = 0; row < train_n; ++row) {
-      const std::string& group = corpus.train[train_order[row]].group;
-      if (group.empty()) {  // A group of its own.
-        dataset.train.groups[row] = next++;
-        continue;
-      }
-      const auto [it, added] = ids.emplace(group, next);
-      if (added) ++next;
-      dataset.train.groups[row] = it->second;
-    }
+    dataset.train.groups = GroupIds(corpus.train, train_order, train_n);
   }
   return dataset;
 }

@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <thread>
 #include <utility>
 
@@ -188,6 +189,24 @@ absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path) {
     return fail("opening it");
   }
 
+  // Appends the current entry's data to *out; more than kMaxRecordBytes is
+  // too_large(bytes so far).
+  const auto read_entry =
+      [&](const char* name, std::string* out,
+          const std::function<absl::Status(int64_t)>& too_large)
+      -> absl::Status {
+    char chunk[1 << 14];
+    while (true) {
+      const la_ssize_t got = archive_read_data(a, chunk, sizeof(chunk));
+      if (got < 0) return fail(absl::StrCat("reading ", name));
+      if (got == 0) return absl::OkStatus();
+      if (static_cast<int64_t>(out->size() + got) > kMaxRecordBytes) {
+        return too_large(static_cast<int64_t>(out->size() + got));
+      }
+      out->append(chunk, static_cast<size_t>(got));
+    }
+  };
+
   Buckets buckets;
   struct archive_entry* entry = nullptr;
   int64_t files = 0;  // Of any name.
@@ -204,18 +223,11 @@ absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path) {
         UrlsFileLabel(parts[1]) >= 0) {
       // <split>/urls_<label>.txt: the reviews' movies (a few MB at most).
       std::string text;
-      char chunk[1 << 14];
-      while (true) {
-        const la_ssize_t got = archive_read_data(a, chunk, sizeof(chunk));
-        if (got < 0) return fail(absl::StrCat("reading ", name));
-        if (got == 0) break;
-        if (static_cast<int64_t>(text.size() + got) > kMaxRecordBytes) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(name, " in IMDb archive ", archive_path,
-                           " is larger than ", kMaxRecordBytes >> 20, " MiB"));
-        }
-        text.append(chunk, static_cast<size_t>(got));
-      }
+      LOOM_RETURN_IF_ERROR(read_entry(name, &text, [&](int64_t) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(name, " in IMDb archive ", archive_path,
+                         " is larger than ", kMaxRecordBytes >> 20, " MiB"));
+      }));
       SetUrls(text, &buckets[SplitIndex(parts[0])][UrlsFileLabel(parts[1])]);
       continue;
     }
@@ -241,16 +253,7 @@ absl::StatusOr<ImdbCorpus> ReadImdbArchive(const std::string& archive_path) {
       if (size > kMaxRecordBytes) return too_large(size);
       if (size > 0) review.text.reserve(static_cast<size_t>(size));
     }
-    char chunk[1 << 14];
-    while (true) {
-      const la_ssize_t got = archive_read_data(a, chunk, sizeof(chunk));
-      if (got < 0) return fail(absl::StrCat("reading ", name));
-      if (got == 0) break;
-      if (static_cast<int64_t>(review.text.size() + got) > kMaxRecordBytes) {
-        return too_large(static_cast<int64_t>(review.text.size() + got));
-      }
-      review.text.append(chunk, static_cast<size_t>(got));
-    }
+    LOOM_RETURN_IF_ERROR(read_entry(name, &review.text, too_large));
     buckets[split][label].reviews.push_back(std::move(review));
   }
   if (files == 0) {

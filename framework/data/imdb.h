@@ -25,9 +25,10 @@ using ImdbCorpus = Corpus;
 // Where the official archive's {train,test}/urls_{pos,neg}.txt are present,
 // each review's Review::group is its movie: line <id> + 1 of the file, the
 // movie's IMDb page ("" where the file has no such line; the labeled
-// archive in ../shared/data has no urls_*.txt at all). Everything else outside {train,test}/{pos,neg}/
-// (train/unsup, imdb.vocab, README, *.feat) is ignored, as are hidden files
-// (".*"). Archive and folder of the same data give identical corpora.
+// archive in ../shared/data has no urls_*.txt at all). Everything else
+// outside {train,test}/{pos,neg}/ (train/unsup, imdb.vocab, README, *.feat)
+// is ignored, as are hidden files (".*"). Archive and folder of the same
+// data give identical corpora.
 //
 // Errors name the path: missing path, unreadable/corrupt/truncated archive
 // (with libarchive's message), a split or label folder missing or empty, a
