@@ -221,38 +221,35 @@ absl::StatusOr<ModelDef> EnsembleDef(const std::vector<LoadedModel>& members,
 
 absl::Status SetEnsembleWeights(const std::vector<LoadedModel>& members,
                                 Model& ensemble) {
+  Executor& ex = ensemble.executor();
+  size_t copied = 0;
+  for (size_t k = 0; k < members.size(); ++k) {
+    const std::string prefix = absl::StrCat("m", k, "/");
+    for (const Parameter& q : members[k].model->executor().parameters()) {
+      Parameter* p = ex.FindParameter(prefix + q.name);
+      if (p == nullptr || p->value.shape() != q.value.shape()) {
+        return absl::InternalError(
+            absl::StrCat("the ensemble has no parameter '", prefix, q.name,
+                         "' of shape ", ShapeToString(q.value.shape())));
+      }
+      std::memcpy(p->value.f32(), q.value.f32(), p->value.num_bytes());
+      ++copied;
+    }
+  }
+  Parameter* mean = ex.FindParameter(kMean);
+  if (mean == nullptr || copied + 1 != ex.parameters().size()) {
+    return absl::InternalError(
+        "the ensemble's parameters are not its members' and the mean");
+  }
+  // Row k * width + c, column c: 1 / members.
   const int64_t n = static_cast<int64_t>(members.size());
-  for (Parameter& p : ensemble.executor().parameters()) {
-    if (p.name == kMean) {
-      // Row k * width + c, column c: 1 / n.
-      const int64_t width = p.value.dim(1);
-      float* w = p.value.f32();
-      std::memset(w, 0, p.value.num_bytes());
-      for (int64_t k = 0; k < n; ++k) {
-        for (int64_t c = 0; c < width; ++c) {
-          w[(k * width + c) * width + c] = 1.0f / static_cast<float>(n);
-        }
-      }
-      continue;
+  const int64_t width = mean->value.dim(1);
+  float* w = mean->value.f32();
+  std::memset(w, 0, mean->value.num_bytes());
+  for (int64_t k = 0; k < n; ++k) {
+    for (int64_t c = 0; c < width; ++c) {
+      w[(k * width + c) * width + c] = 1.0f / static_cast<float>(n);
     }
-    const size_t slash = p.name.find('/');
-    int64_t k = -1;
-    if (p.name[0] == 'm' && slash != std::string::npos) {
-      k = std::atoll(p.name.substr(1, slash - 1).c_str());
-    }
-    const Parameter* source = nullptr;
-    if (k >= 0 && k < n) {
-      const std::string rest = p.name.substr(slash + 1);
-      for (const Parameter& q : members[k].model->executor().parameters()) {
-        if (q.name == rest) source = &q;
-      }
-    }
-    if (source == nullptr || source->value.shape() != p.value.shape()) {
-      return absl::InternalError(absl::StrCat(
-          "ensemble parameter '", p.name, "' has no member parameter of its ",
-          "shape ", ShapeToString(p.value.shape())));
-    }
-    std::memcpy(p.value.f32(), source->value.f32(), p.value.num_bytes());
   }
   return absl::OkStatus();
 }
