@@ -1,7 +1,8 @@
 // Joins trained models into one model folder that predicts the mean of
 // their probabilities (framework/training/ensemble.h):
-//   bazel run //tools:ensemble -- --members=runs/a/model,runs/b/model \
-//     --output_dir=runs/ensemble
+//   bazel run //tools:ensemble -- --output_dir=runs/ensemble
+//     --members=runs/a/model,runs/b/model
+// (one command line).
 // The folder is scored, evaluated and served as any model folder.
 #include "framework/training/ensemble.h"
 

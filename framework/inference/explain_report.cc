@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "framework/inference/explain.h"
 #include "framework/status_macros.h"
+#include "nlohmann/json.hpp"
 
 namespace loom {
 namespace {
@@ -43,36 +45,6 @@ double MaxAbsAttribution(const Explanation& e) {
     if (t.is_word) m = std::max(m, std::fabs(t.attribution));
   }
   return m;
-}
-
-std::string JsonString(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out + "\"";
 }
 
 std::string HtmlEscape(const std::string& s) {
@@ -165,45 +137,46 @@ std::string FormatExplanationText(const Explanation& e, bool color) {
 }
 
 std::string ExplanationToJson(const Explanation& e, const std::string& text) {
-  std::string out = "{";
-  absl::StrAppend(&out, "\"text\":", JsonString(text), ",\"classes\":[");
-  for (size_t i = 0; i < e.class_names.size(); ++i) {
-    absl::StrAppend(&out, i ? "," : "", JsonString(e.class_names[i]));
+  // Numbers keep six significant digits, as the text report shows them.
+  auto num = [](double v) {
+    return std::isfinite(v) ? std::stod(Num(v)) : v;  // NaN, inf: null.
+  };
+  nlohmann::ordered_json out;
+  out["text"] = text;
+  out["classes"] = e.class_names;
+  nlohmann::ordered_json& probabilities = out["probabilities"];
+  probabilities = nlohmann::ordered_json::array();
+  for (double p : e.probabilities) probabilities.push_back(num(p));
+  out["predicted_class"] = e.predicted_class;
+  out["predicted_label"] = e.class_names[e.predicted_class];
+  out["target_class"] = e.target_class;
+  out["target_label"] = e.class_names[e.target_class];
+  out["target_probability"] = num(e.target_probability);
+  out["baseline_probability"] = num(e.baseline_probability);
+  out["method"] = "integrated_gradients";
+  out["rule"] = "trapezoid";
+  out["steps"] = e.steps;
+  out["attribution_sum"] = num(e.attribution_sum);
+  out["completeness_error"] = num(e.completeness_error);
+  nlohmann::ordered_json& tokens = out["tokens"];
+  tokens = nlohmann::ordered_json::array();
+  for (const ExplainedToken& t : e.tokens) {
+    nlohmann::ordered_json token;
+    token["word"] = t.word;
+    token["id"] = t.id;
+    token["position"] = t.position;
+    token["is_word"] = t.is_word;
+    token["attribution"] = num(t.attribution);
+    if (e.has_occlusion && t.is_word) token["occlusion"] = num(t.occlusion);
+    tokens.push_back(std::move(token));
   }
-  out += "],\"probabilities\":[";
-  for (size_t i = 0; i < e.probabilities.size(); ++i) {
-    absl::StrAppend(&out, i ? "," : "", Num(e.probabilities[i]));
-  }
-  absl::StrAppend(
-      &out, "],\"predicted_class\":", e.predicted_class,
-      ",\"predicted_label\":", JsonString(e.class_names[e.predicted_class]),
-      ",\"target_class\":", e.target_class,
-      ",\"target_label\":", JsonString(e.class_names[e.target_class]),
-      ",\"target_probability\":", Num(e.target_probability),
-      ",\"baseline_probability\":", Num(e.baseline_probability),
-      ",\"method\":\"integrated_gradients\",\"rule\":\"trapezoid\""
-      ",\"steps\":",
-      e.steps, ",\"attribution_sum\":", Num(e.attribution_sum),
-      ",\"completeness_error\":", Num(e.completeness_error), ",\"tokens\":[");
-  for (size_t i = 0; i < e.tokens.size(); ++i) {
-    const ExplainedToken& t = e.tokens[i];
-    absl::StrAppend(&out, i ? "," : "", "{\"word\":", JsonString(t.word),
-                    ",\"id\":", t.id, ",\"position\":", t.position,
-                    ",\"is_word\":", t.is_word ? "true" : "false",
-                    ",\"attribution\":", Num(t.attribution));
-    if (e.has_occlusion && t.is_word) {
-      absl::StrAppend(&out, ",\"occlusion\":", Num(t.occlusion));
-    }
-    out += "}";
-  }
-  absl::StrAppend(&out,
-                  "],\"reads_forward\":", e.reads_forward ? "true" : "false",
-                  ",\"prefix_curve\":[");
-  for (size_t i = 0; i < e.prefix_probabilities.size(); ++i) {
-    absl::StrAppend(&out, i ? "," : "", Num(e.prefix_probabilities[i]));
-  }
-  out += "]}";
-  return out;
+  out["reads_forward"] = e.reads_forward;
+  nlohmann::ordered_json& curve = out["prefix_curve"];
+  curve = nlohmann::ordered_json::array();
+  for (double p : e.prefix_probabilities) curve.push_back(num(p));
+  // Invalid UTF-8 in the text or a word becomes U+FFFD: always valid JSON.
+  return out.dump(-1, ' ', /*ensure_ascii=*/false,
+                  nlohmann::ordered_json::error_handler_t::replace);
 }
 
 namespace {

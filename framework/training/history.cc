@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/string_view.h"
 #include "framework/file_util.h"
+#include "framework/json_text.h"
 #include "framework/status_macros.h"
 
 namespace loom {
@@ -59,50 +60,8 @@ std::string CsvField(absl::string_view text) {
 
 // --------------------------------------------------------------- JSON ----
 
-std::string JsonNumber(double value) {
-  if (!std::isfinite(value)) return "null";
-  return absl::StrFormat("%.9g", value);
-}
-
-std::string JsonNumber(const std::optional<double>& value) {
+std::string JsonNumberOrNull(const std::optional<double>& value) {
   return value.has_value() ? JsonNumber(*value) : "null";
-}
-
-std::string JsonString(absl::string_view text) {
-  std::string out = "\"";
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\b':
-        out += "\\b";
-        break;
-      case '\f':
-        out += "\\f";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          absl::StrAppendFormat(&out, "\\u%04x", static_cast<unsigned char>(c));
-        } else {
-          out += c;  // UTF-8 passes through unchanged.
-        }
-    }
-  }
-  out += '"';
-  return out;
 }
 
 // ---------------------------------------------------------------- SVG ----
@@ -434,8 +393,7 @@ absl::Status WriteHistoryCsv(const History& history, const std::string& path) {
 absl::Status WriteHistoryJson(const History& history, const std::string& path) {
   const std::vector<std::string> names = history.MetricNames();
   std::string json = "{\n";
-  absl::StrAppend(&json, "  \"model\": ", JsonString(history.model_name),
-                  ",\n");
+  absl::StrAppend(&json, "  \"model\": ", JsonQuote(history.model_name), ",\n");
   json += "  \"epochs\": [";
   for (size_t i = 0; i < history.epochs.size(); ++i) {
     const EpochLog& log = history.epochs[i];
@@ -446,18 +404,18 @@ absl::Status WriteHistoryJson(const History& history, const std::string& path) {
       if (IsFixedColumn(name)) continue;
       std::optional<double> value = history.Get(static_cast<int>(i), name);
       if (!value.has_value()) continue;
-      absl::StrAppend(&json, ", ", JsonString(name), ": ", JsonNumber(*value));
+      absl::StrAppend(&json, ", ", JsonQuote(name), ": ", JsonNumber(*value));
     }
     json += "}";
   }
   json += history.epochs.empty() ? "],\n" : "\n  ],\n";
   json += "  \"history\": {";
   for (size_t m = 0; m < names.size(); ++m) {
-    absl::StrAppend(&json, m == 0 ? "\n" : ",\n", "    ", JsonString(names[m]),
+    absl::StrAppend(&json, m == 0 ? "\n" : ",\n", "    ", JsonQuote(names[m]),
                     ": [");
     for (size_t i = 0; i < history.epochs.size(); ++i) {
       if (i > 0) json += ", ";
-      json += JsonNumber(history.Get(static_cast<int>(i), names[m]));
+      json += JsonNumberOrNull(history.Get(static_cast<int>(i), names[m]));
     }
     json += "]";
   }
