@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "framework/denormals.h"
 #include "framework/status_macros.h"
 #include "framework/training/classification.h"
 #include "framework/training/saved_model.h"
@@ -169,6 +170,7 @@ absl::StatusOr<std::unique_ptr<Predictor>> Predictor::Load(
   // The model thread loads the model: its primitives must stay there.
   const ModelFile& model_file = file;
   p->thread_ = std::thread([p, &model_file, &registry] {
+    FlushDenormalsInKernelThreads();  // This thread's own OpenMP team.
     p->Serve(p->model_dir_, model_file, registry);
   });
   {

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "framework/denormals.h"
 
 namespace loom {
 
@@ -30,6 +31,7 @@ absl::Status CheckThreads(int threads) {
 
 void SetThreads(int threads) {
   if (threads > 0) omp_set_num_threads(std::min(threads, MaxThreads()));
+  FlushDenormalsInKernelThreads();
 }
 
 }  // namespace loom

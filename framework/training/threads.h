@@ -15,7 +15,8 @@ int MaxThreads();
 absl::Status CheckThreads(int threads);
 
 // Sets the number of threads oneDNN's kernels use (0: all cores; at most
-// MaxThreads()).
+// MaxThreads()), and has them flush denormals to zero
+// (framework/denormals.h).
 void SetThreads(int threads);
 
 }  // namespace loom
