@@ -12,6 +12,9 @@
 //                       forward, last state, dropout 0.2,
 //                       recurrent_dropout 0.2): the stepwise kernel.
 //   BM_LoomLstmFused:   the same without recurrent dropout: the fused kernel.
+//   BM_OneDnnLstmForward: the bare forward primitive, f32 and bf16,
+//                       inference and training, at pipeline 2 and
+//                       bilstm_full shapes, labeled with the implementation.
 //
 // Run: bazel run -c opt //tests/ops:lstm_benchmark --
 //        --benchmark_repetitions=5 --benchmark_report_aggregates_only=true
@@ -27,6 +30,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -308,10 +312,71 @@ void BM_OneDnnBiLstm(benchmark::State& state) {
   }
 }
 
+// The bare forward primitive alone, at pipeline 2's shape (arg 0) or
+// bilstm_full's (T 500, N 128, C 128, H 64; arg 1), bidirectional_concat,
+// in f32 (arg 0) or bf16 (arg 1), for inference (arg 0) or training (arg
+// 1). The label is the implementation oneDNN picked: in oneDNN 2.6 f32
+// gets "brgemm" for inference but the gemm-based "ref" driver for
+// training, which no layout or fpmath attribute changes; bf16 gets
+// "brgemm" for both where the CPU has AVX512_BF16.
+void BM_OneDnnLstmForward(benchmark::State& state) {
+  using dnnl::memory;
+  using Tag = memory::format_tag;
+  const bool full = state.range(0) == 1;
+  const int64_t t = full ? 500 : 100, n = 128, c = full ? 128 : 64,
+                h = full ? 64 : 32;
+  const auto dt =
+      state.range(1) == 1 ? memory::data_type::bf16 : memory::data_type::f32;
+  const auto kind = state.range(2) == 1 ? dnnl::prop_kind::forward_training
+                                        : dnnl::prop_kind::forward_inference;
+  try {
+    dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+    dnnl::stream stream(engine);
+    const memory::desc src({t, n, c}, dt, Tag::tnc);
+    const memory::desc dst({t, n, 2 * h}, dt, Tag::tnc);
+    const memory::desc layer({1, 2, c, 4, h}, dt, Tag::any);
+    const memory::desc iter({1, 2, h, 4, h}, dt, Tag::any);
+    const memory::desc bias({1, 2, 4, h}, memory::data_type::f32, Tag::ldgo);
+    const memory::desc none;
+    dnnl::lstm_forward::primitive_desc pd(
+        dnnl::lstm_forward::desc(
+            kind, dnnl::rnn_direction::bidirectional_concat, src, none, none,
+            layer, iter, bias, dst, none, none),
+        engine);
+    auto make = [&](const memory::desc& md) {
+      memory m(md, engine);
+      std::memset(m.get_data_handle(), 0, md.get_size());
+      return m;
+    };
+    std::unordered_map<int, memory> args = {
+        {DNNL_ARG_SRC_LAYER, make(src)},
+        {DNNL_ARG_WEIGHTS_LAYER, make(pd.weights_layer_desc())},
+        {DNNL_ARG_WEIGHTS_ITER, make(pd.weights_iter_desc())},
+        {DNNL_ARG_BIAS, make(bias)},
+        {DNNL_ARG_DST_LAYER, make(dst)}};
+    if (kind == dnnl::prop_kind::forward_training) {
+      args[DNNL_ARG_WORKSPACE] = make(pd.workspace_desc());
+    }
+    dnnl::lstm_forward forward(pd);
+    state.SetLabel(pd.impl_info_str());
+    for (auto _ : state) {
+      forward.execute(stream, args);
+      stream.wait();
+    }
+  } catch (const dnnl::error& e) {
+    state.SkipWithError(e.what());
+  }
+}
+
 BENCHMARK(BM_LoomBiLstm)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_OneDnnBiLstm)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LoomLstmStepwise)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LoomLstmFused)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_OneDnnLstmForward)
+    ->ArgsProduct({{0, 1}, {0, 1}, {0, 1}})
+    ->ArgNames({"full", "bf16", "training"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace loom
