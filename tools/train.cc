@@ -51,6 +51,11 @@ ABSL_FLAG(bool, copy_plugins, true,
           "so the model folder loads without --plugin anywhere.");
 ABSL_FLAG(bool, profile, false,
           "Print the time spent in each node after training.");
+ABSL_FLAG(bool, allreduce_overlap, true,
+          "Under mpirun: sum each bucket of gradients over the ranks as soon "
+          "as the backward pass has finished them, overlapping the "
+          "communication with the rest of the backward pass (the same "
+          "result as without).");
 ABSL_FLAG(std::string, progress, "auto",
           "Progress display: auto, bar (redrawn) or lines (one per epoch).");
 
@@ -116,6 +121,7 @@ int main(int argc, char** argv) {
   }
   options.profile = absl::GetFlag(FLAGS_profile);
   options.copy_plugins = absl::GetFlag(FLAGS_copy_plugins);
+  options.allreduce_overlap = absl::GetFlag(FLAGS_allreduce_overlap);
   options.interactive =
       progress == "bar" ||
       (progress == "auto" && loom::ProgressBar::StdoutIsTerminal());

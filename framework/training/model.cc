@@ -341,11 +341,13 @@ absl::Status Model::CheckExamples(const LabeledExamples& data) const {
                          def_.labels_input(), data.labels, "labels");
 }
 
-void Model::set_communicator(distributed::Communicator* comm) {
+void Model::set_communicator(distributed::Communicator* comm,
+                             bool allreduce_overlap) {
   comm_ = comm;
   allreducer_.reset();
   if (comm_ != nullptr && comm_->size() > 1) {
     allreducer_ = std::make_shared<distributed::GradientAllreducer>(comm_);
+    allreducer_->set_overlap(allreduce_overlap);
   }
 }
 
@@ -360,6 +362,14 @@ absl::Status Model::RunBatch(const LabeledExamples& data,
         distributed::ShardOfBatch(begin, end, comm_->rank(), comm_->size());
   }
   const int64_t rows = end - begin;
+  if (training && allreducer_ != nullptr) {
+    // Gradients of this rank's mean loss, weighted by its share: their sum
+    // over ranks is the gradient of the global batch's mean loss (summed
+    // during Backward with overlap, else in FinishStep).
+    LOOM_RETURN_IF_ERROR(allreducer_->BeginStep(
+        *executor_, def_.loss(),
+        static_cast<float>(rows) / static_cast<float>(global_rows), rows > 0));
+  }
   if (rows > 0) {
     GatherRows(data.features, order, begin, end, &batch_features_);
     GatherRows(data.labels, order, begin, end, &batch_labels_);
@@ -372,12 +382,7 @@ absl::Status Model::RunBatch(const LabeledExamples& data,
   }
   if (training) {
     if (allreducer_ != nullptr) {
-      // Gradients of this rank's mean loss, weighted by its share: their sum
-      // over ranks is the gradient of the global batch's mean loss.
-      LOOM_RETURN_IF_ERROR(allreducer_->Allreduce(
-          executor_->parameters(),
-          static_cast<float>(rows) / static_cast<float>(global_rows),
-          rows > 0));
+      LOOM_RETURN_IF_ERROR(allreducer_->FinishStep(*executor_));
     }
     LOOM_RETURN_IF_ERROR(optimizer_->Apply(executor_->parameters()));
   }

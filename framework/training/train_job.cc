@@ -151,7 +151,7 @@ absl::Status RunTrainJob(const TrainJobOptions& options,
   const TrainingDef& training = def.training();
   LOOM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model,
                         Model::Create(file, registry, training.seed()));
-  model->set_communicator(options.comm);
+  model->set_communicator(options.comm, options.allreduce_overlap);
 
   // The data: loaded, its classes checked against the model and recorded
   // (they are saved with the model, in the order of its outputs), split.
