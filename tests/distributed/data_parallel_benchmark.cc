@@ -92,6 +92,22 @@ int main(int argc, char** argv) {
       vocab = p.shape().dim(0);
     }
   }
+  // A table the Embedding node creates (layer-form model files): its rows
+  // are the node's input_dim.
+  for (auto& node : *file->model.mutable_graph()->mutable_node()) {
+    if (node.op() != "Embedding") continue;
+    auto it = node.mutable_attr()->find("input_dim");
+    if (it == node.mutable_attr()->end() || it->second.i() <= 0) continue;
+    if (vocab == 0) {
+      it->second.set_i(it->second.i() * scale);
+      vocab = it->second.i();
+    }
+  }
+  if (vocab < 3) {
+    return fail(absl::InvalidArgumentError(
+        "found no embedding table (embedding/table or an Embedding node's "
+        "input_dim) to draw ids for"));
+  }
   for (const auto& in : file->model.graph().input()) {
     if (in.name() == file->model.features_input()) max_len = in.shape().dim(1);
   }
