@@ -132,18 +132,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   const bool ranks = (*comm)->size() > 1;
-  if (ranks) {
-    options.comm = comm->get();
-  } else {
-    // Ranks would stop at different steps: under mpirun a signal ends the
-    // job (mpirun passes it to every rank).
-    options.stop_requested = &stop_requested;
-    std::signal(SIGINT, OnStopSignal);
-    std::signal(SIGTERM, OnStopSignal);
-  }
+  if (ranks) options.comm = comm->get();
+  // Under mpirun (which passes a signal to every rank) the ranks reduce
+  // their stop requests at every step, so all stop at the same one and
+  // rank 0 writes the resume checkpoint.
+  options.stop_requested = &stop_requested;
+  std::signal(SIGINT, OnStopSignal);
+  std::signal(SIGTERM, OnStopSignal);
   absl::Status status = loom::RunTrainJob(options, std::cout);
   std::cout.flush();
-  if (ranks && !status.ok()) {
+  if (ranks && absl::IsCancelled(status) && !(*comm)->is_root()) {
+    return 128 + (stop_signal != 0 ? stop_signal : SIGINT);  // Rank 0 says.
+  }
+  if (ranks && !status.ok() && !absl::IsCancelled(status)) {
     // One rank's error ends every rank (the others may be waiting for it).
     std::cerr << "train: " << (*comm)->Where() << ": " << status.message()
               << "\n";

@@ -488,6 +488,10 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
       seen = st->seen();
       seconds_before = st->epoch_train_seconds();
     }
+    // Data-parallel: this rank's own generators and running sums.
+    LOOM_RETURN_IF_ERROR(RestoreRankState(
+        *st, allreducer_ ? comm_->rank() : 0, allreducer_ ? comm_->size() : 1,
+        *executor_, first_step > 0 ? &sums : nullptr));
   }
   // A resume checkpoint of where training stands now.
   const auto checkpoint = [&](int epoch, int64_t step, bool finished,
@@ -513,7 +517,26 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
     st.set_epochs(options.epochs);
     st.set_threads(options.threads);
     CaptureModelState(*this, callbacks, &st);
-    if (auto s = options.resume_writer->Write(st); !s.ok()) {
+    if (allreducer_ != nullptr) {
+      LOOM_RETURN_IF_ERROR(
+          AddRankStates(*comm_, *executor_, step > 0 ? &sums : nullptr, &st));
+    }
+    absl::Status s;
+    if (allreducer_ == nullptr || comm_->is_root()) {
+      s = options.resume_writer->Write(st);
+    }
+    if (allreducer_ != nullptr) {
+      // Every rank's part went in; rank 0 wrote. The others wait until it
+      // has (a rank ending early would make mpirun kill rank 0 mid-write).
+      int64_t written = s.ok() ? 1 : 0;
+      LOOM_RETURN_IF_ERROR(
+          comm_->Broadcast(absl::MakeSpan(&written, 1), 0,
+                           "whether the checkpoint was written"));
+      if (!written && s.ok()) {
+        s = absl::UnavailableError("rank 0 could not write it");
+      }
+    }
+    if (!s.ok()) {
       return absl::Status(
           s.code(),
           absl::StrCat("writing the resume checkpoint after epoch ",
@@ -521,8 +544,15 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
     }
     return absl::OkStatus();
   };
-  const auto stop_requested = [&] {
-    return options.stop_requested != nullptr && options.stop_requested->load();
+  // Data-parallel: a stop any rank got, so all stop at the same step.
+  const auto stop_requested = [&]() -> absl::StatusOr<bool> {
+    if (options.stop_requested == nullptr) return false;
+    int64_t stop = options.stop_requested->load() ? 1 : 0;
+    if (allreducer_ != nullptr) {
+      LOOM_RETURN_IF_ERROR(
+          comm_->AllreduceMax(absl::MakeSpan(&stop, 1), "the stop requests"));
+    }
+    return stop != 0;
   };
 
   for (int epoch = first_epoch; !stopped && epoch <= options.epochs; ++epoch) {
@@ -580,7 +610,7 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
         bar.Update(step + 1, elapsed(),
                    MeanMetrics(metric_names_, sums, shown));
       }
-      const bool interrupt = stop_requested();
+      LOOM_ASSIGN_OR_RETURN(const bool interrupt, stop_requested());
       if (interrupt ||
           (options.checkpoint_every > 0 &&
            (step + 1) % options.checkpoint_every == 0 && step + 1 < steps)) {
@@ -619,7 +649,11 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
       stopped |= c_stop;
     }
     LOOM_RETURN_IF_ERROR(checkpoint(epoch + 1, 0, stopped, 0));
-    if (!stopped && epoch < options.epochs && stop_requested()) {
+    bool stop_now = false;
+    if (!stopped && epoch < options.epochs) {
+      LOOM_ASSIGN_OR_RETURN(stop_now, stop_requested());
+    }
+    if (stop_now) {
       return absl::CancelledError(absl::StrCat(
           "stopped after epoch ", epoch,
           options.resume_writer ? " and wrote a resume checkpoint" : ""));
