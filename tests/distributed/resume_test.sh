@@ -4,7 +4,8 @@
 # must be restored):
 #   - 2 epochs straight against 1 epoch, then --resume to 2: the same
 #     history.csv metrics, to the last digit;
-#   - a stop request (SIGTERM) sent to rank 1 alone mid-training: it is
+#   - a stop request (SIGTERM) sent to rank 1 alone mid-training (with
+#     --checkpoint_every=4, so mid-epoch checkpoints are written too): it is
 #     reduced over the ranks, so both stop after the same step and rank 0
 #     writes the checkpoint; resuming ends as the uninterrupted run. The
 #     signal goes to the rank, not to mpirun (mpirun forwards a SIGTERM to
@@ -50,7 +51,7 @@ echo "=== a stop request on rank 1 alone, mid-training"
 mpirun_ -np 2 "$train" "${flags[@]}" --epochs=5 --output_dir="$work/s5" \
   > "$work/s5.log" 2>&1 || { cat "$work/s5.log"; fail "5 epochs straight"; }
 ( mpirun_ -np 2 sh -c 'echo $$ > "'"$work"'/pid.$OMPI_COMM_WORLD_RANK"
-    exec "$0" "$@"' "$train" "${flags[@]}" --epochs=5 \
+    exec "$0" "$@"' "$train" "${flags[@]}" --epochs=5 --checkpoint_every=4 \
     --output_dir="$work/stop" > "$work/stop.log" 2>&1 || true ) &
 job=$!
 for ((i = 0; i < 3000; i++)); do
