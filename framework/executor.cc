@@ -497,6 +497,93 @@ void Executor::MarkDependents(std::vector<char>& marked) const {
   }
 }
 
+void Executor::PlanBackward(const RunOrder& order, int loss_value,
+                            std::vector<GradientReady>* ready,
+                            std::vector<int>* last_node) const {
+  const Graph& g = *graph_;
+  const auto& nodes = g.nodes();
+  std::vector<char> from_param(g.values().size(), 0);
+  for (size_t i = 0; i < parameters_.size(); ++i) {
+    if (parameters_[i].trainable) from_param[g.parameter_values()[i]] = 1;
+  }
+  for (int n : order.nodes) {
+    bool any = false;
+    for (int v : nodes[n].inputs) any |= v >= 0 && from_param[v];
+    if (!any) continue;
+    const auto& constant = nodes[n].op->constant_outputs;
+    for (size_t k = 0; k < nodes[n].outputs.size(); ++k) {
+      if (std::find(constant.begin(), constant.end(), static_cast<int>(k)) ==
+          constant.end()) {
+        from_param[nodes[n].outputs[k]] = 1;
+      }
+    }
+  }
+  // Backward's walk without the kernels: which nodes run and which of
+  // their inputs get a gradient.
+  std::vector<char> gets_grad(g.values().size(), 0);
+  gets_grad[loss_value] = 1;
+  std::vector<int> last(parameters_.size(), -1);
+  std::vector<char> sparse(parameters_.size(), 1);
+  std::vector<char> runs(order.nodes.size(), 0);
+  for (int pos = static_cast<int>(order.nodes.size()) - 1; pos >= 0; --pos) {
+    const Node& node = nodes[order.nodes[pos]];
+    bool has_output_grad = false;
+    for (int v : node.outputs) has_output_grad |= gets_grad[v] != 0;
+    bool wants_input_grad = false;
+    for (int v : node.inputs) wants_input_grad |= v >= 0 && from_param[v];
+    if (!has_output_grad || !wants_input_grad) continue;
+    runs[pos] = 1;
+    for (size_t i = 0; i < node.inputs.size(); ++i) {
+      const int v = node.inputs[i];
+      if (v < 0 || !from_param[v]) continue;
+      const Value& value = g.values()[v];
+      if (value.kind == Value::Kind::kParameter) {
+        last[value.index] = pos;
+        const auto& s = node.op->sparse_grad_inputs;
+        if (std::find(s.begin(), s.end(), static_cast<int>(i)) == s.end()) {
+          sparse[value.index] = 0;
+        }
+      } else if (value.kind == Value::Kind::kNodeOutput) {
+        gets_grad[v] = 1;
+      }
+    }
+  }
+  ready->clear();
+  last_node->clear();
+  std::vector<char> listed(parameters_.size(), 0);
+  for (int pos = static_cast<int>(order.nodes.size()) - 1; pos >= 0; --pos) {
+    if (!runs[pos]) continue;
+    for (int v : nodes[order.nodes[pos]].inputs) {
+      if (v < 0 || g.values()[v].kind != Value::Kind::kParameter) continue;
+      const int p = g.values()[v].index;
+      if (last[p] != pos || listed[p]) continue;
+      listed[p] = 1;
+      ready->push_back({p, sparse[p] != 0});
+      last_node->push_back(pos);
+    }
+  }
+  for (size_t p = 0; p < parameters_.size(); ++p) {
+    if (!parameters_[p].trainable || listed[p]) continue;
+    ready->push_back({static_cast<int>(p), false});
+    last_node->push_back(-1);
+  }
+}
+
+absl::StatusOr<std::vector<Executor::GradientReady>>
+Executor::GradientReadyOrder(const std::string& loss) {
+  const int loss_value = graph_->FindValue(loss);
+  if (loss_value < 0) {
+    return absl::NotFoundError(
+        absl::StrCat("no value named '", loss, "' (the loss) in the graph"));
+  }
+  const std::vector<std::string> fetches = {loss};
+  LOOM_ASSIGN_OR_RETURN(const RunOrder* order, GetRunOrder(fetches));
+  std::vector<GradientReady> ready;
+  std::vector<int> last_node;
+  PlanBackward(*order, loss_value, &ready, &last_node);
+  return ready;
+}
+
 absl::Status Executor::Backward(const std::string& loss, const Tensor* seed) {
   const Graph& g = *graph_;
   if (last_run_order_ == nullptr) {
@@ -557,9 +644,28 @@ absl::Status Executor::Backward(const std::string& loss, const Tensor* seed) {
   }
   has_grad_[loss_value] = 1;
 
-  for (auto it = last_run_order_->nodes.rbegin();
-       it != last_run_order_->nodes.rend(); ++it) {
-    const int n = *it;
+  // With a hook: which parameters are final after which node.
+  std::vector<GradientReady> ready;
+  std::vector<int> last_node;
+  size_t next_ready = 0;
+  if (backward_hook_) {
+    PlanBackward(*last_run_order_, loss_value, &ready, &last_node);
+  }
+  auto report = [&](size_t k) -> absl::Status {
+    const int p = ready[k].parameter;
+    parameters_[p].grad_is_sparse = param_grad_state_[p] == GradState::kSparse;
+    absl::Status s = backward_hook_(p);
+    if (!s.ok()) {
+      return absl::Status(
+          s.code(), absl::StrCat("backward hook for parameter '",
+                                 parameters_[p].name, "': ", s.message()));
+    }
+    return absl::OkStatus();
+  };
+
+  const int num_nodes = static_cast<int>(last_run_order_->nodes.size());
+  for (int pos = num_nodes - 1; pos >= 0; --pos) {
+    const int n = last_run_order_->nodes[pos];
     const Node& node = nodes[n];
     bool has_output_grad = false;
     for (int v : node.outputs) has_output_grad |= has_grad_[v] != 0;
@@ -618,6 +724,10 @@ absl::Status Executor::Backward(const std::string& loss, const Tensor* seed) {
                             absl::StrCat(g.Describe(n), ": ", added.message()));
       }
     }
+    for (; next_ready < ready.size() && last_node[next_ready] == pos;
+         ++next_ready) {
+      LOOM_RETURN_IF_ERROR(report(next_ready));
+    }
   }
 
   for (size_t i = 0; i < parameters_.size(); ++i) {
@@ -626,6 +736,10 @@ absl::Status Executor::Backward(const std::string& loss, const Tensor* seed) {
       param_grad_state_[i] = GradState::kZero;
     }
     parameters_[i].grad_is_sparse = param_grad_state_[i] == GradState::kSparse;
+  }
+  // Parameters the loss does not reach: zero, final now.
+  for (; next_ready < ready.size(); ++next_ready) {
+    LOOM_RETURN_IF_ERROR(report(next_ready));
   }
   return absl::OkStatus();
 }

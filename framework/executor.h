@@ -10,6 +10,7 @@
 #define LOOM_FRAMEWORK_EXECUTOR_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
@@ -62,6 +63,33 @@ class Executor {
   // With `seed`, `loss` may be any float value of seed's shape, and the
   // result is the vector-Jacobian product seed^T * d(loss)/d(parameters).
   absl::Status Backward(const std::string& loss, const Tensor* seed = nullptr);
+
+  // Called by Backward() with a parameter's index (into parameters()) as
+  // soon as that parameter's gradient is final: right after the last node
+  // that contributes to it (in backward order) has added its part, with
+  // Parameter::grad and, for a sparse gradient, touched_rows and
+  // grad_is_sparse set as Backward() leaves them. Trainable parameters the
+  // loss does not reach are reported at the end (zero gradient); frozen
+  // ones never. Each trainable parameter is reported exactly once per
+  // Backward(), in the order GradientReadyOrder() gives. An error from the
+  // hook ends Backward() with that error. For overlapping the gradient
+  // allreduce with the backward pass; an empty function turns it off.
+  using BackwardHook = std::function<absl::Status(int parameter)>;
+  void set_backward_hook(BackwardHook hook) {
+    backward_hook_ = std::move(hook);
+  }
+
+  // The order in which Backward(loss) finalizes the trainable parameters'
+  // gradients after a Run() whose fetches include `loss` (any such Run: the
+  // nodes the other fetches add do not reach the loss), and whether each
+  // gradient comes only as sparse rows (every contribution through an
+  // op's sparse_grad_inputs, e.g. an Embedding's table). Needs no Run().
+  struct GradientReady {
+    int parameter = 0;
+    bool sparse = false;
+  };
+  absl::StatusOr<std::vector<GradientReady>> GradientReadyOrder(
+      const std::string& loss);
 
   // Run() in inference or training mode, but each value named in
   // `overrides` (a node output) is replaced by the given tensor right after
@@ -127,6 +155,14 @@ class Executor {
   // order's nodes that depends on a marked value (an op's constant outputs
   // depend on nothing).
   void MarkDependents(std::vector<char>& marked) const;
+  // For Backward over `order` from `loss_value`: which input of which
+  // node sends a gradient, derived from the graph alone. `ready` gets the
+  // trainable parameters in the order their gradients become final, and
+  // `last_node[k]` the position in `order` of ready[k]'s last contributor
+  // (-1: none, the loss does not reach it).
+  void PlanBackward(const RunOrder& order, int loss_value,
+                    std::vector<GradientReady>* ready,
+                    std::vector<int>* last_node) const;
   absl::Status AddDenseGrad(int value, Tensor* grad);
   absl::Status AddSparseGrad(int value, SparseRows* grad);
 
@@ -147,6 +183,7 @@ class Executor {
   std::vector<char> has_grad_;
   std::vector<GradState> param_grad_state_;
   bool profiling_ = false;
+  BackwardHook backward_hook_;
 };
 
 }  // namespace loom

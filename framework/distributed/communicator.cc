@@ -209,6 +209,79 @@ LOOM_MPI_ALLREDUCE(int64_t, MPI_SUM, AllreduceSum)
 LOOM_MPI_ALLREDUCE(int64_t, MPI_MAX, AllreduceMax)
 #undef LOOM_MPI_ALLREDUCE
 
+struct Communicator::PendingAllreduce::Request {
+  MPI_Request request = MPI_REQUEST_NULL;
+};
+
+Communicator::PendingAllreduce::PendingAllreduce()
+    : request_(std::make_unique<Request>()) {}
+Communicator::PendingAllreduce::~PendingAllreduce() = default;
+Communicator::PendingAllreduce::PendingAllreduce(
+    PendingAllreduce&& other) noexcept = default;
+Communicator::PendingAllreduce& Communicator::PendingAllreduce::operator=(
+    PendingAllreduce&& other) noexcept = default;
+
+absl::Status Communicator::StartAllreduceSum(absl::Span<float> data,
+                                             absl::string_view what,
+                                             PendingAllreduce* pending) {
+  if (pending->active_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "MPI_Iallreduce of ", what, " on ", Where(),
+        ": the request still holds the allreduce of ", pending->what_));
+  }
+  if (pending->request_ == nullptr) {
+    pending->request_ = std::make_unique<PendingAllreduce::Request>();
+  }
+  pending->what_ = std::string(what);
+  pending->bytes_ = static_cast<int64_t>(data.size() * sizeof(float));
+  pending->start_seconds_ = NowSeconds();
+  if (!uses_mpi_ || size_ == 1 || data.empty()) return absl::OkStatus();
+  LOOM_RETURN_IF_ERROR(CheckCount(data.size(), "MPI_Iallreduce", what));
+  if (int rc = MPI_Iallreduce(MPI_IN_PLACE, data.data(),
+                              static_cast<int>(data.size()), MPI_FLOAT, MPI_SUM,
+                              MPI_COMM_WORLD, &pending->request_->request);
+      rc != MPI_SUCCESS) {
+    return Error(rc, "MPI_Iallreduce", what);
+  }
+  pending->active_ = true;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Communicator::TestAllreduce(PendingAllreduce* pending) {
+  if (!pending->active_) return true;
+  int done = 0;
+  if (int rc = MPI_Test(&pending->request_->request, &done, MPI_STATUS_IGNORE);
+      rc != MPI_SUCCESS) {
+    pending->active_ = false;
+    return Error(rc, "MPI_Iallreduce", pending->what_);
+  }
+  const double now = NowSeconds();
+  if (done) {
+    pending->active_ = false;
+    stats_.calls += 1;
+    stats_.bytes += pending->bytes_;
+    stats_.seconds += now - pending->start_seconds_;
+    return true;
+  }
+  if (now > pending->start_seconds_ + absl::ToDoubleSeconds(timeout_)) {
+    // The request is abandoned: the caller ends the job (Abort()).
+    pending->active_ = false;
+    return absl::DeadlineExceededError(absl::StrFormat(
+        "MPI_Iallreduce of %s on %s: the other ranks did not take part "
+        "within %.0f s (one stopped or hangs); ending the job",
+        pending->what_, Where(), absl::ToDoubleSeconds(timeout_)));
+  }
+  return false;
+}
+
+absl::Status Communicator::WaitAllreduce(PendingAllreduce* pending) {
+  for (int64_t polls = 1;; ++polls) {
+    LOOM_ASSIGN_OR_RETURN(const bool done, TestAllreduce(pending));
+    if (done) return absl::OkStatus();
+    PauseBetweenPolls(polls);
+  }
+}
+
 absl::Status Communicator::Broadcast(std::string* bytes, int root,
                                      absl::string_view what) {
   if (!uses_mpi_ || size_ == 1) return absl::OkStatus();

@@ -73,6 +73,43 @@ class Communicator {
   // Logical or / max over ranks of int64 values.
   absl::Status AllreduceMax(absl::Span<int64_t> data, absl::string_view what);
 
+  // A non-blocking allreduce (MPI_Iallreduce) in flight, for overlapping
+  // communication with computation: StartAllreduceSum() starts it,
+  // TestAllreduce() lets MPI make progress and says whether it is done,
+  // WaitAllreduce() polls it until done or the timeout
+  // (DEADLINE_EXCEEDED, never hangs). The data must stay alive and
+  // untouched until it is done; every rank must start the same
+  // allreduces in the same order. Destroying one still in flight abandons
+  // it (only after an error: the job then ends with Abort()). It is the
+  // same reduction as AllreduceSum() (bit-identical results for the same
+  // data on every rank).
+  class PendingAllreduce {
+   public:
+    PendingAllreduce();
+    ~PendingAllreduce();
+    PendingAllreduce(PendingAllreduce&& other) noexcept;
+    PendingAllreduce& operator=(PendingAllreduce&& other) noexcept;
+    bool active() const { return active_; }
+
+   private:
+    friend class Communicator;
+    struct Request;
+    std::unique_ptr<Request> request_;  // Holds the MPI_Request.
+    bool active_ = false;               // Started and not yet completed.
+    std::string what_;
+    double start_seconds_ = 0;
+    int64_t bytes_ = 0;
+  };
+  // Starts the in-place sum of `data` over ranks into `pending` (which must
+  // not be active). Without MPI or with one rank it completes at once.
+  absl::Status StartAllreduceSum(absl::Span<float> data, absl::string_view what,
+                                 PendingAllreduce* pending);
+  // True when done (then `pending` is no longer active); false while in
+  // flight. An error (MPI's, or the timeout passed since the start) names
+  // what it was for and this rank.
+  absl::StatusOr<bool> TestAllreduce(PendingAllreduce* pending);
+  absl::Status WaitAllreduce(PendingAllreduce* pending);
+
   // Root's bytes (or values) to every rank; other ranks' contents are
   // replaced (strings resized).
   absl::Status Broadcast(std::string* bytes, int root, absl::string_view what);

@@ -180,6 +180,207 @@ absl::Status GradientAllreducer::Allreduce(std::vector<Parameter>& params,
   return absl::OkStatus();
 }
 
+absl::Status GradientAllreducer::PlanLayout(Executor& executor,
+                                            const std::string& loss) {
+  const std::vector<Parameter>& params = executor.parameters();
+  LOOM_ASSIGN_OR_RETURN(auto order, executor.GradientReadyOrder(loss));
+  buckets_.clear();
+  row_exchanged_.clear();
+  bucket_of_.assign(params.size(), -1);
+  index_in_bucket_.assign(params.size(), -1);
+  int64_t bucket_bytes = 0;
+  for (const Executor::GradientReady& r : order) {
+    if (r.sparse) {
+      row_exchanged_.push_back(r.parameter);
+      continue;
+    }
+    const int64_t n = params[r.parameter].value.num_elements();
+    const int64_t bytes = n * static_cast<int64_t>(sizeof(float));
+    if (buckets_.empty() || (!buckets_.back().members.empty() &&
+                             bucket_bytes + bytes > fusion_bytes_)) {
+      buckets_.emplace_back();
+      bucket_bytes = 0;
+    }
+    Bucket& b = buckets_.back();
+    bucket_of_[r.parameter] = static_cast<int>(buckets_.size()) - 1;
+    index_in_bucket_[r.parameter] = static_cast<int>(b.members.size());
+    b.offsets.push_back(static_cast<int64_t>(b.buffer.size()));
+    b.members.push_back(r.parameter);
+    b.buffer.resize(b.buffer.size() + static_cast<size_t>(n));
+    bucket_bytes += bytes;
+  }
+  // Every rank must start the same allreduces in the same order.
+  LOOM_RETURN_IF_ERROR(comm_->CheckSameOnAllRanks(
+      DescribeLayout(params),
+      absl::StrCat("the gradient bucket layout (", buckets_.size(),
+                   " buckets of up to ", fusion_bytes_, " bytes)")));
+  planned_ = true;
+  return absl::OkStatus();
+}
+
+std::string GradientAllreducer::DescribeLayout(
+    const std::vector<Parameter>& params) const {
+  std::string out;
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    absl::StrAppend(&out, "bucket ", b, ":");
+    for (int p : buckets_[b].members) {
+      absl::StrAppend(&out, " ", params[p].name, "[",
+                      params[p].value.num_elements(), "]");
+    }
+    absl::StrAppend(&out, "\n");
+  }
+  if (!row_exchanged_.empty()) {
+    absl::StrAppend(&out, "rows:");
+    for (int p : row_exchanged_) absl::StrAppend(&out, " ", params[p].name);
+    absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
+void GradientAllreducer::CopyIntoBucket(const std::vector<Parameter>& params,
+                                        int p) {
+  Bucket& b = buckets_[bucket_of_[p]];
+  const int k = index_in_bucket_[p];
+  const int64_t n = params[p].value.num_elements();
+  float* dst = b.buffer.data() + b.offsets[k];
+  const bool has = has_grad_ && params[p].grad.is_initialized() &&
+                   params[p].grad.num_elements() == n;
+  if (has) {
+    const float* g = params[p].grad.f32();
+    for (int64_t i = 0; i < n; ++i) dst[i] = weight_ * g[i];
+  } else {
+    std::fill_n(dst, n, 0.0f);
+  }
+  copied_[p] = 1;
+  ++b.ready;
+}
+
+absl::Status GradientAllreducer::StartCompleteBuckets() {
+  while (next_to_start_ < buckets_.size()) {
+    Bucket& b = buckets_[next_to_start_];
+    if (b.ready < static_cast<int>(b.members.size())) break;
+    LOOM_RETURN_IF_ERROR(comm_->StartAllreduceSum(
+        absl::MakeSpan(b.buffer),
+        absl::StrCat("gradient bucket ", next_to_start_, " (", b.members.size(),
+                     " parameters)"),
+        &b.pending));
+    b.started = true;
+    ++stats_.buckets;
+    stats_.dense_bytes += static_cast<int64_t>(b.buffer.size() * sizeof(float));
+    ++next_to_start_;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GradientAllreducer::OnGradientReady(std::vector<Parameter>& params,
+                                                 int p) {
+  const auto start = Clock::now();
+  if (p < 0 || static_cast<size_t>(p) >= bucket_of_.size()) {
+    return absl::InternalError(
+        absl::StrCat("gradient allreduce: no parameter ", p));
+  }
+  if (bucket_of_[p] >= 0 && !copied_[p]) {
+    CopyIntoBucket(params, p);
+    LOOM_RETURN_IF_ERROR(StartCompleteBuckets());
+  }
+  // Let MPI move the buckets in flight along (it progresses only inside
+  // MPI calls).
+  for (size_t b = 0; b < next_to_start_; ++b) {
+    if (buckets_[b].pending.active()) {
+      LOOM_RETURN_IF_ERROR(comm_->TestAllreduce(&buckets_[b].pending).status());
+    }
+  }
+  stats_.hook_seconds += SecondsSince(start);
+  return absl::OkStatus();
+}
+
+absl::Status GradientAllreducer::BeginStep(Executor& executor,
+                                           const std::string& loss,
+                                           float weight, bool has_grad) {
+  if (in_step_) {
+    return absl::FailedPreconditionError(
+        "gradient allreduce: BeginStep() again before FinishStep()");
+  }
+  if (!planned_) LOOM_RETURN_IF_ERROR(PlanLayout(executor, loss));
+  weight_ = weight;
+  has_grad_ = has_grad;
+  copied_.assign(executor.parameters().size(), 0);
+  for (Bucket& b : buckets_) {
+    b.ready = 0;
+    b.started = false;
+  }
+  next_to_start_ = 0;
+  in_step_ = true;
+  if (overlap_ && comm_->size() > 1) {
+    std::vector<Parameter>* params = &executor.parameters();
+    executor.set_backward_hook(
+        [this, params](int p) { return OnGradientReady(*params, p); });
+  } else {
+    executor.set_backward_hook(nullptr);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status GradientAllreducer::FinishStep(Executor& executor) {
+  if (!in_step_) {
+    return absl::FailedPreconditionError(
+        "gradient allreduce: FinishStep() without BeginStep()");
+  }
+  in_step_ = false;
+  executor.set_backward_hook(nullptr);
+  std::vector<Parameter>& params = executor.parameters();
+  const auto start = Clock::now();
+  ++stats_.steps;
+  if (comm_->size() == 1) {
+    if (weight_ != 1.0f && has_grad_) {
+      for (Parameter& p : params) {
+        if (!p.trainable) continue;
+        for (float& g : p.grad.flat()) g *= weight_;
+      }
+    }
+    stats_.seconds += SecondsSince(start);
+    return absl::OkStatus();
+  }
+  stats_.buckets_started_in_backward += static_cast<int64_t>(next_to_start_);
+  // What the backward pass did not hand over (no hook, no Backward on this
+  // rank, or a gradient it never reported).
+  for (size_t b = 0; b < buckets_.size(); ++b) {
+    for (int p : buckets_[b].members) {
+      if (!copied_[p]) CopyIntoBucket(params, p);
+    }
+  }
+  LOOM_RETURN_IF_ERROR(StartCompleteBuckets());
+  const auto rows_start = Clock::now();
+  stats_.dense_after_backward_seconds +=
+      std::chrono::duration<double>(rows_start - start).count();
+  // The rows while the buckets are in flight.
+  for (int p : row_exchanged_) {
+    Parameter& param = params[p];
+    if (has_grad_ && !param.grad_is_sparse) {
+      return absl::InternalError(absl::StrCat(
+          "gradient allreduce on ", comm_->Where(), ": the gradient of '",
+          param.name, "' was planned as rows but came dense"));
+    }
+    LOOM_RETURN_IF_ERROR(ExchangeSparse(param, weight_, has_grad_));
+  }
+  const auto wait_start = Clock::now();
+  stats_.rows_seconds +=
+      std::chrono::duration<double>(wait_start - rows_start).count();
+  for (Bucket& b : buckets_) {
+    LOOM_RETURN_IF_ERROR(comm_->WaitAllreduce(&b.pending));
+    for (size_t k = 0; k < b.members.size(); ++k) {
+      Parameter& param = params[b.members[k]];
+      EnsureGrad(param);
+      std::memcpy(param.grad.f32(), b.buffer.data() + b.offsets[k],
+                  param.value.num_elements() * sizeof(float));
+      param.grad_is_sparse = false;
+    }
+  }
+  stats_.dense_after_backward_seconds += SecondsSince(wait_start);
+  stats_.seconds += SecondsSince(start);
+  return absl::OkStatus();
+}
+
 absl::Status GradientAllreducer::ExchangeSparse(Parameter& p, float weight,
                                                 bool has_grad) {
   EnsureGrad(p);
@@ -278,6 +479,7 @@ absl::StatusOr<std::vector<EpochResult>> TrainDataParallel(
   }
   LOOM_RETURN_IF_ERROR(BroadcastParameters(comm, executor.parameters()));
   GradientAllreducer reducer(&comm, options.fusion_bytes, options.sparse);
+  reducer.set_overlap(options.overlap);
   const std::vector<std::string> fetches = {options.loss};
   Tensor batch_features, batch_labels;
   std::vector<EpochResult> results;
@@ -301,6 +503,10 @@ absl::StatusOr<std::vector<EpochResult>> TrainDataParallel(
       const auto [first, last] =
           ShardOfBatch(begin, end, comm.rank(), comm.size());
       const bool has_rows = last > first;
+      const float weight =
+          static_cast<float>(last - first) / static_cast<float>(end - begin);
+      LOOM_RETURN_IF_ERROR(
+          reducer.BeginStep(executor, options.loss, weight, has_rows));
       if (has_rows) {
         GatherRows(features, order, first, last, &batch_features);
         GatherRows(labels, order, first, last, &batch_labels);
@@ -316,10 +522,7 @@ absl::StatusOr<std::vector<EpochResult>> TrainDataParallel(
         sums[0] += double{loss->f32()[0]} * (last - first);
         rows += last - first;
       }
-      const float weight =
-          static_cast<float>(last - first) / static_cast<float>(end - begin);
-      if (auto s = reducer.Allreduce(executor.parameters(), weight, has_rows);
-          !s.ok()) {
+      if (auto s = reducer.FinishStep(executor); !s.ok()) {
         return absl::Status(
             s.code(), absl::StrCat("epoch ", epoch, ", step ", step + 1, ": ",
                                    s.message()));
@@ -329,6 +532,13 @@ absl::StatusOr<std::vector<EpochResult>> TrainDataParallel(
     EpochResult result;
     result.seconds = SecondsSince(start);
     result.allreduce_seconds = reducer.stats().seconds;
+    result.hook_seconds = reducer.stats().hook_seconds;
+    result.buckets = reducer.stats().buckets;
+    result.dense_after_backward_seconds =
+        reducer.stats().dense_after_backward_seconds;
+    result.rows_seconds = reducer.stats().rows_seconds;
+    result.buckets_started_in_backward =
+        reducer.stats().buckets_started_in_backward;
     result.allreduce_bytes =
         reducer.stats().dense_bytes + reducer.stats().sparse_bytes;
     result.steps = steps;

@@ -219,17 +219,19 @@ CheckpointWriter::CheckpointWriter(std::string dir, std::string monitor)
 
 absl::Status CheckpointWriter::OnTrainBegin(Model& model) {
   LOOM_RETURN_IF_ERROR(monitor_.CheckReported(model, "the checkpoints' best"));
-  return MakeDirectories(dir_);
+  return writes_ ? MakeDirectories(dir_) : absl::OkStatus();
 }
 
 absl::Status CheckpointWriter::OnEpochEnd(int epoch, const EpochLog& log,
                                           Model& model, bool* stop) {
   const auto& params = model.executor().parameters();
-  LOOM_RETURN_IF_ERROR(SaveCheckpoint(params, dir_ + "/last.ckpt"));
+  if (writes_) {
+    LOOM_RETURN_IF_ERROR(SaveCheckpoint(params, dir_ + "/last.ckpt"));
+  }
   LOOM_ASSIGN_OR_RETURN(auto value, monitor_.Value(log));
   if (monitor_.Improves(value)) {
     monitor_.set_best(value);
-    return SaveCheckpoint(params, dir_ + "/best.ckpt");
+    if (writes_) return SaveCheckpoint(params, dir_ + "/best.ckpt");
   }
   return absl::OkStatus();
 }

@@ -133,6 +133,9 @@ class CheckpointWriter : public Callback {
   absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
                           bool* stop) override;
   std::string kind() const override { return "checkpoints"; }
+  // Off: keeps track of the best but writes nothing (data-parallel ranks
+  // other than 0, so every rank runs the same callbacks).
+  void set_writes(bool on) { writes_ = on; }
   void SaveState(const Model& model, CallbackState* state) const override;
   absl::Status RestoreState(const CallbackState& state, Model& model,
                             const std::string& where) override;
@@ -140,6 +143,7 @@ class CheckpointWriter : public Callback {
  private:
   std::string dir_;
   MetricMonitor monitor_;
+  bool writes_ = true;
 };
 
 // The callbacks a TrainingDef asks for, checking their settings (numbers

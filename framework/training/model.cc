@@ -341,11 +341,13 @@ absl::Status Model::CheckExamples(const LabeledExamples& data) const {
                          def_.labels_input(), data.labels, "labels");
 }
 
-void Model::set_communicator(distributed::Communicator* comm) {
+void Model::set_communicator(distributed::Communicator* comm,
+                             bool allreduce_overlap) {
   comm_ = comm;
   allreducer_.reset();
   if (comm_ != nullptr && comm_->size() > 1) {
     allreducer_ = std::make_shared<distributed::GradientAllreducer>(comm_);
+    allreducer_->set_overlap(allreduce_overlap);
   }
 }
 
@@ -360,6 +362,14 @@ absl::Status Model::RunBatch(const LabeledExamples& data,
         distributed::ShardOfBatch(begin, end, comm_->rank(), comm_->size());
   }
   const int64_t rows = end - begin;
+  if (training && allreducer_ != nullptr) {
+    // Gradients of this rank's mean loss, weighted by its share: their sum
+    // over ranks is the gradient of the global batch's mean loss (summed
+    // during Backward with overlap, else in FinishStep).
+    LOOM_RETURN_IF_ERROR(allreducer_->BeginStep(
+        *executor_, def_.loss(),
+        static_cast<float>(rows) / static_cast<float>(global_rows), rows > 0));
+  }
   if (rows > 0) {
     GatherRows(data.features, order, begin, end, &batch_features_);
     GatherRows(data.labels, order, begin, end, &batch_labels_);
@@ -372,12 +382,7 @@ absl::Status Model::RunBatch(const LabeledExamples& data,
   }
   if (training) {
     if (allreducer_ != nullptr) {
-      // Gradients of this rank's mean loss, weighted by its share: their sum
-      // over ranks is the gradient of the global batch's mean loss.
-      LOOM_RETURN_IF_ERROR(allreducer_->Allreduce(
-          executor_->parameters(),
-          static_cast<float>(rows) / static_cast<float>(global_rows),
-          rows > 0));
+      LOOM_RETURN_IF_ERROR(allreducer_->FinishStep(*executor_));
     }
     LOOM_RETURN_IF_ERROR(optimizer_->Apply(executor_->parameters()));
   }
@@ -483,6 +488,10 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
       seen = st->seen();
       seconds_before = st->epoch_train_seconds();
     }
+    // Data-parallel: this rank's own generators and running sums.
+    LOOM_RETURN_IF_ERROR(RestoreRankState(
+        *st, allreducer_ ? comm_->rank() : 0, allreducer_ ? comm_->size() : 1,
+        *executor_, first_step > 0 ? &sums : nullptr));
   }
   // A resume checkpoint of where training stands now.
   const auto checkpoint = [&](int epoch, int64_t step, bool finished,
@@ -508,7 +517,26 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
     st.set_epochs(options.epochs);
     st.set_threads(options.threads);
     CaptureModelState(*this, callbacks, &st);
-    if (auto s = options.resume_writer->Write(st); !s.ok()) {
+    if (allreducer_ != nullptr) {
+      LOOM_RETURN_IF_ERROR(
+          AddRankStates(*comm_, *executor_, step > 0 ? &sums : nullptr, &st));
+    }
+    absl::Status s;
+    if (allreducer_ == nullptr || comm_->is_root()) {
+      s = options.resume_writer->Write(st);
+    }
+    if (allreducer_ != nullptr) {
+      // Every rank's part went in; rank 0 wrote. The others wait until it
+      // has (a rank ending early would make mpirun kill rank 0 mid-write).
+      int64_t written = s.ok() ? 1 : 0;
+      LOOM_RETURN_IF_ERROR(
+          comm_->Broadcast(absl::MakeSpan(&written, 1), 0,
+                           "whether the checkpoint was written"));
+      if (!written && s.ok()) {
+        s = absl::UnavailableError("rank 0 could not write it");
+      }
+    }
+    if (!s.ok()) {
       return absl::Status(
           s.code(),
           absl::StrCat("writing the resume checkpoint after epoch ",
@@ -516,8 +544,15 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
     }
     return absl::OkStatus();
   };
-  const auto stop_requested = [&] {
-    return options.stop_requested != nullptr && options.stop_requested->load();
+  // Data-parallel: a stop any rank got, so all stop at the same step.
+  const auto stop_requested = [&]() -> absl::StatusOr<bool> {
+    if (options.stop_requested == nullptr) return false;
+    int64_t stop = options.stop_requested->load() ? 1 : 0;
+    if (allreducer_ != nullptr) {
+      LOOM_RETURN_IF_ERROR(
+          comm_->AllreduceMax(absl::MakeSpan(&stop, 1), "the stop requests"));
+    }
+    return stop != 0;
   };
 
   for (int epoch = first_epoch; !stopped && epoch <= options.epochs; ++epoch) {
@@ -575,7 +610,7 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
         bar.Update(step + 1, elapsed(),
                    MeanMetrics(metric_names_, sums, shown));
       }
-      const bool interrupt = stop_requested();
+      LOOM_ASSIGN_OR_RETURN(const bool interrupt, stop_requested());
       if (interrupt ||
           (options.checkpoint_every > 0 &&
            (step + 1) % options.checkpoint_every == 0 && step + 1 < steps)) {
@@ -614,7 +649,11 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
       stopped |= c_stop;
     }
     LOOM_RETURN_IF_ERROR(checkpoint(epoch + 1, 0, stopped, 0));
-    if (!stopped && epoch < options.epochs && stop_requested()) {
+    bool stop_now = false;
+    if (!stopped && epoch < options.epochs) {
+      LOOM_ASSIGN_OR_RETURN(stop_now, stop_requested());
+    }
+    if (stop_now) {
       return absl::CancelledError(absl::StrCat(
           "stopped after epoch ", epoch,
           options.resume_writer ? " and wrote a resume checkpoint" : ""));

@@ -167,8 +167,11 @@ class Model {
   // (distributed::ShardOfBatch), sums the weighted gradients across ranks
   // between Backward and the optimizer step, and reduces the metrics;
   // Evaluate shares its batches the same way. Every rank must make the same
-  // calls.
-  void set_communicator(distributed::Communicator* comm);
+  // calls. With `allreduce_overlap` the gradient sum runs during the
+  // backward pass (distributed::GradientAllreducer::BeginStep), with the
+  // same result.
+  void set_communicator(distributed::Communicator* comm,
+                        bool allreduce_overlap = true);
 
  private:
   Model() = default;

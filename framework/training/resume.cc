@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <optional>
@@ -12,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "framework/checkpoint.h"
+#include "framework/distributed/communicator.h"
 #include "framework/file_util.h"
 #include "framework/status_macros.h"
 
@@ -300,6 +302,72 @@ EpochLog FromEpochLogState(const EpochLogState& state) {
     log.metrics.emplace_back(state.metric_name(i), state.metric_value(i));
   }
   return log;
+}
+
+absl::Status AddRankStates(distributed::Communicator& comm,
+                           const Executor& executor,
+                           const std::vector<double>* sums,
+                           TrainingState* state) {
+  RankState mine;
+  if (sums != nullptr) {
+    for (double v : *sums) mine.add_metric_sum(v);
+  }
+  for (std::string& rng : executor.RngStates()) {
+    mine.add_node_rng(std::move(rng));
+  }
+  LOOM_ASSIGN_OR_RETURN(
+      std::vector<std::string> all,
+      comm.AllgatherBytes(mine.SerializeAsString(),
+                          "the ranks' parts of the resume checkpoint"));
+  state->set_ranks(comm.size());
+  state->clear_rank();
+  for (size_t r = 0; r < all.size(); ++r) {
+    if (!state->add_rank()->ParseFromString(all[r])) {
+      return absl::DataLossError(absl::StrCat(
+          "rank ", r, "'s part of the resume checkpoint does not parse"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RestoreRankState(const TrainingState& state, int rank, int ranks,
+                              Executor& executor, std::vector<double>* sums) {
+  const int written = std::max(1, state.ranks());
+  const auto describe = [](int n) {
+    return n == 1 ? std::string("one process")
+                  : absl::StrCat(n, " ranks (mpirun -np ", n, ")");
+  };
+  if (written != ranks) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the resume checkpoint was written by ", describe(written),
+        ", this run has ", describe(ranks),
+        ": resume with the number of processes the run was started with "
+        "(each rank's data slice, running sums and random generators are "
+        "its own)"));
+  }
+  if (state.ranks() == 0) return absl::OkStatus();  // One process.
+  if (state.rank_size() != state.ranks() || rank < 0 || rank >= ranks) {
+    return absl::DataLossError(
+        absl::StrCat("the resume checkpoint says ", state.ranks(),
+                     " ranks but holds ", state.rank_size(), " ranks' parts"));
+  }
+  const RankState& mine = state.rank(rank);
+  std::vector<std::string> rngs(mine.node_rng().begin(), mine.node_rng().end());
+  if (auto s = executor.SetRngStates(rngs); !s.ok()) {
+    return absl::Status(
+        s.code(), absl::StrCat("the resume checkpoint's part of rank ", rank,
+                               ": ", s.message()));
+  }
+  if (sums != nullptr) {
+    if (mine.metric_sum_size() != static_cast<int>(sums->size())) {
+      return absl::DataLossError(
+          absl::StrCat("the resume checkpoint's part of rank ", rank, " holds ",
+                       mine.metric_sum_size(), " running sums, the model has ",
+                       sums->size(), " metrics"));
+    }
+    sums->assign(mine.metric_sum().begin(), mine.metric_sum().end());
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace loom

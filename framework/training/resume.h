@@ -74,6 +74,20 @@ absl::StatusOr<TrainingState> LoadResumeState(const std::string& dir,
                                               std::vector<std::string>* notes,
                                               std::string* path);
 
+// Data-parallel resume checkpoints: every rank calls AddRankStates with
+// its own running sums (null at an epoch's end) and random generators;
+// they are gathered into `state` (ranks and rank, in rank order) on every
+// rank, and rank 0 writes it.
+absl::Status AddRankStates(distributed::Communicator& comm,
+                           const Executor& executor,
+                           const std::vector<double>* sums,
+                           TrainingState* state);
+// On resume: refuses a checkpoint written by another number of ranks
+// (naming both), else restores this rank's random generators and, when
+// `sums` is not null, its running sums. `ranks` 1 for one process.
+absl::Status RestoreRankState(const TrainingState& state, int rank, int ranks,
+                              Executor& executor, std::vector<double>* sums);
+
 // FNV-1a over the examples' features and labels: a resumed run must train
 // on the same data.
 uint64_t HashExamples(const LabeledExamples& train,

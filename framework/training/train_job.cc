@@ -59,13 +59,7 @@ absl::Status CheckResumeOptions(const TrainJobOptions& options) {
 }
 
 // The options checked before anything is read.
-absl::Status CheckTrainOptions(const TrainJobOptions& options, bool ranks) {
-  if (ranks && (!options.resume_dir.empty() || options.checkpoint_every > 0)) {
-    return absl::UnimplementedError(
-        "--resume and --checkpoint_every do not work under mpirun yet (the "
-        "epoch's running metrics are per rank); train with one process, or "
-        "without them");
-  }
+absl::Status CheckTrainOptions(const TrainJobOptions& options) {
   LOOM_RETURN_IF_ERROR(CheckThreads(options.threads));
   if (options.checkpoint_every < 0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -138,7 +132,7 @@ absl::Status RunTrainJob(const TrainJobOptions& options,
   const bool root = !ranks || options.comm->is_root();
   std::ostringstream discard;
   std::ostream& out = root ? out_arg : discard;
-  LOOM_RETURN_IF_ERROR(CheckTrainOptions(options, ranks));
+  LOOM_RETURN_IF_ERROR(CheckTrainOptions(options));
   const bool resuming = !options.resume_dir.empty();
   const std::string resume_dir = resuming ? UserPath(options.resume_dir) : "";
   SetThreads(options.threads);
@@ -151,7 +145,7 @@ absl::Status RunTrainJob(const TrainJobOptions& options,
   const TrainingDef& training = def.training();
   LOOM_ASSIGN_OR_RETURN(std::unique_ptr<Model> model,
                         Model::Create(file, registry, training.seed()));
-  model->set_communicator(options.comm);
+  model->set_communicator(options.comm, options.allreduce_overlap);
 
   // The data: loaded, its classes checked against the model and recorded
   // (they are saved with the model, in the order of its outputs), split.
@@ -201,7 +195,8 @@ absl::Status RunTrainJob(const TrainJobOptions& options,
   CheckpointWriter checkpoints(dir + "/checkpoints",
                                validation.size() > 0 ? "val_loss" : "loss");
   std::vector<Callback*> all;
-  if (root) all.push_back(&checkpoints);
+  checkpoints.set_writes(root);  // Every rank runs the same callbacks.
+  all.push_back(&checkpoints);
   for (auto& c : callbacks) all.push_back(c.get());
   ResumeWriter resume_writer(dir + "/checkpoints");
   if (options.checkpoint_stage_hook) {
@@ -210,8 +205,23 @@ absl::Status RunTrainJob(const TrainJobOptions& options,
   TrainingState resume_state;
   FitOptions fit;
   if (resuming) {
-    LOOM_ASSIGN_OR_RETURN(resume_state,
-                          LoadResumeCheckpoint(dir, options.threads, out));
+    if (root) {
+      LOOM_ASSIGN_OR_RETURN(resume_state,
+                            LoadResumeCheckpoint(dir, options.threads, out));
+    }
+    if (ranks) {  // Rank 0 read it; every rank gets its bytes.
+      std::string bytes;
+      if (root) {
+        LOOM_ASSIGN_OR_RETURN(bytes, EncodeTrainingState(resume_state));
+      }
+      LOOM_RETURN_IF_ERROR(options.comm->Broadcast(
+          &bytes, 0, absl::StrCat("the resume checkpoint of ", dir)));
+      if (!root) {
+        LOOM_ASSIGN_OR_RETURN(
+            resume_state,
+            DecodeTrainingState(bytes, dir + "/checkpoints (from rank 0)"));
+      }
+    }
     fit.resume_from = &resume_state;
   }
   fit.epochs = training.epochs();
@@ -220,7 +230,8 @@ absl::Status RunTrainJob(const TrainJobOptions& options,
   fit.seed = training.seed();
   fit.log = &out;
   fit.interactive = options.interactive;
-  fit.resume_writer = root ? &resume_writer : nullptr;
+  // Data-parallel: every rank takes part in a checkpoint, rank 0 writes it.
+  fit.resume_writer = &resume_writer;
   fit.checkpoint_every = options.checkpoint_every;
   fit.stop_requested = options.stop_requested;
   fit.threads = options.threads;

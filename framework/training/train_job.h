@@ -61,6 +61,9 @@ struct TrainJobOptions {
   // batch (Model::set_communicator); only rank 0 prints and writes the run
   // folder and its checkpoints.
   distributed::Communicator* comm = nullptr;
+  // With `comm`: sum the gradients during the backward pass
+  // (--allreduce_overlap); the results are the same either way.
+  bool allreduce_overlap = true;
 };
 
 // Trains as the options say and writes into the output folder: config.pbtxt

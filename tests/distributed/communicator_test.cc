@@ -35,6 +35,47 @@ TEST(CommunicatorTest, GroupMatchesTheLauncher) {
                                std::to_string(comm->size()));
 }
 
+// Several non-blocking allreduces in flight at once, completed by Test
+// polls or Wait, each the same sum as the blocking AllreduceSum.
+TEST(CommunicatorTest, NonBlockingAllreducesInFlightTogether) {
+  const int n = comm->size();
+  std::vector<std::vector<float>> data(3);
+  std::vector<Communicator::PendingAllreduce> pending(3);
+  for (int k = 0; k < 3; ++k) {
+    data[k].assign(1000 * (k + 1), 0.25f * (comm->rank() + 1) + k);
+    ASSERT_TRUE(comm->StartAllreduceSum(absl::MakeSpan(data[k]),
+                                        "buffer " + std::to_string(k),
+                                        &pending[k])
+                    .ok());
+    EXPECT_EQ(pending[k].active(), n > 1);
+  }
+  // A started request cannot be reused before it is done.
+  if (n > 1) {
+    std::vector<float> other(4, 1.0f);
+    const absl::Status busy =
+        comm->StartAllreduceSum(absl::MakeSpan(other), "other", &pending[0]);
+    EXPECT_EQ(busy.code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(busy.message()), HasSubstr("buffer 0"));
+  }
+  // The first by polling, the others by waiting.
+  for (int polls = 0;; ++polls) {
+    auto done = comm->TestAllreduce(&pending[0]);
+    ASSERT_TRUE(done.ok()) << done.status();
+    if (*done) break;
+    ASSERT_LT(polls, 100000000);
+  }
+  EXPECT_FALSE(pending[0].active());
+  ASSERT_TRUE(comm->WaitAllreduce(&pending[2]).ok());
+  ASSERT_TRUE(comm->WaitAllreduce(&pending[1]).ok());
+  ASSERT_TRUE(comm->WaitAllreduce(&pending[1]).ok());  // Done: a no-op.
+  for (int k = 0; k < 3; ++k) {
+    std::vector<float> blocking(data[k].size(), 0.25f * (comm->rank() + 1) + k);
+    ASSERT_TRUE(comm->AllreduceSum(absl::MakeSpan(blocking), "blocking").ok());
+    EXPECT_EQ(data[k], blocking) << "buffer " << k;
+    EXPECT_EQ(data[k][0], 0.25f * n * (n + 1) / 2 + n * k);
+  }
+}
+
 TEST(CommunicatorTest, AllreduceSums) {
   const int n = comm->size();
   std::vector<float> f = {static_cast<float>(comm->rank() + 1), 0.5f};

@@ -31,6 +31,8 @@ ABSL_FLAG(int, vocab_scale, 1,
           "Multiply the embedding table's rows (and the ids' range) by this.");
 ABSL_FLAG(std::string, sparse, "auto", "auto, rows or dense.");
 ABSL_FLAG(int64_t, fusion_bytes, int64_t{64} << 20, "Fusion buffer bytes.");
+ABSL_FLAG(bool, overlap, true,
+          "Overlap the dense gradients' allreduce with the backward pass.");
 ABSL_FLAG(std::vector<std::string>, allreduce_bytes, {},
           "Instead of training: time MPI_Allreduce (sum, float) of buffers of "
           "these sizes in bytes, 30 times each, and print the median.");
@@ -90,6 +92,22 @@ int main(int argc, char** argv) {
       vocab = p.shape().dim(0);
     }
   }
+  // A table the Embedding node creates (layer-form model files): its rows
+  // are the node's input_dim.
+  for (auto& node : *file->model.mutable_graph()->mutable_node()) {
+    if (node.op() != "Embedding") continue;
+    auto it = node.mutable_attr()->find("input_dim");
+    if (it == node.mutable_attr()->end() || it->second.i() <= 0) continue;
+    if (vocab == 0) {
+      it->second.set_i(it->second.i() * scale);
+      vocab = it->second.i();
+    }
+  }
+  if (vocab < 3) {
+    return fail(absl::InvalidArgumentError(
+        "found no embedding table (embedding/table or an Embedding node's "
+        "input_dim) to draw ids for"));
+  }
   for (const auto& in : file->model.graph().input()) {
     if (in.name() == file->model.features_input()) max_len = in.shape().dim(1);
   }
@@ -131,6 +149,7 @@ int main(int argc, char** argv) {
   options.epochs = absl::GetFlag(FLAGS_epochs);
   options.shuffle_seed = 42;
   options.fusion_bytes = absl::GetFlag(FLAGS_fusion_bytes);
+  options.overlap = absl::GetFlag(FLAGS_overlap);
   const std::string sparse = absl::GetFlag(FLAGS_sparse);
   options.sparse = sparse == "rows" ? loom::distributed::SparseExchange::kRows
                    : sparse == "dense"
@@ -148,11 +167,13 @@ int main(int argc, char** argv) {
   if (comm.is_root()) {
     std::printf(
         "graph %s, ranks %d, examples %lld, batch %lld, vocab %lld, max_len "
-        "%lld, parameters %.2f MB (embedding %.2f MB), sparse %s\n",
+        "%lld, parameters %.2f MB (embedding %.2f MB), sparse %s, overlap "
+        "%s\n",
         absl::GetFlag(FLAGS_graph).c_str(), comm.size(),
         static_cast<long long>(n), static_cast<long long>(options.batch_size),
         static_cast<long long>(vocab), static_cast<long long>(max_len),
-        param_bytes / 1e6, table_bytes / 1e6, sparse.c_str());
+        param_bytes / 1e6, table_bytes / 1e6, sparse.c_str(),
+        options.overlap ? "on" : "off");
     for (size_t e = 0; e < results->size(); ++e) {
       const auto& r = (*results)[e];
       std::printf(
@@ -162,6 +183,14 @@ int main(int argc, char** argv) {
           1e3 * r.seconds / r.steps, r.allreduce_seconds,
           1e3 * r.allreduce_seconds / r.steps,
           r.allreduce_bytes / 1e6 / r.steps, r.loss);
+      std::printf(
+          "  after backward per step: dense buckets %.3f ms, embedding rows "
+          "%.3f ms; in the backward hook %.3f ms; %lld of %lld buckets "
+          "started during backward\n",
+          1e3 * r.dense_after_backward_seconds / r.steps,
+          1e3 * r.rows_seconds / r.steps, 1e3 * r.hook_seconds / r.steps,
+          static_cast<long long>(r.buckets_started_in_backward),
+          static_cast<long long>(r.buckets));
     }
   }
   return 0;

@@ -176,10 +176,89 @@ TEST_P(DataParallelTest, RanksWithNoRowsInABatchStillTakePart) {
   Compare(7, 2, 2);
 }
 
+// Overlapping the allreduce with the backward pass changes when buckets
+// are summed, not what: every epoch loss and every parameter bit for bit
+// the same as FinishStep doing it all after the backward pass.
+TEST_P(DataParallelTest, OverlapIsBitIdenticalToAllreduceAfterBackward) {
+  Tensor features, labels;
+  MakeData(300, &features, &labels);
+  DataParallelOptions options;
+  options.features_input = "tokens";
+  options.labels_input = "label";
+  options.loss = "loss";
+  options.batch_size = 64;  // 5 steps, the last of 44 rows.
+  options.epochs = 2;
+  options.shuffle_seed = 42;
+  options.sparse = GetParam();
+  options.fusion_bytes = 16 << 10;
+  std::vector<std::vector<EpochResult>> results;
+  std::vector<std::unique_ptr<Executor>> executors;
+  for (bool overlap : {false, true}) {
+    options.overlap = overlap;
+    auto model = MakeModel(registry_, 1 + comm->rank());
+    ASSERT_TRUE(model.ok()) << model.status();
+    auto epochs = TrainDataParallel(*comm, *model->executor, *model->optimizer,
+                                    features, labels, options);
+    ASSERT_TRUE(epochs.ok()) << epochs.status();
+    results.push_back(*epochs);
+    executors.push_back(std::move(model->executor));
+  }
+  for (int e = 0; e < 2; ++e) {
+    EXPECT_EQ(results[0][e].loss, results[1][e].loss) << "epoch " << e + 1;
+    EXPECT_GT(results[0][e].loss, 0);
+    if (comm->size() > 1) {
+      // 16 KiB buckets: the BiLSTM's dense gradients (0.11 MB) make
+      // several per step.
+      EXPECT_GE(results[1][e].buckets, 5 * 4);
+      EXPECT_EQ(results[0][e].buckets_started_in_backward, 0);
+      // Every rank has rows in every step here: all buckets but those
+      // holding gradients final only at the end (none) start in Backward.
+      EXPECT_EQ(results[1][e].buckets_started_in_backward,
+                results[1][e].buckets);
+    }
+  }
+  const auto& off = executors[0]->parameters();
+  const auto& on = executors[1]->parameters();
+  ASSERT_EQ(off.size(), on.size());
+  int64_t differing = 0;
+  for (size_t k = 0; k < off.size(); ++k) {
+    for (int64_t i = 0; i < off[k].value.num_elements(); ++i) {
+      differing += off[k].value.f32()[i] != on[k].value.f32()[i];
+    }
+  }
+  EXPECT_EQ(differing, 0);
+  std::printf(
+      "%d ranks: overlap on and off, epoch losses %.9g and %.9g, %lld "
+      "of %lld buckets started during backward\n",
+      comm->size(), results[1][0].loss, results[1][1].loss,
+      static_cast<long long>(results[1][1].buckets_started_in_backward),
+      static_cast<long long>(results[1][1].buckets));
+}
+
 INSTANTIATE_TEST_SUITE_P(Exchanges, DataParallelTest,
                          ::testing::Values(SparseExchange::kAuto,
                                            SparseExchange::kRows,
                                            SparseExchange::kDense));
+
+// The bucket layout must be the same on every rank (they start the same
+// allreduces in the same order): a rank with other fusion buffers is
+// named on every rank before any step.
+TEST(GradientAllreducerTest, ALayoutDifferingOnARankIsRefusedNamingIt) {
+  if (comm->size() == 1) GTEST_SKIP() << "needs 2 ranks";
+  OpRegistry registry;
+  ASSERT_TRUE(RegisterBuiltinOps(&registry).ok());
+  auto model = MakeModel(registry, 1);
+  ASSERT_TRUE(model.ok()) << model.status();
+  GradientAllreducer reducer(comm, comm->rank() == 1 ? 32 << 10 : 64 << 10);
+  const absl::Status s =
+      reducer.BeginStep(*model->executor, "loss", 1.0f, /*has_grad=*/true);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::HasSubstr("the gradient bucket layout"));
+  EXPECT_THAT(std::string(s.message()), ::testing::HasSubstr("rank 1 (hash"));
+  EXPECT_THAT(std::string(s.message()),
+              ::testing::Not(::testing::HasSubstr("rank 2 (hash")));
+}
 
 }  // namespace
 }  // namespace loom::distributed

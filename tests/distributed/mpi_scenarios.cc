@@ -5,6 +5,8 @@
 //   die       rank 1 is killed (SIGKILL) while rank 0 waits in an allreduce.
 //   stall     rank 1 stays alive but stops taking part: rank 0's collective
 //             times out (LOOM_MPI_TIMEOUT_SECONDS) and ends the job.
+//   stall_async  the same for a non-blocking allreduce (as the overlapped
+//             gradient sum uses): rank 0's WaitAllreduce times out.
 //   ok        every rank agrees and finishes cleanly.
 // As the tools do, a rank with an error prints it and calls Abort().
 #include <signal.h>
@@ -31,7 +33,8 @@ int Fail(loom::distributed::Communicator& comm, const absl::Status& s) {
 
 int main(int argc, char** argv) {
   if (argc != 2) {
-    std::fprintf(stderr, "usage: mpi_scenarios disagree|die|stall|ok\n");
+    std::fprintf(stderr,
+                 "usage: mpi_scenarios disagree|die|stall|stall_async|ok\n");
     return 2;
   }
   const std::string scenario = argv[1];
@@ -56,6 +59,14 @@ int main(int argc, char** argv) {
     }
   } else if (scenario == "stall") {
     if (comm.rank() == 1) ::sleep(60);  // Alive, but not taking part.
+  } else if (scenario == "stall_async") {
+    if (comm.rank() == 1) ::sleep(60);
+    std::vector<float> bucket(1000, 1.0f);
+    loom::distributed::Communicator::PendingAllreduce pending;
+    absl::Status s = comm.StartAllreduceSum(absl::MakeSpan(bucket),
+                                            "gradient bucket 0", &pending);
+    if (s.ok()) s = comm.WaitAllreduce(&pending);
+    if (!s.ok()) return Fail(comm, s);
   } else {
     std::fprintf(stderr, "mpi_scenarios: unknown scenario '%s'\n",
                  scenario.c_str());

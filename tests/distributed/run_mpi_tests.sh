@@ -53,6 +53,18 @@ case "$mode" in
     (( SECONDS - start < 30 )) || fail "stall: took $((SECONDS - start)) s"
     grep -q "rank 0 of 2: the other ranks did not take part within 3 s" \
       "$out" || fail "stall: no timeout message"
+
+    echo "=== stall_async (2 ranks, 3 s timeout, non-blocking allreduce)"
+    start=$SECONDS
+    if LOOM_MPI_TIMEOUT_SECONDS=3 mpirun_ -x LOOM_MPI_TIMEOUT_SECONDS \
+        -np 2 "$bin" stall_async >"$out" 2>&1; then
+      cat "$out"; fail "stall_async: the job succeeded"
+    fi
+    cat "$out"
+    (( SECONDS - start < 30 )) ||
+      fail "stall_async: took $((SECONDS - start)) s"
+    grep -q "MPI_Iallreduce of gradient bucket 0 on rank 0 of 2: the other ranks did not take part within 3 s" \
+      "$out" || fail "stall_async: no timeout message"
     ;;
   ranks)
     nps="$1"; shift
