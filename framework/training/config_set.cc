@@ -199,9 +199,9 @@ absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
     // file does not have); further ones are refused.
     if (index == size) r->AddMessage(msg, f);
     if (index >= r->FieldSize(*msg, f)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", name, "' has ", size, " element(s); no [", index,
-          "] to set (", name, "[", size, "] adds one)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", name, "' has ", size, " element(s); no [", index,
+                       "] to set (", name, "[", size, "] adds one)"));
     }
     return SetAt(r->MutableRepeatedMessage(msg, f, index), parts, i + 1,
                  absl::StrCat(here, "[", index, "]"), value, grow, set);
@@ -437,6 +437,32 @@ absl::Status CheckModelSettings(const ModelDef& def,
   LOOM_RETURN_IF_ERROR(CheckOptimizer(c, t.optimizer()));
   for (int i = 0; i < t.callback_size(); ++i) {
     LOOM_RETURN_IF_ERROR(CheckCallback(c, t.callback(i), i));
+  }
+  if (t.has_bucket_by_length()) {
+    const BucketByLengthDef& b = t.bucket_by_length();
+    if ((b.buckets() != 0) == (b.boundary_size() > 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "training.bucket_by_length needs exactly one of buckets (a count) "
+          "and boundary (lengths), ",
+          b.buckets() != 0 ? "both are set" : "neither is set"));
+    }
+    if (b.boundary_size() == 0 && (b.buckets() < 1 || b.buckets() > 1000)) {
+      return c.Bad("training.bucket_by_length.buckets",
+                   absl::StrCat(b.buckets()), "it must be in [1, 1000]");
+    }
+    for (int i = 0; i < b.boundary_size(); ++i) {
+      if (b.boundary(i) <= 0 || (i > 0 && b.boundary(i) <= b.boundary(i - 1))) {
+        return c.Bad(
+            absl::StrCat("training.bucket_by_length.boundary[", i, "]"),
+            absl::StrCat(b.boundary(i)),
+            "the boundaries must be positive and increasing");
+      }
+    }
+    if (def.no_length_trimming()) {
+      return absl::InvalidArgumentError(
+          "training.bucket_by_length cuts batches to their longest row, "
+          "which no_length_trimming: true turns off; drop one of them");
+    }
   }
   // Weight averaging chooses the final weights, as restore_best_weights
   // does: one of them.
