@@ -177,6 +177,28 @@ absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
           absl::StrCat("'", name, "' is a list: name an element, as ", name,
                        "[0], or ", name, "[*] for every one"));
     }
+    if (last && f->cpp_type() == FieldDescriptor::CPPTYPE_INT32 && index >= 0) {
+      // A list of integers (training.bucket_by_length.boundary): an
+      // element, or the one past the end appended.
+      const int size = r->FieldSize(*msg, f);
+      int32_t v = 0;
+      if (!absl::SimpleAtoi(value, &v)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "'", here, "[", index, "]' takes an integer, got '", value, "'"));
+      }
+      if (index > size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("'", name, "' has ", size, " element(s); no [", index,
+                         "] to set (", name, "[", size, "] adds one)"));
+      }
+      if (index == size) {
+        r->AddInt32(msg, f, v);
+      } else {
+        r->SetRepeatedInt32(msg, f, index, v);
+      }
+      set->push_back(here);
+      return absl::OkStatus();
+    }
     if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || last) {
       return absl::InvalidArgumentError(absl::StrCat(
           "setting an element of the list '", name, "' is not supported"));
