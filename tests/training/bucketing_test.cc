@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -22,8 +23,11 @@
 #include "framework/training/model.h"
 #include "framework/training/padding_invariance.h"
 #include "framework/training/resume.h"
+#include "framework/training/train_job.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "tests/data/synthetic_corpus.h"
+#include "tests/training/small_runs.h"
 
 namespace loom {
 namespace {
@@ -449,6 +453,41 @@ TEST(TrimmingTest, FitWithBucketsLearnsAndResumesExactly) {
   auto refused = MakeModel(file)->Fit(train, validation, second, {});
   EXPECT_THAT(refused.status().message(),
               HasSubstr("written with length bucketing 4 buckets"));
+}
+
+// tools/train with --set=training.bucket_by_length.buckets=4: the tuned
+// BiLSTM (masked pooling) trains and learns; pipeline 2's (max pooling over
+// every step) is refused, naming its node.
+TEST(TrimmingTest, TrainJobBucketsFromTheCommandLine) {
+  data::SyntheticCorpusOptions corpus;
+  corpus.train_per_label = 200;
+  corpus.test_per_label = 60;
+  corpus.seed = 3;
+  corpus.min_words = 3;
+  corpus.max_words = 35;
+  const std::string& dir = testing::WriteCorpusOnce("corpus", corpus);
+  TrainJobOptions run = testing::SmallRun({"models/bilstm_tuned.pbtxt", dir,
+                                           "tuned", /*max_len=*/40,
+                                           /*num_words=*/300, /*epochs=*/3});
+  run.overrides.set = {"training.bucket_by_length.buckets=4"};
+  run.overrides.learning_rate = 3e-3f;
+  std::ostringstream out;
+  absl::Status s = RunTrainJob(run, out);
+  ASSERT_TRUE(s.ok()) << s << "\n" << out.str();
+  EXPECT_THAT(out.str(), HasSubstr("Test acc: "));
+  auto config = ReadModelFile(testing::TmpDir() + "/tuned/config.pbtxt");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_EQ(config->model.training().bucket_by_length().buckets(), 4);
+
+  TrainJobOptions light =
+      testing::SmallRun({"models/bilstm.pbtxt", dir, "light", /*max_len=*/40,
+                         /*num_words=*/300, /*epochs=*/1});
+  light.overrides.set = {"training.bucket_by_length.buckets=4"};
+  std::ostringstream light_out;
+  s = RunTrainJob(light, light_out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_THAT(s.message(), HasSubstr("training.bucket_by_length"));
+  EXPECT_THAT(s.message(), HasSubstr("node 'max_pool' (GlobalMaxPooling1D)"));
 }
 
 }  // namespace
