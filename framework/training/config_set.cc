@@ -177,6 +177,28 @@ absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
           absl::StrCat("'", name, "' is a list: name an element, as ", name,
                        "[0], or ", name, "[*] for every one"));
     }
+    if (last && f->cpp_type() == FieldDescriptor::CPPTYPE_INT32 && index >= 0) {
+      // A list of integers (training.bucket_by_length.boundary): an
+      // element, or the one past the end appended.
+      const int size = r->FieldSize(*msg, f);
+      int32_t v = 0;
+      if (!absl::SimpleAtoi(value, &v)) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "'", here, "[", index, "]' takes an integer, got '", value, "'"));
+      }
+      if (index > size) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("'", name, "' has ", size, " element(s); no [", index,
+                         "] to set (", name, "[", size, "] adds one)"));
+      }
+      if (index == size) {
+        r->AddInt32(msg, f, v);
+      } else {
+        r->SetRepeatedInt32(msg, f, index, v);
+      }
+      set->push_back(here);
+      return absl::OkStatus();
+    }
     if (f->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE || last) {
       return absl::InvalidArgumentError(absl::StrCat(
           "setting an element of the list '", name, "' is not supported"));
@@ -199,9 +221,9 @@ absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
     // file does not have); further ones are refused.
     if (index == size) r->AddMessage(msg, f);
     if (index >= r->FieldSize(*msg, f)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "'", name, "' has ", size, " element(s); no [", index,
-          "] to set (", name, "[", size, "] adds one)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("'", name, "' has ", size, " element(s); no [", index,
+                       "] to set (", name, "[", size, "] adds one)"));
     }
     return SetAt(r->MutableRepeatedMessage(msg, f, index), parts, i + 1,
                  absl::StrCat(here, "[", index, "]"), value, grow, set);
@@ -437,6 +459,32 @@ absl::Status CheckModelSettings(const ModelDef& def,
   LOOM_RETURN_IF_ERROR(CheckOptimizer(c, t.optimizer()));
   for (int i = 0; i < t.callback_size(); ++i) {
     LOOM_RETURN_IF_ERROR(CheckCallback(c, t.callback(i), i));
+  }
+  if (t.has_bucket_by_length()) {
+    const BucketByLengthDef& b = t.bucket_by_length();
+    if ((b.buckets() != 0) == (b.boundary_size() > 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "training.bucket_by_length needs exactly one of buckets (a count) "
+          "and boundary (lengths), ",
+          b.buckets() != 0 ? "both are set" : "neither is set"));
+    }
+    if (b.boundary_size() == 0 && (b.buckets() < 1 || b.buckets() > 1000)) {
+      return c.Bad("training.bucket_by_length.buckets",
+                   absl::StrCat(b.buckets()), "it must be in [1, 1000]");
+    }
+    for (int i = 0; i < b.boundary_size(); ++i) {
+      if (b.boundary(i) <= 0 || (i > 0 && b.boundary(i) <= b.boundary(i - 1))) {
+        return c.Bad(
+            absl::StrCat("training.bucket_by_length.boundary[", i, "]"),
+            absl::StrCat(b.boundary(i)),
+            "the boundaries must be positive and increasing");
+      }
+    }
+    if (def.no_length_trimming()) {
+      return absl::InvalidArgumentError(
+          "training.bucket_by_length cuts batches to their longest row, "
+          "which no_length_trimming: true turns off; drop one of them");
+    }
   }
   // Weight averaging chooses the final weights, as restore_best_weights
   // does: one of them.

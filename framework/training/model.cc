@@ -15,6 +15,8 @@
 #include "framework/distributed/communicator.h"
 #include "framework/distributed/data_parallel.h"
 #include "framework/status_macros.h"
+#include "framework/training/bucketing.h"
+#include "framework/training/padding_invariance.h"
 #include "framework/training/progress.h"
 #include "framework/training/resume.h"
 
@@ -283,6 +285,41 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelFile& file,
         CheckIdsFit(*graph, file.model.features_input(), words, filename + ": ",
                     absl::StrCat("dataset.num_words ", words)));
   }
+  // Length trimming: a padding-invariant model's graph takes features of
+  // any time length (the check on what Fit, Evaluate and Predict are given
+  // keeps the file's shape).
+  if (const int f = graph->FindValue(file.model.features_input()); f >= 0) {
+    model->features_shape_ = graph->values()[f].info.shape;
+  }
+  if (file.model.no_length_trimming()) {
+    model->length_trimming_status_ = absl::FailedPreconditionError(
+        absl::StrCat(filename, " sets no_length_trimming"));
+  } else if (auto s = CheckPaddingInvariant(*graph, file.model.features_input(),
+                                            file.model.prediction());
+             !s.ok()) {
+    model->length_trimming_status_ = absl::Status(
+        s.code(),
+        absl::StrCat("model '", file.model.name(), "': ", s.message()));
+  } else {
+    GraphDef relaxed = file.model.graph();
+    for (InputDef& in : *relaxed.mutable_input()) {
+      if (in.name() == file.model.features_input() &&
+          in.shape().dim_size() == 2) {
+        in.mutable_shape()->set_dim(1, -1);
+      }
+    }
+    auto open = Graph::Build(relaxed, registry, file.source);
+    if (!open.ok()) {
+      return absl::Status(
+          open.status().code(),
+          absl::StrCat("the graph with the features' time length left open "
+                       "(length trimming; no_length_trimming: true turns it "
+                       "off): ",
+                       open.status().message()));
+    }
+    graph = *std::move(open);
+    model->trims_lengths_ = true;
+  }
   LOOM_ASSIGN_OR_RETURN(
       auto executor,
       Executor::Create(std::shared_ptr<const Graph>(std::move(graph)), seed));
@@ -331,8 +368,19 @@ absl::Status CheckBoundInput(const Graph& g, const char* field,
 }  // namespace
 
 absl::Status Model::CheckFeatures(const Tensor& features) const {
-  return CheckBoundInput(executor_->graph(), "features_input",
-                         def_.features_input(), features, "features");
+  LOOM_RETURN_IF_ERROR(CheckBoundInput(executor_->graph(), "features_input",
+                                       def_.features_input(), features,
+                                       "features"));
+  // A trimming model's graph takes any time length; what it is given is
+  // still padded to the file's.
+  if (trims_lengths_ && !ShapesCompatible(features_shape_, features.shape())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the model's features_input '", def_.features_input(), "' is ",
+        DTypeName(DType::kInt32), ShapeToString(features_shape_),
+        ", but the features are ", DTypeName(features.dtype()),
+        ShapeToString(features.shape())));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Model::CheckExamples(const LabeledExamples& data) const {
@@ -354,7 +402,8 @@ void Model::set_communicator(distributed::Communicator* comm,
 absl::Status Model::RunBatch(const LabeledExamples& data,
                              const std::vector<int64_t>& order, int64_t begin,
                              int64_t end, bool training,
-                             std::vector<double>* sums) {
+                             std::vector<double>* sums,
+                             const std::vector<RowSpan>* spans) {
   // Data-parallel: this rank's slice of the global batch [begin, end).
   const int64_t global_rows = end - begin;
   if (allreducer_ != nullptr) {
@@ -371,7 +420,14 @@ absl::Status Model::RunBatch(const LabeledExamples& data,
         static_cast<float>(rows) / static_cast<float>(global_rows), rows > 0));
   }
   if (rows > 0) {
-    GatherRows(data.features, order, begin, end, &batch_features_);
+    if (spans != nullptr) {
+      GatherColumns(
+          data.features, order, begin, end,
+          BatchColumns(*spans, order, begin, end, data.features.dim(1)),
+          &batch_features_);
+    } else {
+      GatherRows(data.features, order, begin, end, &batch_features_);
+    }
     GatherRows(data.labels, order, begin, end, &batch_labels_);
     FeedMap feeds = {{def_.features_input(), batch_features_},
                      {def_.labels_input(), batch_labels_}};
@@ -410,6 +466,42 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
   if (validation.size() > 0) {
     LOOM_RETURN_IF_ERROR(CheckExamples(validation));
   }
+  // Length bucketing: rows grouped by length, batches within a group.
+  const bool bucketed = options.bucket_by_length != nullptr;
+  std::vector<RowSpan> spans;
+  std::vector<int32_t> boundaries;
+  std::string bucketing;  // The boundaries, in the resume checkpoint.
+  if (bucketed) {
+    if (!trims_lengths_) {
+      return absl::Status(
+          length_trimming_status_.code(),
+          absl::StrCat("training.bucket_by_length cuts batches to their "
+                       "longest row, which this model does not allow: ",
+                       length_trimming_status_.message()));
+    }
+    spans = RowSpans(train.features);
+    LOOM_ASSIGN_OR_RETURN(boundaries,
+                          BucketBoundaries(*options.bucket_by_length, spans));
+    bucketing = DescribeBoundaries(boundaries);
+  }
+  // Epoch `epoch`'s batches: a function of the data, the settings, the seed
+  // and the epoch, so a resumed run draws the same.
+  const auto plan_epoch = [&](int epoch) {
+    if (bucketed) {
+      return PlanBucketedEpoch(spans, boundaries, options.batch_size,
+                               options.shuffle, options.seed, epoch);
+    }
+    BatchPlan plan;
+    const int64_t rows = train.size();
+    plan.order = options.shuffle
+                     ? data::ShuffledOrder(rows, options.seed * 1000003 + epoch)
+                     : Identity(rows);
+    for (int64_t b = 0; b < rows; b += options.batch_size) {
+      plan.start.push_back(b);
+    }
+    plan.start.push_back(rows);
+    return plan;
+  };
   const bool resumable =
       options.resume_writer != nullptr || options.resume_from != nullptr;
   const uint64_t data_hash = resumable ? HashExamples(train, validation) : 0;
@@ -426,7 +518,10 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
     LOOM_RETURN_IF_ERROR(c->OnTrainBegin(*this));
   }
   const int64_t n = train.size();
-  const int64_t steps = (n + options.batch_size - 1) / options.batch_size;
+  // Batches per epoch (with buckets, each bucket's last may be partial).
+  const int64_t steps = bucketed
+                            ? plan_epoch(1).num_batches()
+                            : (n + options.batch_size - 1) / options.batch_size;
   if (allreducer_ != nullptr) {
     // Every rank must train the same model on the same data, from rank 0's
     // parameters.
@@ -468,6 +563,13 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
           absl::StrCat(where, " was written with batch_size ", st->batch_size(),
                        " and seed ", st->seed(), ", this run has ",
                        options.batch_size, " and ", options.seed));
+    }
+    if (st->bucketing() != bucketing) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, " was written with length bucketing ",
+          st->bucketing().empty() ? "off" : st->bucketing(), ", this run has ",
+          bucketing.empty() ? "it off" : bucketing,
+          ": resume with the run's training.bucket_by_length"));
     }
     if (st->step() < 0 || st->step() > steps || st->epoch() < 1 ||
         (st->step() > 0 &&
@@ -516,6 +618,7 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
     st.set_seed(options.seed);
     st.set_epochs(options.epochs);
     st.set_threads(options.threads);
+    st.set_bucketing(bucketing);
     CaptureModelState(*this, callbacks, &st);
     if (allreducer_ != nullptr) {
       LOOM_RETURN_IF_ERROR(
@@ -570,17 +673,17 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
       }
       *options.log << "\n" << std::flush;
     }
-    std::vector<int64_t> order =
-        options.shuffle ? data::ShuffledOrder(n, options.seed * 1000003 + epoch)
-                        : Identity(n);
+    const BatchPlan plan = plan_epoch(epoch);
     ProgressBar bar(options.log, options.interactive, steps);
     const auto start = Clock::now();
     const auto elapsed = [&] { return seconds_before + SecondsSince(start); };
     for (int64_t step = start_step; step < steps; ++step) {
-      const int64_t begin = step * options.batch_size;
-      const int64_t end = std::min(n, begin + options.batch_size);
+      const int64_t begin = plan.start[step];
+      const int64_t end = plan.start[step + 1];
       const double loss_before = sums[0];
-      if (auto s = RunBatch(train, order, begin, end, true, &sums); !s.ok()) {
+      if (auto s = RunBatch(train, plan.order, begin, end, true, &sums,
+                            bucketed ? &spans : nullptr);
+          !s.ok()) {
         return absl::Status(
             s.code(), absl::StrCat("epoch ", epoch, ", step ", step + 1, ": ",
                                    s.message()));
@@ -673,11 +776,21 @@ absl::StatusOr<Metrics> Model::Evaluate(const LabeledExamples& data,
   const int64_t n = data.size();
   if (n == 0) return absl::InvalidArgumentError("evaluate was given no data");
   LOOM_RETURN_IF_ERROR(CheckExamples(data));
-  const std::vector<int64_t> order = Identity(n);
   std::vector<double> sums(metric_values_.size(), 0.0);
-  for (int64_t begin = 0; begin < n; begin += batch_size) {
-    const int64_t end = std::min(n, begin + batch_size);
-    LOOM_RETURN_IF_ERROR(RunBatch(data, order, begin, end, false, &sums));
+  if (trims_lengths_) {
+    // Rows by length, each batch cut to its longest row.
+    const std::vector<RowSpan> spans = RowSpans(data.features);
+    const BatchPlan plan = PlanByLength(spans, batch_size);
+    for (int64_t b = 0; b < plan.num_batches(); ++b) {
+      LOOM_RETURN_IF_ERROR(RunBatch(data, plan.order, plan.start[b],
+                                    plan.start[b + 1], false, &sums, &spans));
+    }
+  } else {
+    const std::vector<int64_t> order = Identity(n);
+    for (int64_t begin = 0; begin < n; begin += batch_size) {
+      const int64_t end = std::min(n, begin + batch_size);
+      LOOM_RETURN_IF_ERROR(RunBatch(data, order, begin, end, false, &sums));
+    }
   }
   if (allreducer_ != nullptr) {  // Each rank ran its slices of the batches.
     int64_t unused = 0;
@@ -693,11 +806,30 @@ absl::StatusOr<Tensor> Model::Predict(const Tensor& features, int batch_size) {
   LOOM_RETURN_IF_ERROR(CheckFeatures(features));
   const int64_t n = features.dim(0);
   Tensor out;
-  const std::vector<int64_t> order = Identity(n);
+  // With trimming: rows by length, each batch cut to its longest row, the
+  // outputs put back in the rows' order.
+  std::vector<RowSpan> spans;
+  BatchPlan plan;
+  if (trims_lengths_) {
+    spans = RowSpans(features);
+    plan = PlanByLength(spans, batch_size);
+  } else {
+    plan.order = Identity(n);
+    for (int64_t b = 0; b < n; b += batch_size) plan.start.push_back(b);
+    plan.start.push_back(n);
+  }
   const std::vector<std::string> fetch = {def_.prediction()};
-  for (int64_t begin = 0; begin < n; begin += batch_size) {
-    const int64_t end = std::min(n, begin + batch_size);
-    GatherRows(features, order, begin, end, &batch_features_);
+  for (int64_t b = 0; b < plan.num_batches(); ++b) {
+    const int64_t begin = plan.start[b];
+    const int64_t end = plan.start[b + 1];
+    if (trims_lengths_) {
+      GatherColumns(
+          features, plan.order, begin, end,
+          BatchColumns(spans, plan.order, begin, end, features.dim(1)),
+          &batch_features_);
+    } else {
+      GatherRows(features, plan.order, begin, end, &batch_features_);
+    }
     FeedMap feeds = {{def_.features_input(), batch_features_}};
     LOOM_RETURN_IF_ERROR(executor_->Run(feeds, fetch, false));
     LOOM_ASSIGN_OR_RETURN(auto pred, executor_->Fetch(def_.prediction()));
@@ -705,8 +837,10 @@ absl::StatusOr<Tensor> Model::Predict(const Tensor& features, int batch_size) {
     if (!out.is_initialized()) {
       out = Tensor(DType::kFloat32, {n, width});
     }
-    std::memcpy(out.f32() + begin * width, pred->f32(),
-                (end - begin) * width * sizeof(float));
+    for (int64_t i = begin; i < end; ++i) {
+      std::memcpy(out.f32() + plan.order[i] * width,
+                  pred->f32() + (i - begin) * width, width * sizeof(float));
+    }
   }
   return out;
 }

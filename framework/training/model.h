@@ -95,6 +95,7 @@ class Callback {
 };
 
 class ResumeWriter;
+struct RowSpan;
 
 struct FitOptions {
   int epochs = 1;
@@ -123,6 +124,11 @@ struct FitOptions {
   // Recorded in resume checkpoints, to warn when a run resumes with another
   // thread count (results then differ in the last bits).
   int threads = 0;
+  // Length bucketing (training.bucket_by_length, bucketing.h): batches are
+  // drawn within length buckets and cut to their longest row. Null: off
+  // (batches of the shuffled rows, padded as given). Refused for a model
+  // that does not trim lengths (Model::trims_lengths).
+  const BucketByLengthDef* bucket_by_length = nullptr;
 };
 
 class Model {
@@ -140,10 +146,26 @@ class Model {
                               const std::vector<Callback*>& callbacks);
 
   // Mean loss and metrics over `data`, in inference mode: {"loss", ...}.
+  // With trims_lengths(), rows are taken by increasing length and each
+  // batch is cut to its longest row (bucketing.h).
   absl::StatusOr<Metrics> Evaluate(const LabeledExamples& data, int batch_size);
 
-  // The prediction value for each row of `features`, flattened per row.
+  // The prediction value for each row of `features`, flattened per row, in
+  // the rows' order. With trims_lengths(), rows are run by increasing length
+  // and each batch is cut to its longest row.
   absl::StatusOr<Tensor> Predict(const Tensor& features, int batch_size);
+
+  // Whether batches are cut to their longest row: the model is
+  // padding-invariant (padding_invariance.h) and its ModelDef does not set
+  // no_length_trimming. Then the graph's features input takes any time
+  // length (its shape [-1, -1]); features given to Fit, Evaluate and
+  // Predict must still have the model file's shape.
+  bool trims_lengths() const { return trims_lengths_; }
+  // Why it does not (the padding-invariance check's error, or that
+  // no_length_trimming is set); OK when it does.
+  const absl::Status& length_trimming_status() const {
+    return length_trimming_status_;
+  }
 
   const ModelDef& def() const { return def_; }
   ModelDef* mutable_def() { return &def_; }
@@ -182,9 +204,11 @@ class Model {
   absl::Status CheckExamples(const LabeledExamples& data) const;
   // Runs one batch (rows `order[begin, end)` of `data`) and adds its
   // size-weighted metrics to `sums`.
+  // With `spans` (of data's rows), the batch is cut to its rows' columns.
   absl::Status RunBatch(const LabeledExamples& data,
                         const std::vector<int64_t>& order, int64_t begin,
-                        int64_t end, bool training, std::vector<double>* sums);
+                        int64_t end, bool training, std::vector<double>* sums,
+                        const std::vector<RowSpan>* spans = nullptr);
 
   ModelDef def_;
   std::unique_ptr<Executor> executor_;
@@ -192,6 +216,11 @@ class Model {
   std::vector<std::string> metric_names_;   // Display names.
   std::vector<std::string> metric_values_;  // Graph values, loss first.
   std::vector<std::string> epoch_metric_names_;
+  bool trims_lengths_ = false;
+  absl::Status length_trimming_status_;
+  // The features input's shape in the model file (the graph's may be
+  // relaxed to any time length).
+  Shape features_shape_;
   // Reused batch buffers.
   Tensor batch_features_;
   Tensor batch_labels_;

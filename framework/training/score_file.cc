@@ -324,10 +324,13 @@ absl::StatusOr<ScoreFileSummary> ScoreSharded(
   const std::string format_name(format.name());
   const bool delimited = format_name == "csv" || format_name == "tsv";
   // Rows are split at whole batches of one process's chunks, so every
-  // batch holds the same rows as in one process.
-  const int64_t unit = options.chunk_rows % options.batch_size == 0
-                           ? options.batch_size
-                           : options.chunk_rows;
+  // batch holds the same rows as in one process. A model that trims
+  // lengths orders each chunk's rows by length before cutting batches, so
+  // there the split is at whole chunks.
+  const int64_t unit =
+      options.chunk_rows % options.batch_size == 0 && !model.trims_lengths()
+          ? options.batch_size
+          : options.chunk_rows;
   // Rank 0 plans; everyone gets the plan, or rank 0's error.
   std::vector<int64_t> wire(4 + 2 * (ranks + 1), 0);
   absl::Status plan_status;

@@ -235,6 +235,9 @@ absl::Status RunTrainJob(const TrainJobOptions& options,
   fit.checkpoint_every = options.checkpoint_every;
   fit.stop_requested = options.stop_requested;
   fit.threads = options.threads;
+  if (training.has_bucket_by_length()) {
+    fit.bucket_by_length = &training.bucket_by_length();
+  }
   model->executor().set_profiling(options.profile);
   auto history = model->Fit(train, validation, fit, all);
   if (absl::IsCancelled(history.status())) {

@@ -359,6 +359,41 @@ TEST(ConfigSetTest, BadValuesInTheModelFileAreRefused) {
               HasSubstr("training.optimizer.adam.epsilon is nan"));
 }
 
+TEST(ConfigSetTest, BucketByLengthIsSetAndChecked) {
+  ModelDef def = Config();
+  ASSERT_TRUE(
+      SetConfigValue("training.bucket_by_length.buckets=10", &def).ok());
+  EXPECT_EQ(def.training().bucket_by_length().buckets(), 10);
+  EXPECT_TRUE(CheckModelSettings(def).ok()) << CheckModelSettings(def);
+  def = Config();
+  ASSERT_TRUE(
+      SetConfigValue("training.bucket_by_length.boundary[0]=50", &def).ok());
+  ASSERT_TRUE(
+      SetConfigValue("training.bucket_by_length.boundary[1]=100", &def).ok());
+  EXPECT_EQ(def.training().bucket_by_length().boundary_size(), 2);
+  EXPECT_EQ(def.training().bucket_by_length().boundary(1), 100);
+  EXPECT_TRUE(CheckModelSettings(def).ok());
+  def.mutable_training()->mutable_bucket_by_length()->set_boundary(1, 40);
+  EXPECT_THAT(Message(CheckModelSettings(def)),
+              HasSubstr("training.bucket_by_length.boundary[1] is 40: the "
+                        "boundaries must be positive and increasing"));
+  def.mutable_training()->mutable_bucket_by_length()->set_buckets(3);
+  EXPECT_THAT(Message(CheckModelSettings(def)), HasSubstr("both are set"));
+  def = Config();
+  def.mutable_training()->mutable_bucket_by_length();
+  EXPECT_THAT(Message(CheckModelSettings(def)), HasSubstr("neither is set"));
+  def.mutable_training()->mutable_bucket_by_length()->set_buckets(0);
+  ASSERT_TRUE(
+      SetConfigValue("training.bucket_by_length.buckets=2000", &def).ok());
+  EXPECT_THAT(Message(CheckModelSettings(def)),
+              HasSubstr("training.bucket_by_length.buckets is 2000"));
+  def = Config();
+  def.mutable_training()->mutable_bucket_by_length()->set_buckets(4);
+  def.set_no_length_trimming(true);
+  EXPECT_THAT(Message(CheckModelSettings(def)),
+              HasSubstr("no_length_trimming: true turns off"));
+}
+
 TEST(ConfigSetTest, FlagsRefuseNanAndAbsurdValues) {
   const auto error = [](ConfigOverrides o) {
     ModelDef def = Config();
