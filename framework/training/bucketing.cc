@@ -78,9 +78,11 @@ BatchPlan PlanByLength(const std::vector<RowSpan>& spans, int64_t batch_size) {
   BatchPlan plan;
   plan.order.resize(spans.size());
   for (int64_t i = 0; i < n; ++i) plan.order[i] = i;
+  // Longest first: the first batch sizes every buffer for the rest, which
+  // then reuse it (shorter batches first would grow them batch by batch).
   std::stable_sort(plan.order.begin(), plan.order.end(),
                    [&](int64_t a, int64_t b) {
-                     return spans[a].length() < spans[b].length();
+                     return spans[a].length() > spans[b].length();
                    });
   for (int64_t b = 0; b < n; b += batch_size) plan.start.push_back(b);
   plan.start.push_back(n);

@@ -60,8 +60,9 @@ struct BatchPlan {
   }
 };
 
-// Rows by increasing length (ties in row order), in batches of
-// `batch_size`: inference's plan.
+// Rows by decreasing length (ties in row order), in batches of
+// `batch_size`: inference's plan. Longest first, so the first batch sizes
+// the buffers that the shorter ones then reuse.
 BatchPlan PlanByLength(const std::vector<RowSpan>& spans, int64_t batch_size);
 
 // The bucket boundaries of `def` for rows of these spans: def.boundary

@@ -186,7 +186,7 @@ TEST(BucketingTest, RowSpansAndBatchColumns) {
 TEST(BucketingTest, PlanByLengthSortsStably) {
   const auto spans = Spans({{0, 5}, {0, 2}, {0, 5}, {0, 1}, {0, 9}});
   const BatchPlan plan = PlanByLength(spans, 2);
-  EXPECT_EQ(plan.order, (std::vector<int64_t>{3, 1, 0, 2, 4}));
+  EXPECT_EQ(plan.order, (std::vector<int64_t>{4, 0, 2, 1, 3}));
   EXPECT_EQ(plan.start, (std::vector<int64_t>{0, 2, 4, 5}));
 }
 
