@@ -11,36 +11,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ops/op_library.h"
+#include "tests/framework/test_executor.h"
 #include "tests/framework/test_ops.h"
 
 namespace loom::testing {
 namespace {
-
-int backward_calls = 0;
-
-const OpRegistry& Registry() {
-  static OpRegistry* registry = [] {
-    auto* r = new OpRegistry();
-    if (!RegisterBuiltinOps(r).ok() ||
-        !r->Register(CountingIdentityOp(&backward_calls)).ok()) {
-      std::abort();
-    }
-    return r;
-  }();
-  return *registry;
-}
-
-std::unique_ptr<Executor> MakeExecutor(const std::string& graph_text) {
-  auto file = ParseModelText("graph {" + graph_text + "}", "test.pbtxt");
-  EXPECT_TRUE(file.ok()) << file.status();
-  auto graph = Graph::Build(file->model.graph(), Registry(), file->source);
-  EXPECT_TRUE(graph.ok()) << graph.status();
-  auto ex = Executor::Create(std::shared_ptr<const Graph>(*std::move(graph)),
-                             /*seed=*/3);
-  EXPECT_TRUE(ex.ok()) << ex.status();
-  EXPECT_TRUE((*ex)->InitializeParameters().ok());
-  return *std::move(ex);
-}
 
 double Loss(Executor& ex, const FeedMap& feeds) {
   const std::vector<std::string> fetch = {"loss"};
@@ -87,7 +62,7 @@ constexpr char kInputs[] = R"(
 
 TEST(AutogradTest, FanOutSumsGradients) {
   // h feeds both Tanh and Sigmoid, whose results are added.
-  auto ex = MakeExecutor(std::string(kInputs) + R"(
+  auto ex = MakeTestExecutor(std::string(kInputs) + R"(
     parameter { name: "w" shape { dim: 3 dim: 1 } initializer { glorot_uniform {} } }
     node { name: "h" op: "MatMul" input: "x" input: "w" }
     node { name: "t" op: "Tanh" input: "h" }
@@ -99,7 +74,7 @@ TEST(AutogradTest, FanOutSumsGradients) {
 }
 
 TEST(AutogradTest, ParameterUsedTwice) {
-  auto ex = MakeExecutor(std::string(kInputs) + R"(
+  auto ex = MakeTestExecutor(std::string(kInputs) + R"(
     parameter { name: "w" shape { dim: 3 dim: 3 } initializer { orthogonal {} } }
     parameter { name: "v" shape { dim: 3 dim: 1 } initializer { glorot_uniform {} } }
     node { name: "h1" op: "MatMul" input: "x" input: "w" }
@@ -112,7 +87,7 @@ TEST(AutogradTest, ParameterUsedTwice) {
 }
 
 TEST(AutogradTest, BranchesThatReachNoParameterGetNoGradientWork) {
-  auto ex = MakeExecutor(std::string(kInputs) + R"(
+  auto ex = MakeTestExecutor(std::string(kInputs) + R"(
     input { name: "z" dtype: DT_FLOAT shape { dim: -1 dim: 1 } }
     parameter { name: "w" shape { dim: 3 dim: 1 } initializer { glorot_uniform {} } }
     node { name: "h" op: "MatMul" input: "x" input: "w" }
@@ -123,15 +98,15 @@ TEST(AutogradTest, BranchesThatReachNoParameterGetNoGradientWork) {
   )");
   FeedMap feeds = Feeds(4, 3);
   feeds["z"] = RandomTensor({4, 1}, 9);
-  backward_calls = 0;
+  TestBackwardCalls() = 0;
   Loss(*ex, feeds);
   ASSERT_TRUE(ex->Backward("loss").ok());
-  EXPECT_EQ(backward_calls, 1);  // on_path only.
+  EXPECT_EQ(TestBackwardCalls(), 1);  // on_path only.
   ExpectGradientsMatch(*ex, feeds);
 }
 
 TEST(AutogradTest, BackwardNeedsAComputedScalarLoss) {
-  auto ex = MakeExecutor(std::string(kInputs) + R"(
+  auto ex = MakeTestExecutor(std::string(kInputs) + R"(
     parameter { name: "w" shape { dim: 3 dim: 1 } }
     node { name: "h" op: "MatMul" input: "x" input: "w" }
     node { name: "loss" op: "MeanSquaredError" input: "h" input: "y" }
@@ -145,7 +120,7 @@ TEST(AutogradTest, BackwardNeedsAComputedScalarLoss) {
 }
 
 TEST(AutogradTest, FeedsAreChecked) {
-  auto ex = MakeExecutor(std::string(kInputs) + R"(
+  auto ex = MakeTestExecutor(std::string(kInputs) + R"(
     parameter { name: "w" shape { dim: 3 dim: 1 } }
     node { name: "h" op: "MatMul" input: "x" input: "w" }
     node { name: "loss" op: "MeanSquaredError" input: "h" input: "y" }
@@ -166,7 +141,7 @@ TEST(AutogradTest, FeedsAreChecked) {
 TEST(AutogradTest, SmallModelLearnsAToyTask) {
   // An odd target (the network has no biases, so it is odd too), learned
   // by a two-layer tanh network.
-  auto ex = MakeExecutor(std::string(kInputs) + R"(
+  auto ex = MakeTestExecutor(std::string(kInputs) + R"(
     parameter { name: "w1" shape { dim: 3 dim: 16 } initializer { glorot_uniform {} } }
     parameter { name: "w2" shape { dim: 16 dim: 1 } initializer { glorot_uniform {} } }
     node { name: "h" op: "MatMul" input: "x" input: "w1" }

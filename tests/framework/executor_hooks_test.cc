@@ -12,36 +12,11 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "ops/op_library.h"
+#include "tests/framework/test_executor.h"
 #include "tests/framework/test_ops.h"
 
 namespace loom::testing {
 namespace {
-
-int backward_calls = 0;
-
-const OpRegistry& Registry() {
-  static OpRegistry* registry = [] {
-    auto* r = new OpRegistry();
-    if (!RegisterBuiltinOps(r).ok() ||
-        !r->Register(CountingIdentityOp(&backward_calls)).ok()) {
-      std::abort();
-    }
-    return r;
-  }();
-  return *registry;
-}
-
-std::unique_ptr<Executor> MakeExecutor(const std::string& graph_text) {
-  auto file = ParseModelText("graph {" + graph_text + "}", "test.pbtxt");
-  EXPECT_TRUE(file.ok()) << file.status();
-  auto graph = Graph::Build(file->model.graph(), Registry(), file->source);
-  EXPECT_TRUE(graph.ok()) << graph.status();
-  auto ex = Executor::Create(std::shared_ptr<const Graph>(*std::move(graph)),
-                             /*seed=*/3);
-  EXPECT_TRUE(ex.ok()) << ex.status();
-  EXPECT_TRUE((*ex)->InitializeParameters().ok());
-  return *std::move(ex);
-}
 
 // w is used twice (h1 and h2); c1, c2, c3 count backward calls, so the
 // count at a report says which nodes' backward ran before it. Backward
@@ -87,11 +62,11 @@ FeedMap Feeds() {
 }
 
 TEST(ExecutorHooksTest, EachParameterOnceAfterItsLastContributorWithItsFinal) {
-  auto ex = MakeExecutor(kGraph);
+  auto ex = MakeTestExecutor(kGraph);
   std::vector<Report> reports;
   ex->set_backward_hook([&](int p) -> absl::Status {
     const Parameter& param = ex->parameters()[p];
-    reports.push_back({param.name, backward_calls, param.grad.Clone(),
+    reports.push_back({param.name, TestBackwardCalls(), param.grad.Clone(),
                        param.grad_is_sparse, param.touched_rows});
     return absl::OkStatus();
   });
@@ -101,7 +76,7 @@ TEST(ExecutorHooksTest, EachParameterOnceAfterItsLastContributorWithItsFinal) {
   for (int step = 0; step < 2; ++step) {
     reports.clear();
     ASSERT_TRUE(ex->Run(Feeds(), fetches, /*training=*/true).ok());
-    backward_calls = 0;
+    TestBackwardCalls() = 0;
     ASSERT_TRUE(ex->Backward("loss").ok());
     std::vector<std::string> names;
     std::vector<int> before;
@@ -153,7 +128,7 @@ TEST(ExecutorHooksTest, EachParameterOnceAfterItsLastContributorWithItsFinal) {
 }
 
 TEST(ExecutorHooksTest, GradientReadyOrderMatchesTheReports) {
-  auto ex = MakeExecutor(kGraph);
+  auto ex = MakeTestExecutor(kGraph);
   auto order = ex->GradientReadyOrder("loss");
   ASSERT_TRUE(order.ok()) << order.status();
   std::vector<std::string> names;
@@ -169,7 +144,7 @@ TEST(ExecutorHooksTest, GradientReadyOrderMatchesTheReports) {
 }
 
 TEST(ExecutorHooksTest, AHookErrorEndsBackwardNamingTheParameter) {
-  auto ex = MakeExecutor(kGraph);
+  auto ex = MakeTestExecutor(kGraph);
   int calls = 0;
   ex->set_backward_hook([&](int p) -> absl::Status {
     ++calls;
