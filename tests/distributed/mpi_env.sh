@@ -16,3 +16,19 @@ mpirun_() {
     --bind-to none -x ASAN_OPTIONS -x LSAN_OPTIONS "$@"
 }
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# A CSV of ROWS generated reviews (id,review,stars; stars 5 when the
+# words lean positive, else 1), the same for the same SEED.
+make_csv() {  # make_csv SEED ROWS > file
+  awk -v seed="$1" -v rows="$2" 'BEGIN {
+    srand(seed); print "id,review,stars"
+    split("good great fine bad awful terrible nice poor lovely boring", w, " ")
+    for (i = 1; i <= rows; i++) {
+      n = 3 + int(rand() * 30); t = ""; s = 0
+      for (j = 0; j < n; j++) {
+        k = 1 + int(rand() * 10); t = t (j ? " " : "") w[k]
+        s += (k == 1 || k == 2 || k == 3 || k == 7 || k == 9) ? 1 : -1
+      }
+      printf "%d,\"%s\",%d\n", i, t, (s > 0 ? 5 : 1)
+    }
+  }'
+}

@@ -11,20 +11,6 @@ train="$1"; model_file="$2"
 source "$(dirname "$0")/mpi_env.sh"
 work="$TMPDIR/work"
 mkdir -p "$work"
-make_csv() {  # make_csv SEED ROWS > file
-  awk -v seed="$1" -v rows="$2" 'BEGIN {
-    srand(seed); print "id,review,stars"
-    split("good great fine bad awful terrible nice poor lovely boring", w, " ")
-    for (i = 1; i <= rows; i++) {
-      n = 3 + int(rand() * 30); t = ""; s = 0
-      for (j = 0; j < n; j++) {
-        k = 1 + int(rand() * 10); t = t (j ? " " : "") w[k]
-        s += (k == 1 || k == 2 || k == 3 || k == 7 || k == 9) ? 1 : -1
-      }
-      printf "%d,\"%s\",%d\n", i, t, (s > 0 ? 5 : 1)
-    }
-  }'
-}
 make_csv 3 900 > "$work/a.csv"
 make_csv 4 900 > "$work/b.csv"
 flags=(--graph="$model_file" --text_column=review --label_column=stars
