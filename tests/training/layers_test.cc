@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -336,6 +337,35 @@ layers {
   // The forget-gate segment follows units.
   EXPECT_EQ(def.parameter(3).initializer().segments().segment(0).begin(), 4);
   EXPECT_EQ(def.parameter(3).initializer().segments().segment(0).end(), 8);
+}
+
+// LstmLayer.precision becomes the LSTM node's attribute; "f32" (or
+// nothing) leaves it out, so default models expand as before.
+TEST(LayersTest, LstmPrecisionReachesTheNode) {
+  for (const auto& [field, want] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"", ""},
+           {"precision: \"f32\"", ""},
+           {"precision: \"bf16\"", "bf16"}}) {
+    auto graph = BuildText(absl::StrCat(
+        "layers {\n  layer { embedding { output_dim: 6 mask_zero: true } }\n"
+        "  layer { lstm { units: 4 bidirectional: true ",
+        field,
+        " } }\n  layer { dense { units: 1 activation: \"sigmoid\" } }\n}"));
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    const NodeDef& lstm = (*graph)->def().node(1);
+    ASSERT_EQ(lstm.op(), "LSTM");
+    const auto it = lstm.attr().find("precision");
+    if (want.empty()) {
+      EXPECT_TRUE(it == lstm.attr().end()) << field;
+    } else {
+      ASSERT_TRUE(it != lstm.attr().end()) << field;
+      EXPECT_EQ(it->second.s(), want);
+    }
+  }
+  EXPECT_THAT(Error("layers {\n  layer { embedding { output_dim: 4 } }\n"
+                    "  layer { lstm { units: 2 precision: \"fp16\" } }\n}"),
+              HasSubstr("attribute 'precision' must be \"f32\" or \"bf16\""));
 }
 
 TEST(LayersTest, ErrorsNameTheFileLineAndLayer) {
