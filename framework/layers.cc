@@ -235,6 +235,9 @@ absl::Status ExpandLayers(ModelDef* model, const std::vector<int>& layer_lines,
         if (l.recurrent_dropout() > 0) {
           SetFloat(node, "recurrent_dropout", l.recurrent_dropout());
         }
+        if (!l.precision().empty() && l.precision() != "f32") {
+          SetString(node, "precision", l.precision());
+        }
         break;
       }
       case LayerDef::kDense: {

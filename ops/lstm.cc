@@ -13,7 +13,7 @@
 //          D = 2 for bidirectional_concat (forward units first), else 1
 //   attrs  units (H), direction ("forward", "bidirectional_concat",
 //          "bidirectional_sum"), return_sequences, dropout,
-//          recurrent_dropout (both in [0, 1))
+//          recurrent_dropout (both in [0, 1)), precision ("f32" or "bf16")
 //
 // Each direction computes, with h and c starting at zero,
 //   z   = (x_t * dmask) kernel + (h_{t-1} * rmask) recurrent_kernel + bias
@@ -60,6 +60,17 @@
 //     primitive; a Backward after an inference forward re-runs the training
 //     one first. The kernel falls back to the stepwise one in training with
 //     recurrent_dropout > 0 (oneDNN has no recurrent dropout).
+//     With precision "bf16" (mixed precision, opt-in) the fused kernel's
+//     primitives run on bf16 copies of the inputs and weights and write
+//     bf16 outputs, reordered to the op's f32 y; the bias, the cell state
+//     and every gradient stay f32 (what oneDNN 2.6's bf16 LSTM takes), so
+//     the optimizer sees f32 weights and gradients. oneDNN then uses its
+//     brgemm kernels for forward and backward (the bare forward primitive
+//     about 2.7x faster than f32 at the BiLSTM pipelines' shapes, a whole
+//     training step of the op at pipeline 2's about 1.4x:
+//     tests/ops:lstm_benchmark). A CPU without bf16 support gets an error
+//     naming the precision at the first step. The stepwise kernel (and so
+//     recurrent dropout in training) stays f32.
 //   "stepwise": the input projection of all steps as one oneDNN matmul
 //     ([T*N, C] x [C, 4H]), then per step one recurrent matmul and the gate
 //     arithmetic in one vectorized pass, with per-step masking (so any mask
@@ -132,6 +143,7 @@ static_assert(InputsInOrder(kInputs), "kInputs must follow recurrent::Input");
 struct LstmAttrs : LayerAttrs {
   float dropout = 0;
   float recurrent_dropout = 0;
+  bool bf16 = false;  // precision: "bf16"
 };
 
 absl::StatusOr<LstmAttrs> ReadAttrs(const AttrMap& attrs) {
@@ -146,6 +158,13 @@ absl::StatusOr<LstmAttrs> ReadAttrs(const AttrMap& attrs) {
   a.return_sequences = attrs.GetBool("return_sequences");
   a.dropout = attrs.GetFloat("dropout");
   a.recurrent_dropout = attrs.GetFloat("recurrent_dropout");
+  const std::string precision = attrs.GetString("precision");
+  if (precision != "f32" && precision != "bf16") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "attribute 'precision' must be \"f32\" or \"bf16\", got \"", precision,
+        "\""));
+  }
+  a.bf16 = precision == "bf16";
   for (const auto& [name, rate] :
        {std::pair<const char*, float>{"dropout", a.dropout},
         {"recurrent_dropout", a.recurrent_dropout}}) {
@@ -240,6 +259,7 @@ class LstmKernel : public OpKernel {
 
   absl::Status Init(const KernelInitContext& init) {
     LOOM_ASSIGN_OR_RETURN(attrs_, ReadAttrs(init.attrs));
+    fused_.set_bf16(attrs_.bf16);
     return absl::OkStatus();
   }
 
@@ -353,6 +373,9 @@ std::vector<OpDef> LstmOps() {
                 "input dropout rate (one [N, C] mask per sequence)"),
       FloatAttr("recurrent_dropout", 0.0f,
                 "dropout rate on h(t-1) (one [N, H] mask per sequence)"),
+      StringAttr("precision", "f32",
+                 "f32 or bf16: the fused kernel's primitives on bf16 data "
+                 "(weights and the op's tensors stay f32)"),
   };
   def.shape_fn = LstmShape;
   for (int input : recurrent::kParamInputs) {

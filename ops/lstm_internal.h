@@ -34,6 +34,11 @@ using recurrent::ValidSteps;
 
 class FusedLstm {
  public:
+  // With bf16, the primitives run on bf16 inputs, weights and outputs
+  // (reordered from and to the op's f32 tensors; bias, cell state and every
+  // gradient stay f32). Set before the first call.
+  void set_bf16(bool bf16) { bf16_ = bf16; }
+
   // Runs forward. `training` keeps the workspace for Backward(). With
   // y == nullptr the outputs are not written (Backward re-running a
   // training forward after an inference one).
@@ -59,6 +64,7 @@ class FusedLstm {
     memory bwd_weights_layer, bwd_weights_iter;  // backward's layouts
     memory diff_src, diff_dst;
     memory diff_weights_layer, diff_weights_iter, diff_bias;  // scratch
+    memory src_bf16, dst_bf16;  // bf16 only: the primitives' src and dst.
   };
   // The primitives of one problem shape and the memories they run on.
   struct PrimitiveSet {
@@ -68,6 +74,11 @@ class FusedLstm {
     // out, oneDNN 2.6.3's lstm_backward gets diff_weights_iter wrong. And
     // the initial states' gradients, which nothing reads.
     memory zero_state, diff_state_h, diff_state_c;
+    // The initial h as the primitives take it (zero_state but for bf16,
+    // where it is a bf16 view of the same zeros).
+    memory zero_state_h;
+    // bf16 only: src f32 -> bf16 and dst bf16 -> f32.
+    dnnl::reorder to_bf16_src, from_bf16_dst;
     // Keras-layout views of user tensors, bound per call.
     memory user_weights, user_recurrent_weights, user_bias;
     memory user_diff_weights, user_diff_recurrent_weights, user_diff_bias;
@@ -86,7 +97,7 @@ class FusedLstm {
   };
 
   static absl::StatusOr<std::unique_ptr<PrimitiveSet>> MakePrimitiveSet(
-      const Problem& p, bool training, const dnnl::engine& engine);
+      const Problem& p, bool training, bool bf16, const dnnl::engine& engine);
   // The primitive set of problem p, its buffers bound to the arenas (grown
   // if need be). The set and its buffers stay valid until the next call.
   absl::StatusOr<PrimitiveSet*> GetPrimitiveSet(const Problem& p, bool training,
@@ -105,6 +116,7 @@ class FusedLstm {
   // so Backward never grows (and so clears) the arena.
   recurrent::Arena arena_;
   recurrent::Arena zeros_{/*zeroed=*/true};  // Read-only zeros (states).
+  bool bf16_ = false;
 };
 
 // ---------------------------------------------------------------------------

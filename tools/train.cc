@@ -49,6 +49,11 @@ ABSL_FLAG(std::vector<std::string>, set, {},
           "framework/training/config_set.h). The named flags (--epochs, "
           "--batch_size, ...) are shortcuts for such paths and win over "
           "--set.");
+ABSL_FLAG(std::string, lstm_precision, "",
+          "Set the precision of every LSTM node: f32 or bf16 (the fused "
+          "kernel's oneDNN primitives on bf16 data, weights and gradients "
+          "kept in f32; needs a CPU with bf16 support). Kept in the trained "
+          "model. Default: as the model file says (f32).");
 ABSL_FLAG(bool, copy_plugins, true,
           "Copy the op plugins the model uses into <output_dir>/model/plugins/ "
           "so the model folder loads without --plugin anywhere.");
@@ -141,6 +146,7 @@ int main(int argc, char** argv) {
   options.threads = absl::GetFlag(FLAGS_threads);
   ReadSettingFlags(&options.overrides);
   options.overrides.set = absl::GetFlag(FLAGS_set);
+  options.lstm_precision = absl::GetFlag(FLAGS_lstm_precision);
   const std::string progress = absl::GetFlag(FLAGS_progress);
   if (progress != "auto" && progress != "bar" && progress != "lines") {
     std::cerr << "train: --progress must be auto, bar or lines, got '"

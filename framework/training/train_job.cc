@@ -45,6 +45,7 @@ absl::Status CheckResumeOptions(const TrainJobOptions& options) {
     if (!flag->resumable) given.push_back(absl::StrCat("--", flag->name));
   }
   if (!options.overrides.set.empty()) given.push_back("--set");
+  if (!options.lstm_precision.empty()) given.push_back("--lstm_precision");
   if (given.empty()) return absl::OkStatus();
   std::vector<std::string> allowed;
   for (const SettingFlag& flag : SettingFlags()) {
@@ -93,6 +94,19 @@ absl::StatusOr<ModelFile> ReadTrainConfig(const TrainJobOptions& options,
   LOOM_RETURN_IF_ERROR(PrepareRegistryForModel(
       *file, options.plugins, options.plugin_search, registry));
   LOOM_RETURN_IF_ERROR(ApplyOverrides(options.overrides, &file->model));
+  if (!options.lstm_precision.empty()) {
+    int lstm_nodes = 0;
+    for (NodeDef& node : *file->model.mutable_graph()->mutable_node()) {
+      if (node.op() != "LSTM") continue;
+      (*node.mutable_attr())["precision"].set_s(options.lstm_precision);
+      ++lstm_nodes;
+    }
+    if (lstm_nodes == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--lstm_precision=", options.lstm_precision,
+                       ": the model has no LSTM node"));
+    }
+  }
   LOOM_RETURN_IF_ERROR(
       ResolveDataSource(options.data_flags, file->model.mutable_dataset()));
   return file;

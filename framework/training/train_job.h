@@ -36,6 +36,10 @@ struct TrainJobOptions {
   PluginSearch plugin_search;
   int threads = 0;  // 0 = all cores.
   ConfigOverrides overrides;
+  // Sets the `precision` attribute of every LSTM node of the model ("f32"
+  // or "bf16"; "": as the model file says). It is kept in config.pbtxt and
+  // the model/ folder, so evaluation and prediction run at it too.
+  std::string lstm_precision;
   // Progress: a redrawn bar (terminal) or one line per epoch.
   bool interactive = false;
   // Print the time spent in each node at the end.

@@ -4,6 +4,7 @@
 //   BM_LoomBiLstm:      pipeline 2's layer (T=100, N=128, C=64, H=32,
 //                       bidirectional_concat, return_sequences, dropout 0.2,
 //                       pre-padded mask), fused kernel.
+//   BM_LoomBiLstmBf16:  the same with precision "bf16".
 //   BM_OneDnnBiLstm:    the same shape on one bidirectional_concat
 //                       lstm_forward (training) + lstm_backward, with the
 //                       weight reorders a training step needs; no masking,
@@ -55,6 +56,7 @@ struct LayerSetup {
   bool masked;
   float dropout;
   float recurrent_dropout;
+  bool bf16 = false;  // precision "bf16"
 };
 
 void FillUniform(Tensor* t, std::mt19937_64& rng, float bound) {
@@ -133,6 +135,7 @@ class LoomLayer {
     attrs["return_sequences"].set_b(s.return_sequences);
     attrs["dropout"].set_f(s.dropout);
     attrs["recurrent_dropout"].set_f(s.recurrent_dropout);
+    if (s.bf16) attrs["precision"].set_s("bf16");
 
     LOOM_ASSIGN_OR_RETURN(std::unique_ptr<Graph> graph,
                           Graph::Build(def, *registry));
@@ -193,6 +196,12 @@ const LayerSetup kPipeline2 = {128,
                                /*recurrent_dropout=*/0.0f};
 
 void BM_LoomBiLstm(benchmark::State& state) { RunLoom(state, kPipeline2); }
+
+void BM_LoomBiLstmBf16(benchmark::State& state) {
+  LayerSetup setup = kPipeline2;
+  setup.bf16 = true;
+  RunLoom(state, setup);
+}
 
 void BM_LoomLstmStepwise(benchmark::State& state) {
   RunLoom(state, {64, 200, 128, 64, "forward", false, false, 0.2f, 0.2f});
@@ -369,6 +378,7 @@ void BM_OneDnnLstmForward(benchmark::State& state) {
 }
 
 BENCHMARK(BM_LoomBiLstm)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_LoomBiLstmBf16)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_OneDnnBiLstm)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LoomLstmStepwise)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK(BM_LoomLstmFused)->Unit(benchmark::kMillisecond)->UseRealTime();

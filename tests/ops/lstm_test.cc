@@ -2,6 +2,7 @@
 // semantics (masking, both directions, concat/sum, sequences/last state),
 // gradients against finite differences and against each other, dropout
 // behaviour, and attribute errors.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
@@ -907,6 +908,143 @@ TEST(LstmErrorTest, AttributesAndShapes) {
   OpTestCase kernel = test;
   kernel.attrs["_kernel"] = StringValue("cudnn");
   ExpectError(kernel, "no kernel named 'cudnn'");
+}
+
+// ---------------------------------------------------------------------------
+// precision "bf16": the fused kernel on bf16 data, against the f32 op.
+
+// max |a - b| <= tol * max |b|, elementwise over tensors of one shape.
+void ExpectRelativelyNear(const Tensor& a, const Tensor& b, double tol,
+                          const std::string& what) {
+  ASSERT_EQ(a.shape(), b.shape()) << what;
+  double scale = 0, worst = 0;
+  for (int64_t i = 0; i < b.num_elements(); ++i) {
+    scale = std::max(scale, std::fabs(double{b.f32()[i]}));
+    worst = std::max(worst, std::fabs(double{a.f32()[i]} - b.f32()[i]));
+  }
+  EXPECT_GT(scale, 0) << what;
+  EXPECT_LE(worst, tol * scale)
+      << what << ": max |diff| " << worst << ", max |f32| " << scale;
+}
+
+OpTestCase WithPrecision(OpTestCase test, const std::string& precision) {
+  test.attrs["precision"] = StringValue(precision);
+  return test;
+}
+
+// The bf16 op's output and gradients against the f32 op's.
+void CheckBf16AgainstF32(const LstmInputs& in, const std::string& direction,
+                         bool return_sequences, bool training) {
+  Options o;
+  o.direction = direction;
+  o.return_sequences = return_sequences;
+  o.masked = true;
+  o.training = training;
+  const OpTestCase f32 = MakeCase(in, o);
+  const OpTestCase bf16 = WithPrecision(f32, "bf16");
+
+  auto out = RunOp(BuiltinRegistry(), f32);
+  ASSERT_TRUE(out.ok()) << out.status();
+  auto out_bf16 = RunOp(BuiltinRegistry(), bf16);
+  ASSERT_TRUE(out_bf16.ok()) << out_bf16.status();
+  ExpectRelativelyNear((*out_bf16)[0], (*out)[0], 2e-2, "bf16 forward");
+  // Not the f32 result: the primitives really ran in bf16.
+  EXPECT_FALSE(std::equal((*out)[0].f32(),
+                          (*out)[0].f32() + (*out)[0].num_elements(),
+                          (*out_bf16)[0].f32()));
+  // Masked steps output exact zeros, as in f32.
+  for (int64_t i = 0; i < (*out)[0].num_elements(); ++i) {
+    if ((*out)[0].f32()[i] == 0.0f) {
+      ASSERT_EQ((*out_bf16)[0].f32()[i], 0.0f) << "element " << i;
+    }
+  }
+
+  const std::vector<Tensor> weights = {
+      RandomTensor((*out)[0].shape(), 99, -1.0f, 1.0f)};
+  auto a = ComputeGradients(BuiltinRegistry(), bf16, weights);
+  ASSERT_TRUE(a.ok()) << a.status();
+  auto b = ComputeGradients(BuiltinRegistry(), f32, weights);
+  ASSERT_TRUE(b.ok()) << b.status();
+  ASSERT_EQ(a->size(), b->size());
+  int checked = 0;
+  for (size_t i = 0; i < a->size(); ++i) {
+    if (!(*b)[i].is_initialized()) continue;
+    ExpectRelativelyNear((*a)[i], (*b)[i], 3e-2,
+                         "bf16 gradient of input " + std::to_string(i));
+    ++checked;
+  }
+  EXPECT_EQ(checked, Bidirectional(o.direction) ? 7 : 4);
+}
+
+using Bf16Config = std::tuple<std::string, bool, bool>;
+class LstmBf16Test : public ::testing::TestWithParam<Bf16Config> {};
+
+TEST_P(LstmBf16Test, ForwardAndGradientsNearF32) {
+  // Rows with no valid step, pre- and post-padding, all steps valid (which
+  // reads the last aligned step) and, with gaps, holes; odd sizes too.
+  for (const LstmInputs& in : {MakeInputs(8, 9, 16, 12, 7, /*gaps=*/true),
+                               MakeInputs(6, 7, 8, 5, 11, /*gaps=*/false)}) {
+    SCOPED_TRACE(::testing::Message() << "N " << in.n << ", H " << in.h);
+    CheckBf16AgainstF32(in, std::get<0>(GetParam()), std::get<1>(GetParam()),
+                        std::get<2>(GetParam()));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, LstmBf16Test,
+    ::testing::Combine(::testing::Values("forward", "bidirectional_concat",
+                                         "bidirectional_sum"),
+                       ::testing::Bool(), ::testing::Bool()),
+    [](const ::testing::TestParamInfo<Bf16Config>& info) {
+      return std::get<0>(info.param) +
+             (std::get<1>(info.param) ? "_Sequences" : "_Last") +
+             (std::get<2>(info.param) ? "_Training" : "_Inference");
+    });
+
+// Input dropout draws the same masks in bf16; recurrent dropout in training
+// runs the stepwise kernel, which stays f32 (bit-identical results).
+TEST(LstmBf16DropoutTest, SameMasksAndStepwiseStaysF32) {
+  const LstmInputs in = MakeInputs(6, 7, 8, 5, 11);
+  Options o;
+  o.direction = "bidirectional_concat";
+  o.return_sequences = true;
+  o.masked = true;
+  o.training = true;
+  o.dropout = 0.3f;
+  o.seed = 5;
+  auto a = RunOp(BuiltinRegistry(), MakeCase(in, o));
+  auto b = RunOp(BuiltinRegistry(), WithPrecision(MakeCase(in, o), "bf16"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  ExpectRelativelyNear((*b)[0], (*a)[0], 2e-2, "bf16 with input dropout");
+
+  o.recurrent_dropout = 0.2f;
+  a = RunOp(BuiltinRegistry(), MakeCase(in, o));
+  b = RunOp(BuiltinRegistry(), WithPrecision(MakeCase(in, o), "bf16"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ((*a)[0].shape(), (*b)[0].shape());
+  EXPECT_TRUE(std::equal((*a)[0].f32(), (*a)[0].f32() + (*a)[0].num_elements(),
+                         (*b)[0].f32()));
+}
+
+// The default is f32: the same bits as precision "f32" given explicitly.
+TEST(LstmBf16AttrTest, DefaultIsF32) {
+  const LstmInputs in = MakeInputs(4, 5, 6, 7, 13);
+  Options o;
+  o.direction = "bidirectional_sum";
+  o.masked = true;
+  const OpTestCase test = MakeCase(in, o);
+  auto a = RunOp(BuiltinRegistry(), test);
+  auto b = RunOp(BuiltinRegistry(), WithPrecision(test, "f32"));
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_TRUE(std::equal((*a)[0].f32(), (*a)[0].f32() + (*a)[0].num_elements(),
+                         (*b)[0].f32()));
+}
+
+TEST(LstmBf16AttrTest, UnknownPrecisionIsAnError) {
+  const LstmInputs in = MakeInputs(2, 3, 4, 3);
+  ExpectError(
+      WithPrecision(MakeCase(in, Options()), "fp16"),
+      "attribute 'precision' must be \"f32\" or \"bf16\", got \"fp16\"");
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -336,6 +337,74 @@ layers {
   // The forget-gate segment follows units.
   EXPECT_EQ(def.parameter(3).initializer().segments().segment(0).begin(), 4);
   EXPECT_EQ(def.parameter(3).initializer().segments().segment(0).end(), 8);
+}
+
+// LstmLayer.precision becomes the LSTM node's attribute; "f32" (or
+// nothing) leaves it out, so default models expand as before.
+TEST(LayersTest, LstmPrecisionReachesTheNode) {
+  for (const auto& [field, want] :
+       std::vector<std::pair<std::string, std::string>>{
+           {"", ""},
+           {"precision: \"f32\"", ""},
+           {"precision: \"bf16\"", "bf16"}}) {
+    auto graph = BuildText(absl::StrCat(
+        "layers {\n  layer { embedding { output_dim: 6 mask_zero: true } }\n"
+        "  layer { lstm { units: 4 bidirectional: true ",
+        field,
+        " } }\n  layer { dense { units: 1 activation: \"sigmoid\" } }\n}"));
+    ASSERT_TRUE(graph.ok()) << graph.status();
+    const NodeDef& lstm = (*graph)->def().node(1);
+    ASSERT_EQ(lstm.op(), "LSTM");
+    const auto it = lstm.attr().find("precision");
+    if (want.empty()) {
+      EXPECT_TRUE(it == lstm.attr().end()) << field;
+    } else {
+      ASSERT_TRUE(it != lstm.attr().end()) << field;
+      EXPECT_EQ(it->second.s(), want);
+    }
+  }
+  EXPECT_THAT(Error("layers {\n  layer { embedding { output_dim: 4 } }\n"
+                    "  layer { lstm { units: 2 precision: \"fp16\" } }\n}"),
+              HasSubstr("attribute 'precision' must be \"f32\" or \"bf16\""));
+}
+
+// TrainJobOptions::lstm_precision (tools/train --lstm_precision) sets every
+// LSTM node's precision; the run trains and keeps it in config.pbtxt.
+TEST(LayersTest, LstmPrecisionOptionSetsEveryLstmNode) {
+  TrainJobOptions run = testing::SmallRun({"models/bilstm_tuned.pbtxt",
+                                           CorpusDir(), "bf16", /*max_len=*/30,
+                                           /*num_words=*/300, /*epochs=*/1});
+  run.lstm_precision = "bf16";
+  std::ostringstream out;
+  absl::Status s = RunTrainJob(run, out);
+  ASSERT_TRUE(s.ok()) << s << "\n" << out.str();
+  EXPECT_THAT(out.str(), HasSubstr("Test acc: "));
+  auto config = ReadModelFile(testing::TmpDir() + "/bf16/config.pbtxt");
+  ASSERT_TRUE(config.ok()) << config.status();
+  int lstm_nodes = 0;
+  for (const NodeDef& node : config->model.graph().node()) {
+    if (node.op() != "LSTM") continue;
+    ++lstm_nodes;
+    ASSERT_TRUE(node.attr().count("precision")) << node.name();
+    EXPECT_EQ(node.attr().at("precision").s(), "bf16");
+  }
+  EXPECT_EQ(lstm_nodes, 1);
+
+  TrainJobOptions bad = run;
+  bad.output_dir = testing::TmpDir() + "/fp16";
+  bad.lstm_precision = "fp16";
+  s = RunTrainJob(bad, out);
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("attribute 'precision' must be"));
+
+  TrainJobOptions no_lstm =
+      testing::SmallRun({"models/bow.pbtxt", CorpusDir(), "bow", /*max_len=*/30,
+                         /*num_words=*/300, /*epochs=*/1});
+  no_lstm.lstm_precision = "bf16";
+  s = RunTrainJob(no_lstm, out);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+  EXPECT_THAT(s.message(),
+              HasSubstr("--lstm_precision=bf16: the model has no LSTM node"));
 }
 
 TEST(LayersTest, ErrorsNameTheFileLineAndLayer) {
