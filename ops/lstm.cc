@@ -65,12 +65,11 @@
 //     bf16 outputs, reordered to the op's f32 y; the bias, the cell state
 //     and every gradient stay f32 (what oneDNN 2.6's bf16 LSTM takes), so
 //     the optimizer sees f32 weights and gradients. oneDNN then uses its
-//     brgemm kernels for forward and backward (the bare forward primitive
-//     about 2.7x faster than f32 at the BiLSTM pipelines' shapes, a whole
-//     training step of the op at pipeline 2's about 1.4x:
-//     tests/ops:lstm_benchmark). A CPU without bf16 support gets an error
-//     naming the precision at the first step. The stepwise kernel (and so
-//     recurrent dropout in training) stays f32.
+//     brgemm kernels for forward and backward (the bare training forward
+//     1.4-1.75x faster than f32 at the BiLSTM pipelines' shapes, a
+//     bilstm_full epoch 1.7x: docs/PERFORMANCE.md). A CPU without bf16 support
+//     gets an error naming the precision at the first step. The stepwise kernel
+//     (and so recurrent dropout in training) stays f32.
 //   "stepwise": the input projection of all steps as one oneDNN matmul
 //     ([T*N, C] x [C, 4H]), then per step one recurrent matmul and the gate
 //     arithmetic in one vectorized pass, with per-step masking (so any mask
