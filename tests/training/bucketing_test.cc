@@ -34,15 +34,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const OpRegistry& Registry() {
-  static const OpRegistry* registry = [] {
-    auto* r = new OpRegistry();
-    if (!RegisterBuiltinOps(r).ok()) std::abort();
-    return r;
-  }();
-  return *registry;
-}
-
 // A BiLSTM with masked pooling (models/bilstm_tuned.pbtxt's architecture,
 // small): padding-invariant. $PADDING, $POOL and $EXTRA are replaced.
 constexpr char kModel[] = R"pb(
@@ -105,7 +96,7 @@ ModelFile MakeFile(const std::string& padding, bool masked_pool,
 }
 
 std::unique_ptr<Model> MakeModel(const ModelFile& file) {
-  auto model = Model::Create(file, Registry(), /*seed=*/11);
+  auto model = Model::Create(file, testing::BuiltinRegistry(), /*seed=*/11);
   if (!model.ok()) {
     ADD_FAILURE() << model.status();
     return nullptr;
@@ -285,10 +276,12 @@ TEST(BucketingTest, EpochCoversEveryRowOnceWithinBuckets) {
 
 TEST(PaddingInvarianceTest, MaskedModelIsInvariantUnmaskedNamesTheNode) {
   const ModelFile masked = MakeFile("POST", true);
-  EXPECT_TRUE(CheckPaddingInvariant(masked.model, Registry()).ok())
-      << CheckPaddingInvariant(masked.model, Registry());
+  EXPECT_TRUE(
+      CheckPaddingInvariant(masked.model, testing::BuiltinRegistry()).ok())
+      << CheckPaddingInvariant(masked.model, testing::BuiltinRegistry());
   const ModelFile unmasked = MakeFile("POST", false);
-  const absl::Status s = CheckPaddingInvariant(unmasked.model, Registry());
+  const absl::Status s =
+      CheckPaddingInvariant(unmasked.model, testing::BuiltinRegistry());
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.message(), HasSubstr("node 'max_pool' (GlobalMaxPooling1D)"));
   EXPECT_THAT(s.message(), HasSubstr("reads no mask"));
@@ -301,7 +294,8 @@ TEST(PaddingInvarianceTest, MaskedModelIsInvariantUnmaskedNamesTheNode) {
       {{" mask_zero: true", ""}});
   auto file = ParseModelText(text, "small.pbtxt");
   ASSERT_TRUE(file.ok()) << file.status();
-  const absl::Status l = CheckPaddingInvariant(file->model, Registry());
+  const absl::Status l =
+      CheckPaddingInvariant(file->model, testing::BuiltinRegistry());
   EXPECT_THAT(l.message(), HasSubstr("node 'bilstm' (LSTM)"));
   EXPECT_THAT(l.message(), HasSubstr("the padded steps change its state"));
 

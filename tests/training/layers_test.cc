@@ -35,15 +35,6 @@ using ::testing::HasSubstr;
 
 using testing::TmpDir;
 
-const OpRegistry& Registry() {
-  static const OpRegistry* registry = [] {
-    auto* r = new OpRegistry();
-    if (!RegisterBuiltinOps(r).ok()) std::abort();
-    return r;
-  }();
-  return *registry;
-}
-
 // The old files named the output layer's parameters "output/..."; the
 // layer form names them after the layer, "probability/..." (or "logits/").
 std::string OldName(const std::string& name) {
@@ -63,7 +54,8 @@ Built Build(const std::string& path, const ConfigOverrides& overrides = {}) {
   EXPECT_TRUE(file.ok()) << file.status();
   if (!file.ok()) return {};
   EXPECT_TRUE(ApplyOverrides(overrides, &file->model).ok());
-  auto graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  auto graph = Graph::Build(file->model.graph(), testing::BuiltinRegistry(),
+                            file->source);
   EXPECT_TRUE(graph.ok()) << graph.status();
   if (!graph.ok()) return {};
   auto ex = Executor::Create(std::move(*graph), file->model.training().seed());
@@ -276,7 +268,8 @@ absl::StatusOr<std::unique_ptr<Graph>> BuildText(
     const std::string& body, ModelFile* file_out = nullptr) {
   auto file = ParseModelText(absl::StrCat(kHeader, body), "m.pbtxt");
   if (!file.ok()) return file.status();
-  auto graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  auto graph = Graph::Build(file->model.graph(), testing::BuiltinRegistry(),
+                            file->source);
   if (graph.ok()) {
     absl::Status s = ValidateModelBindings(file->model, **graph, "m.pbtxt");
     if (!s.ok()) return s;
@@ -472,7 +465,8 @@ TEST(OwnedParametersTest, CreatedShapedAndOverridable) {
       "parameter { name: \"d/kernel2\" shape { dim: 3 dim: 3 } }";
   auto file = ParseModelText(absl::StrFormat(kMlp, shared, ""), "g.pbtxt");
   ASSERT_TRUE(file.ok()) << file.status();
-  auto graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  auto graph = Graph::Build(file->model.graph(), testing::BuiltinRegistry(),
+                            file->source);
   ASSERT_TRUE(graph.ok()) << graph.status();
   const GraphDef& def = (*graph)->def();
   // The declared one first, then the created ones in node order.
@@ -490,7 +484,7 @@ TEST(OwnedParametersTest, CreatedShapedAndOverridable) {
   EXPECT_EQ((*graph)->values()[(*graph)->FindValue("e")].info.shape,
             (Shape{-1, 3}));
   // The built def() builds again, to the same parameters.
-  auto again = Graph::Build(def, Registry());
+  auto again = Graph::Build(def, testing::BuiltinRegistry());
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ((*again)->def().parameter_size(), 3);
 
@@ -501,7 +495,8 @@ TEST(OwnedParametersTest, CreatedShapedAndOverridable) {
                    "initializer { constant { value: 0.5 } } }");
   file = ParseModelText(absl::StrFormat(kMlp, override_kernel, ""), "g.pbtxt");
   ASSERT_TRUE(file.ok());
-  graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  graph = Graph::Build(file->model.graph(), testing::BuiltinRegistry(),
+                       file->source);
   ASSERT_TRUE(graph.ok()) << graph.status();
   ASSERT_EQ((*graph)->def().parameter_size(), 3);
   EXPECT_EQ((*graph)->def().parameter(1).name(), "d/kernel");
@@ -521,7 +516,8 @@ TEST(OwnedParametersTest, ErrorsNameTheNodeAndLine) {
       shared, " parameter { name: \"d/kernel\" shape { dim: 4 dim: 3 } }");
   auto file = ParseModelText(absl::StrFormat(kMlp, wrong, ""), "g.pbtxt");
   ASSERT_TRUE(file.ok());
-  auto graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  auto graph = Graph::Build(file->model.graph(), testing::BuiltinRegistry(),
+                            file->source);
   ASSERT_FALSE(graph.ok());
   EXPECT_THAT(std::string(graph.status().message()),
               HasSubstr("g.pbtxt:5: node 'd' (Dense): kernel must be [C, U] "
@@ -532,7 +528,8 @@ TEST(OwnedParametersTest, ErrorsNameTheNodeAndLine) {
                       "node { name: \"d/bias\" op: \"Relu\" input: \"x\" }"),
       "g.pbtxt");
   ASSERT_TRUE(file.ok());
-  graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  graph = Graph::Build(file->model.graph(), testing::BuiltinRegistry(),
+                       file->source);
   ASSERT_FALSE(graph.ok());
   EXPECT_THAT(std::string(graph.status().message()),
               HasSubstr("node 'd' (Dense): the op creates parameter 'd/bias', "
@@ -545,7 +542,8 @@ TEST(OwnedParametersTest, ErrorsNameTheNodeAndLine) {
 })",
                         "l.pbtxt");
   ASSERT_TRUE(file.ok());
-  graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  graph = Graph::Build(file->model.graph(), testing::BuiltinRegistry(),
+                       file->source);
   ASSERT_FALSE(graph.ok());
   EXPECT_THAT(std::string(graph.status().message()),
               HasSubstr("l.pbtxt:3: node 'l' (LSTM): takes inputs (x, kernel, "
@@ -560,7 +558,8 @@ TEST(OwnedParametersTest, ErrorsNameTheNodeAndLine) {
 })",
                         "e.pbtxt");
   ASSERT_TRUE(file.ok());
-  graph = Graph::Build(file->model.graph(), Registry(), file->source);
+  graph = Graph::Build(file->model.graph(), testing::BuiltinRegistry(),
+                       file->source);
   ASSERT_FALSE(graph.ok());
   EXPECT_THAT(std::string(graph.status().message()),
               HasSubstr("e.pbtxt:3: node 'emb' (Embedding): parameter "

@@ -3,7 +3,18 @@
 #include <cstdlib>
 #include <map>
 
+#include "ops/op_library.h"
+
 namespace loom::testing {
+
+const OpRegistry& BuiltinRegistry() {
+  static const OpRegistry* registry = [] {
+    auto* r = new OpRegistry();
+    if (!RegisterBuiltinOps(r).ok()) std::abort();
+    return r;
+  }();
+  return *registry;
+}
 
 std::string TmpDir() { return std::string(std::getenv("TEST_TMPDIR")); }
 

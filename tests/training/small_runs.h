@@ -5,10 +5,14 @@
 
 #include <string>
 
+#include "framework/registry.h"
 #include "framework/training/train_job.h"
 #include "tests/data/synthetic_corpus.h"
 
 namespace loom::testing {
+
+// The built-in ops, registered once per test binary.
+const OpRegistry& BuiltinRegistry();
 
 // The test's scratch folder, $TEST_TMPDIR.
 std::string TmpDir();
