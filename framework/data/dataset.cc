@@ -117,13 +117,11 @@ void EncodeRows(const std::vector<Review>& reviews,
                 Padding truncating, EncodedSplit* out) {
   std::string buffer;
   std::vector<std::string_view> tokens;
-  std::vector<int32_t> ids;
   for (int64_t row = begin; row < end; ++row) {
     const Review& review = reviews[static_cast<size_t>(order[row])];
-    ids.clear();
-    vocabulary.EncodeTo(review.text, &buffer, &tokens, &ids);
-    PadSequenceInto(ids.data(), ids.size(), out->max_len, padding, truncating,
-                    out->ids.data() + static_cast<size_t>(row) * out->max_len);
+    vocabulary.EncodeRow(
+        review.text, out->max_len, padding, truncating, &buffer, &tokens,
+        out->ids.data() + static_cast<size_t>(row) * out->max_len);
     out->labels[row] = static_cast<float>(review.label);
   }
 }

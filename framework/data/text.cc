@@ -789,6 +789,32 @@ void Vocabulary::EncodeTo(std::string_view text, std::string* buffer,
   for (std::string_view token : *tokens) ids->push_back(Id(token));
 }
 
+int64_t Vocabulary::EncodeRow(std::string_view text, int max_len,
+                              Padding padding, Padding truncating,
+                              std::string* buffer,
+                              std::vector<std::string_view>* tokens,
+                              int32_t* row) const {
+  Tokenize(text, buffer, tokens, options_);
+  // The row keeps ids [first, first + kept) of [kStartId, token ids...].
+  const size_t len = static_cast<size_t>(max_len);
+  const size_t count = tokens->size() + 1;
+  const size_t kept = std::min(count, len);
+  const size_t first =
+      count > len && truncating == Padding::kPre ? count - len : 0;
+  int32_t* out = row;
+  if (padding == Padding::kPre) {
+    std::fill(row, row + (len - kept), kPadId);
+    out = row + (len - kept);
+  } else {
+    std::fill(row + kept, row + len, kPadId);
+  }
+  for (size_t i = 0; i < kept; ++i) {
+    const size_t position = first + i;
+    out[i] = position == 0 ? kStartId : Id((*tokens)[position - 1]);
+  }
+  return static_cast<int64_t>(tokens->size());
+}
+
 absl::Status Vocabulary::Save(const std::string& path) const {
   std::string content = absl::StrCat(
       kHeaderMagic, " ", kHeaderVersion, " num_words=", num_words_,

@@ -113,6 +113,12 @@ std::vector<std::string> Tokenize(std::string_view text,
 std::vector<std::string> Tokenize(std::string_view text,
                                   bool keep_punctuation = false);
 
+// Keras pad_sequences(maxlen=max_len, padding=..., truncating=...).
+enum class Padding {
+  kPre,   // Padding: zeros in front. Truncating: keep the last max_len ids.
+  kPost,  // Padding: zeros at the end. Truncating: keep the first max_len.
+};
+
 // Keras imdb-style word index. Ids: 0 padding, 1 start of sequence, 2 out of
 // vocabulary, then words by decreasing frequency from 3 on, so every id is
 // below num_words(). A vocabulary tokenizes with fixed TokenizerOptions,
@@ -191,6 +197,13 @@ class Vocabulary {
   void EncodeTo(std::string_view text, std::string* buffer,
                 std::vector<std::string_view>* tokens,
                 std::vector<int32_t>* ids) const;
+  // Encode(text) padded or truncated to one row of max_len ids (max_len >
+  // 0), as PadSequenceInto writes it, looking up only the tokens the row
+  // keeps. Returns the text's number of tokens (the start id not counted).
+  // `*buffer` and `*tokens` are scratch space as for Tokenize().
+  int64_t EncodeRow(std::string_view text, int max_len, Padding padding,
+                    Padding truncating, std::string* buffer,
+                    std::vector<std::string_view>* tokens, int32_t* row) const;
 
   // Writes the header line
   //   "loom-vocabulary v3 num_words=N words=W punctuation=P accents=A
@@ -215,12 +228,6 @@ class Vocabulary {
   TokenizerOptions options_;
   std::vector<std::string> words_;
   absl::flat_hash_map<std::string, int32_t> index_;
-};
-
-// Keras pad_sequences(maxlen=max_len, padding=..., truncating=...).
-enum class Padding {
-  kPre,   // Padding: zeros in front. Truncating: keep the last max_len ids.
-  kPost,  // Padding: zeros at the end. Truncating: keep the first max_len.
 };
 
 // Returns the sequences as a row-major [sequences.size(), max_len] array,

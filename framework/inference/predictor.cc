@@ -229,15 +229,12 @@ absl::StatusOr<std::vector<Prediction>> Predictor::Predict(
   std::vector<int> num_tokens(texts.size());
   std::string buffer;
   std::vector<std::string_view> tokens;
-  std::vector<int32_t> row;
   const data::Padding padding = ToPadding(dataset_.padding());
   const data::Padding truncating = ToPadding(dataset_.truncating());
   for (int64_t i = 0; i < n; ++i) {
-    row.clear();
-    vocabulary_.EncodeTo(texts[i], &buffer, &tokens, &row);
-    num_tokens[i] = static_cast<int>(row.size()) - 1;  // Less the start id.
-    data::PadSequenceInto(row.data(), row.size(), max_len_, padding, truncating,
-                          ids.i32() + i * max_len_);
+    num_tokens[i] = static_cast<int>(
+        vocabulary_.EncodeRow(texts[i], max_len_, padding, truncating, &buffer,
+                              &tokens, ids.i32() + i * max_len_));
   }
   LOOM_ASSIGN_OR_RETURN(auto out, Run(ids));
   for (int64_t i = 0; i < n; ++i) out[i].num_tokens = num_tokens[i];

@@ -175,20 +175,29 @@ absl::StatusOr<LoadedModel> LoadModel(const std::string& dir,
 Tensor EncodeTexts(const std::vector<std::string>& texts,
                    const data::Vocabulary& vocabulary,
                    const TextDatasetDef& dataset) {
-  std::vector<std::vector<int32_t>> sequences;
-  sequences.reserve(texts.size());
-  for (const std::string& text : texts) {
-    sequences.push_back(vocabulary.Encode(text));
-  }
+  return EncodeTextViews(
+      std::vector<std::string_view>(texts.begin(), texts.end()), vocabulary,
+      dataset);
+}
+
+Tensor EncodeTextViews(const std::vector<std::string_view>& texts,
+                       const data::Vocabulary& vocabulary,
+                       const TextDatasetDef& dataset) {
   auto padding = [](TextDatasetDef::Padding p) {
     return p == TextDatasetDef::POST ? data::Padding::kPost
                                      : data::Padding::kPre;
   };
-  std::vector<int32_t> ids = data::PadSequences(sequences, dataset.max_len(),
-                                                padding(dataset.padding()),
-                                                padding(dataset.truncating()));
-  return Tensor::FromVector(
-      {static_cast<int64_t>(texts.size()), dataset.max_len()}, ids);
+  const int64_t n = static_cast<int64_t>(texts.size());
+  const int max_len = dataset.max_len();
+  Tensor ids(DType::kInt32, {n, max_len});
+  std::string buffer;
+  std::vector<std::string_view> tokens;
+  for (int64_t i = 0; i < n; ++i) {
+    vocabulary.EncodeRow(texts[i], max_len, padding(dataset.padding()),
+                         padding(dataset.truncating()), &buffer, &tokens,
+                         ids.i32() + i * max_len);
+  }
+  return ids;
 }
 
 }  // namespace loom

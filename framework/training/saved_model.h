@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -65,6 +66,10 @@ absl::StatusOr<LoadedModel> LoadModel(const std::string& dir,
 Tensor EncodeTexts(const std::vector<std::string>& texts,
                    const data::Vocabulary& vocabulary,
                    const TextDatasetDef& dataset);
+// The same for texts that live elsewhere (no copies).
+Tensor EncodeTextViews(const std::vector<std::string_view>& texts,
+                       const data::Vocabulary& vocabulary,
+                       const TextDatasetDef& dataset);
 
 }  // namespace loom
 

@@ -195,10 +195,10 @@ absl::StatusOr<ScoreFileSummary> ScoreFile(Model& model,
     int64_t bytes_seen = 0;
     const auto send = [&]() -> absl::Status {
       if (chunk.records.empty()) return absl::OkStatus();
-      std::vector<std::string> texts;
+      std::vector<std::string_view> texts;
       texts.reserve(chunk.records.size());
       for (const data::Record& r : chunk.records) texts.push_back(r.text);
-      chunk.ids = EncodeTexts(texts, vocabulary, dataset);
+      chunk.ids = EncodeTextViews(texts, vocabulary, dataset);
       chunk.header = summary.read.header;
       chunk.bytes_seen = bytes_seen;
       if (!encoded.Push(std::move(chunk))) {

@@ -199,10 +199,10 @@ absl::Status ScoreChunk(Model& model, const data::Vocabulary& vocabulary,
                         int batch_size, const std::vector<data::Record>& chunk,
                         std::vector<float>* results) {
   if (chunk.empty()) return absl::OkStatus();
-  std::vector<std::string> texts;
+  std::vector<std::string_view> texts;
   texts.reserve(chunk.size());
   for (const data::Record& r : chunk) texts.push_back(r.text);
-  const Tensor ids = EncodeTexts(texts, vocabulary, model.def().dataset());
+  const Tensor ids = EncodeTextViews(texts, vocabulary, model.def().dataset());
   LOOM_ASSIGN_OR_RETURN(auto prediction, model.Predict(ids, batch_size));
   std::vector<float> probabilities;
   for (size_t i = 0; i < chunk.size(); ++i) {

@@ -608,6 +608,47 @@ TEST(VocabularyTest, WithoutPunctuationWordsGetTheFreedSlots) {
   EXPECT_THAT(nine->Encode("The end, a zebra!"), ElementsAre(1, 3, 8, 4, 2));
 }
 
+// EncodeRow writes what Encode + PadSequenceInto write, for every padding
+// and truncation, rows shorter than, as long as and longer than max_len.
+TEST(VocabularyTest, EncodeRowIsEncodeThenPad) {
+  absl::StatusOr<Vocabulary> v = Vocabulary::Build(kTexts, 10, kKeep);
+  ASSERT_TRUE(v.ok()) << v.status();
+  // "The end, a zebra!" encodes as 1, 3, 2, 9, 4, 2, 8 (7 ids, 6 tokens).
+  const std::string text = "The end, a zebra!";
+  const std::vector<int32_t> ids = v->Encode(text);
+  std::string buffer;
+  std::vector<std::string_view> tokens;
+  for (int max_len : {1, 2, 5, 6, 7, 8, 12}) {
+    for (Padding padding : {Padding::kPre, Padding::kPost}) {
+      for (Padding truncating : {Padding::kPre, Padding::kPost}) {
+        std::vector<int32_t> expected(max_len, -1), row(max_len, -1);
+        PadSequenceInto(ids.data(), ids.size(), max_len, padding, truncating,
+                        expected.data());
+        EXPECT_EQ(v->EncodeRow(text, max_len, padding, truncating, &buffer,
+                               &tokens, row.data()),
+                  6);
+        EXPECT_EQ(row, expected)
+            << "max_len " << max_len << ", padding "
+            << (padding == Padding::kPre ? "pre" : "post") << ", truncating "
+            << (truncating == Padding::kPre ? "pre" : "post");
+      }
+    }
+  }
+  // Kept ids spelled out: the last 3 (truncating pre), the first 3 (post).
+  std::vector<int32_t> row(3);
+  v->EncodeRow(text, 3, Padding::kPre, Padding::kPre, &buffer, &tokens,
+               row.data());
+  EXPECT_THAT(row, ElementsAre(4, 2, 8));
+  v->EncodeRow(text, 3, Padding::kPre, Padding::kPost, &buffer, &tokens,
+               row.data());
+  EXPECT_THAT(row, ElementsAre(1, 3, 2));
+  std::vector<int32_t> empty(3, -1);
+  EXPECT_EQ(v->EncodeRow("", 3, Padding::kPost, Padding::kPre, &buffer, &tokens,
+                         empty.data()),
+            0);
+  EXPECT_THAT(empty, ElementsAre(1, 0, 0));
+}
+
 TEST(VocabularyTest, EncodeTokenizesWithTheVocabularySetting) {
   absl::StatusOr<Vocabulary> keep = Vocabulary::Build(kTexts, 100, kKeep);
   absl::StatusOr<Vocabulary> drop = Vocabulary::Build(kTexts, 100);

@@ -5,7 +5,13 @@
 //   2. tools/predict's scoring (ScoreFile: read the CSV, tokenize, encode,
 //      run the whole model, write the scored CSV) of IMDb's 25,000 test
 //      reviews with a trained pipeline 2 model folder, for each batch size.
-// Prints both and their ratio. The model folder is --model (train one with
+// Prints both and their ratio, and, to show where the rest goes, the rate
+// of each stage alone: reading and encoding the CSV on one thread, and the
+// whole model (Model::Predict) on the encoded reviews, chunked as
+// ScoreFile chunks them. Seconds per review add up: scoring can be no
+// faster than 1 / (1/model + 1/read + 1/encode) unless reading and encoding
+// run beside the model on cores it leaves idle. The model folder is --model
+// (train one with
 //   bazel run //tools:train -- --graph=models/bilstm.pbtxt --output_dir=D);
 // the reviews come from the IMDb data (DefaultDataPath or $LOOM_IMDB).
 //
@@ -27,6 +33,7 @@
 #include "absl/strings/str_cat.h"
 #include "framework/data/dataset.h"
 #include "framework/data/imdb.h"
+#include "framework/data/readers/reader.h"
 #include "framework/file_util.h"
 #include "framework/training/saved_model.h"
 #include "framework/training/score_file.h"
@@ -38,6 +45,8 @@ ABSL_FLAG(std::vector<std::string>, batch_sizes,
           std::vector<std::string>({"64", "128", "256", "512"}),
           "Batch sizes to measure.");
 ABSL_FLAG(int, repeats, 3, "Runs per measurement (the median is printed).");
+ABSL_FLAG(bool, profile, false,
+          "Also print the time spent in each node of the model stage.");
 
 namespace loom {
 namespace {
@@ -108,6 +117,67 @@ double BarePrimitiveRate(int64_t n, int repeats) {
   return Median(rates);
 }
 
+struct ReaderRates {
+  double read = 0;    // Reviews per second of reading the CSV alone.
+  double encode = 0;  // Of tokenizing and encoding them alone.
+};
+
+// Reads `path` and encodes its texts on this thread (ScoreFile's reader
+// stage), with the encoded chunks in `*chunks`.
+ReaderRates ReadAndEncodeRates(const std::string& path,
+                               const LoadedModel& loaded, int64_t chunk_rows,
+                               std::vector<Tensor>* chunks) {
+  chunks->clear();
+  const auto start = Clock::now();
+  std::vector<std::string> texts;
+  int64_t rows = 0;
+  double encode_s = 0;
+  const auto flush = [&] {
+    if (texts.empty()) return;
+    const auto t0 = Clock::now();
+    chunks->push_back(
+        EncodeTexts(texts, loaded.vocabulary, loaded.model->def().dataset()));
+    encode_s += std::chrono::duration<double>(Clock::now() - t0).count();
+    rows += static_cast<int64_t>(texts.size());
+    texts.clear();
+  };
+  data::ReadOptions read;
+  read.require_label = false;
+  data::ReadStats stats;
+  const absl::Status s = data::ReadRecords(
+      path, "", read,
+      [&](data::Record& record) -> absl::Status {
+        texts.push_back(std::move(record.text));
+        if (static_cast<int64_t>(texts.size()) >= chunk_rows) flush();
+        return absl::OkStatus();
+      },
+      &stats);
+  flush();
+  if (!s.ok()) {
+    std::cerr << "scoring_benchmark: " << s << "\n";
+    return {};
+  }
+  const double total =
+      std::chrono::duration<double>(Clock::now() - start).count();
+  return {rows / std::max(total - encode_s, 1e-9),
+          rows / std::max(encode_s, 1e-9)};
+}
+
+// Reviews per second of Model::Predict alone over the encoded `chunks`.
+double ModelRate(Model& model, const std::vector<Tensor>& chunks, int batch) {
+  const auto start = Clock::now();
+  int64_t rows = 0;
+  for (const Tensor& ids : chunks) {
+    absl::StatusOr<Tensor> prediction = model.Predict(ids, batch);
+    if (!prediction.ok()) {
+      std::cerr << "scoring_benchmark: " << prediction.status() << "\n";
+      return 0;
+    }
+    rows += ids.shape()[0];
+  }
+  return rows / std::chrono::duration<double>(Clock::now() - start).count();
+}
+
 int Main() {
   const std::string model_dir = absl::GetFlag(FLAGS_model);
   if (model_dir.empty()) {
@@ -144,19 +214,35 @@ int Main() {
     return 1;
   }
   const int repeats = std::max(1, absl::GetFlag(FLAGS_repeats));
-  std::printf("%-6s %14s %14s %7s\n", "batch", "primitive/s", "scoring/s",
-              "ratio");
+  std::printf("%-6s %12s %10s %10s %10s %10s %7s %7s\n", "batch", "primitive/s",
+              "read/s", "encode/s", "model/s", "scoring/s", "model", "ratio");
   for (const std::string& b : absl::GetFlag(FLAGS_batch_sizes)) {
     const int batch = std::atoi(b.c_str());
     if (batch <= 0) continue;
     const double bare = BarePrimitiveRate(batch, repeats);
-    std::vector<double> rates;
+    const int64_t chunk_rows = std::max(8192, batch);
+    std::vector<double> read_rates, encode_rates, model_rates, rates;
+    std::vector<Tensor> chunks;
+    for (int r = 0; r < repeats; ++r) {
+      const ReaderRates reader =
+          ReadAndEncodeRates(dir + "/test.csv", *loaded, chunk_rows, &chunks);
+      read_rates.push_back(reader.read);
+      encode_rates.push_back(reader.encode);
+      model_rates.push_back(ModelRate(*loaded->model, chunks, batch));
+    }
+    if (absl::GetFlag(FLAGS_profile)) {
+      loaded->model->executor().set_profiling(true);
+      ModelRate(*loaded->model, chunks, batch);
+      std::cout << "model stage, batch " << batch << ":\n"
+                << loaded->model->executor().ProfileReport();
+      loaded->model->executor().set_profiling(false);
+    }
     for (int r = 0; r < repeats; ++r) {
       ScoreFileOptions options;
       options.input = dir + "/test.csv";
       options.output = dir + "/scored.csv";
       options.batch_size = batch;
-      options.chunk_rows = std::max(8192, batch);
+      options.chunk_rows = chunk_rows;
       std::ostringstream out;
       auto summary =
           ScoreFile(*loaded->model, loaded->vocabulary, options, out);
@@ -167,8 +253,10 @@ int Main() {
       rates.push_back(summary->rows / summary->seconds);
     }
     const double scoring = Median(rates);
-    std::printf("%-6d %14.0f %14.0f %7.3f\n", batch, bare, scoring,
-                scoring / bare);
+    const double model_rate = Median(model_rates);
+    std::printf("%-6d %12.0f %10.0f %10.0f %10.0f %10.0f %7.3f %7.3f\n", batch,
+                bare, Median(read_rates), Median(encode_rates), model_rate,
+                scoring, model_rate / bare, scoring / bare);
   }
   std::remove((dir + "/test.csv").c_str());
   std::remove((dir + "/scored.csv").c_str());
