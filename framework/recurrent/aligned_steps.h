@@ -13,7 +13,11 @@
 // kernels are built around (2.6 accepts ntc too).
 //
 // Rows are the outer loop, so each row of x, y and their gradients is
-// visited once for both directions.
+// visited once for both directions, and the rows are split among the
+// OpenMP threads that run the primitives (when the including file is
+// compiled with -fopenmp, as ops/ and plugins/gru/ are; else on the calling
+// thread): a copy on one thread would leave the others spinning. Each row
+// writes rows of its own, so the result is the same on any thread count.
 #ifndef LOOM_FRAMEWORK_RECURRENT_ALIGNED_STEPS_H_
 #define LOOM_FRAMEWORK_RECURRENT_ALIGNED_STEPS_H_
 
@@ -23,6 +27,14 @@
 #include "framework/recurrent/layer.h"
 #include "framework/recurrent/rows.h"
 #include "framework/recurrent/valid_steps.h"
+
+// Splits the loop over the n_rows rows that follows among the threads.
+#ifdef _OPENMP
+#define LOOM_RECURRENT_PARALLEL_ROWS \
+  _Pragma("omp parallel for schedule(static) if (n_rows > 1)")
+#else
+#define LOOM_RECURRENT_PARALLEL_ROWS
+#endif
 
 namespace loom {
 namespace recurrent {
@@ -34,6 +46,7 @@ inline void GatherInputs(const Problem& p, const ValidSteps& seq,
                          const std::array<float*, 2>& src,
                          const std::array<const float*, 2>& dropout) {
   const int64_t n_rows = p.batch, steps = p.steps, c = p.channels;
+  LOOM_RECURRENT_PARALLEL_ROWS
   for (int64_t n = 0; n < n_rows; ++n) {
     const int64_t len = seq.length(n);
     for (int k = 0; k < p.num_directions; ++k) {
@@ -57,6 +70,7 @@ inline void ScatterOutputs(const Problem& p, const ValidSteps& seq,
                            const std::array<float*, 2>& dst, float* y) {
   const int64_t n_rows = p.batch, steps = p.steps, h = p.units,
                 width = p.output_width;
+  LOOM_RECURRENT_PARALLEL_ROWS
   for (int64_t n = 0; n < n_rows; ++n) {
     const int64_t len = seq.length(n);
     for (int k = 0; k < p.num_directions; ++k) {
@@ -91,6 +105,7 @@ inline void GatherOutputGrads(const Problem& p, const ValidSteps& seq,
                               const std::array<float*, 2>& diff_dst) {
   const int64_t n_rows = p.batch, steps = p.steps, h = p.units,
                 width = p.output_width;
+  LOOM_RECURRENT_PARALLEL_ROWS
   for (int64_t n = 0; n < n_rows; ++n) {
     const int64_t len = seq.length(n);
     for (int k = 0; k < p.num_directions; ++k) {
@@ -120,6 +135,7 @@ inline void ScatterInputGrads(const Problem& p, const ValidSteps& seq,
                               const std::array<const float*, 2>& dropout,
                               float* dx) {
   const int64_t n_rows = p.batch, steps = p.steps, c = p.channels;
+  LOOM_RECURRENT_PARALLEL_ROWS
   for (int64_t n = 0; n < n_rows; ++n) {
     for (int k = 0; k < p.num_directions; ++k) {
       const float* scale = dropout[k] != nullptr ? dropout[k] + n * c : nullptr;

@@ -2,6 +2,8 @@
 // semantics (masking, both directions, concat/sum, sequences/last state),
 // gradients against finite differences and against each other, dropout
 // behaviour, and attribute errors.
+#include <omp.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -334,6 +336,47 @@ INSTANTIATE_TEST_SUITE_P(
              (std::get<1>(info.param) ? "_Sequences" : "_Last") +
              (std::get<2>(info.param) ? "_Masked" : "_Unmasked");
     });
+
+// The fused kernel's copies in and out of the primitives split the rows
+// among OpenMP's threads: on 3 threads every output and gradient is what
+// one thread computes (up to the primitives' own summation order).
+TEST(LstmTest, ThreadsSplitTheCopiesWithoutChangingResults) {
+  const LstmInputs in = MakeInputs(13, 9, 5, 11, 21, /*gaps=*/true);
+  for (const char* direction :
+       {"forward", "bidirectional_concat", "bidirectional_sum"}) {
+    for (bool sequences : {true, false}) {
+      Options o;
+      o.direction = direction;
+      o.return_sequences = sequences;
+      o.masked = true;
+      o.training = true;
+      o.dropout = 0.25f;
+      const OpTestCase test = MakeCase(in, o);
+      const int threads = omp_get_max_threads();
+      omp_set_num_threads(1);
+      auto one = RunOp(BuiltinRegistry(), test);
+      ASSERT_TRUE(one.ok()) << one.status();
+      const std::vector<Tensor> weights = {
+          RandomTensor((*one)[0].shape(), 5, -1.0f, 1.0f)};
+      auto one_grads = ComputeGradients(BuiltinRegistry(), test, weights);
+      omp_set_num_threads(3);
+      auto three = RunOp(BuiltinRegistry(), test);
+      auto three_grads = ComputeGradients(BuiltinRegistry(), test, weights);
+      omp_set_num_threads(threads);
+      ASSERT_TRUE(three.ok()) << three.status();
+      ASSERT_TRUE(one_grads.ok() && three_grads.ok());
+      const std::string where =
+          std::string(direction) + (sequences ? ", sequences" : ", last");
+      ExpectTensorsNear((*three)[0], (*one)[0], 1e-6, where + ": output");
+      ASSERT_EQ(one_grads->size(), three_grads->size());
+      for (size_t i = 0; i < one_grads->size(); ++i) {
+        if (!(*one_grads)[i].is_initialized()) continue;
+        ExpectTensorsNear((*three_grads)[i], (*one_grads)[i], 1e-5,
+                          where + ": gradient of input " + std::to_string(i));
+      }
+    }
+  }
+}
 
 // Masks with holes inside a row: the stepwise kernel masks step by step;
 // the fused kernel gathers each row's valid steps into aligned steps.
