@@ -22,9 +22,11 @@ std::string SetValue(int64_t v) { return absl::StrCat(v); }
 std::string SetValue(float v) { return absl::StrFormat("%.9g", v); }
 
 // Keeps the graph consistent with the data set settings: the features
-// input is [batch, max_len] and every table an Embedding node reads has
-// num_words rows. The other parameters follow by themselves when the ops
-// create them (Graph::Build shapes them from these).
+// input is [batch, max_len] and every table an Embedding of the features'
+// ids reads has num_words rows. An Embedding of other ids (say the
+// HashedBigrams of the tokens) keeps its own rows. The other parameters
+// follow by themselves when the ops create them (Graph::Build shapes them
+// from these).
 void SyncGraphWithDataset(ModelDef* def) {
   GraphDef* graph = def->mutable_graph();
   const TextDatasetDef& d = def->dataset();
@@ -36,7 +38,11 @@ void SyncGraphWithDataset(ModelDef* def) {
   }
   if (d.num_words() <= 0) return;
   for (NodeDef& node : *graph->mutable_node()) {
-    if (node.op() != "Embedding") continue;
+    if (node.op() != "Embedding" || node.input_size() < 1) continue;
+    if (!def->features_input().empty() &&
+        node.input(0) != def->features_input()) {
+      continue;
+    }
     // A node giving only the ids has the op create "<node>/table" of
     // input_dim rows (a parameter of that name declared overrides it).
     const bool created = node.input_size() < 2;

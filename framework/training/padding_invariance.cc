@@ -115,6 +115,15 @@ absl::Status CheckPaddingInvariant(const Graph& graph,
       }
       continue;
     }
+    if (op == "HashedBigrams") {
+      // Pairs of neighboring ids, 0 wherever either is padding: a row's
+      // ids do not depend on the padding around it.
+      if (kind[node.inputs[0]] != Kind::kSteps || rank(0) != 2) {
+        return bad("hashes ids that are not the features' [N, T] ids");
+      }
+      kind[node.outputs[0]] = Kind::kSteps;
+      continue;
+    }
     if (op == "LSTM" || op == "GRU" || op == "GlobalMaxPooling1D" ||
         op == "GlobalAveragePooling1D") {
       const bool recurrent = op == "LSTM" || op == "GRU";

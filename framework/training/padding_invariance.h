@@ -4,7 +4,8 @@
 // A model is padding-invariant when every op between the features input
 // ([N, T] token ids) and the prediction either works on each time step
 // alone (Dense over the channels of [N, T, C], activations, dropout,
-// SpatialDropout1D, Add, a Concatenate not along time, an Embedding), or
+// SpatialDropout1D, Add, a Concatenate not along time, an Embedding, the
+// HashedBigrams of the ids, whose pairs with padding are padding), or
 // reads the padding mask (the second output of an Embedding with
 // mask_zero): an LSTM or GRU with that mask (a masked step leaves the
 // state unchanged), GlobalMaxPooling1D / GlobalAveragePooling1D with it.

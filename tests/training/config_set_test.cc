@@ -433,6 +433,66 @@ TEST(ConfigSetTest, FeaturesInputMustTakeTokenIds) {
   EXPECT_TRUE(ApplyOverrides(ConfigOverrides(), &def).ok());
 }
 
+// --num_words resizes the Embedding of the token ids, and only it: an
+// Embedding of other ids (the HashedBigrams of the tokens) keeps the rows
+// its model file gives. It was resized too, to a table its ids overflow.
+TEST(ConfigSetTest, NumWordsResizesOnlyTheEmbeddingOfTheTokens) {
+  ModelDef def = Config();
+  const char* text = R"pb(
+    features_input: "tokens"
+    graph {
+      input {
+        name: "tokens"
+        dtype: DT_INT32
+        shape { dim: -1 dim: 20 }
+      }
+      node {
+        name: "embedding"
+        op: "Embedding"
+        input: "tokens"
+        attr {
+          key: "input_dim"
+          value { i: 100 }
+        }
+        attr {
+          key: "output_dim"
+          value { i: 8 }
+        }
+      }
+      node {
+        name: "bigrams"
+        op: "HashedBigrams"
+        input: "tokens"
+        attr {
+          key: "buckets"
+          value { i: 999 }
+        }
+      }
+      node {
+        name: "bigram_embedding"
+        op: "Embedding"
+        input: "bigrams"
+        attr {
+          key: "input_dim"
+          value { i: 1000 }
+        }
+        attr {
+          key: "output_dim"
+          value { i: 4 }
+        }
+      }
+    }
+  )pb";
+  ASSERT_TRUE(google::protobuf::TextFormat::MergeFromString(text, &def));
+  ConfigOverrides o;
+  o.num_words = 400;
+  o.max_len = 30;
+  ASSERT_TRUE(ApplyOverrides(o, &def).ok());
+  EXPECT_EQ(def.graph().input(0).shape().dim(1), 30);
+  EXPECT_EQ(def.graph().node(0).attr().at("input_dim").i(), 400);
+  EXPECT_EQ(def.graph().node(2).attr().at("input_dim").i(), 1000);
+}
+
 // --threads=100000 crashed in FusedLstm::Forward, 1000 made no epoch in a
 // minute, -3 was accepted.
 TEST(ConfigSetTest, ThreadsAreCheckedAgainstTheCores) {
