@@ -2,7 +2,10 @@
 # Trains a seed pipeline with Loom and with the PyTorch peer, one after the
 # other on this machine, and prints seconds per epoch (median over epochs,
 # training steps only, as the peer measures) and test accuracy side by side,
-# with Loom's time as a fraction of the peer's.
+# with Loom's time as a fraction of the peer's. For pipeline 2 (bilstm) it
+# then prints test inference rates: the peer's model, Loom's model alone and
+# Loom's whole-process scoring (tests/inference:scoring_benchmark) with the
+# model it just trained, and the bare oneDNN primitive.
 #
 #   tools/benchmark_peer.sh [--model bilstm|lstm] [--epochs N] [--threads N]
 #                           [--data PATH] [--peer PATH]
@@ -64,8 +67,19 @@ bazel-bin/tools/train --graph="models/$model.pbtxt" --data="$folder" \
   --threads="$threads" --output_dir="$work/loom" --progress=lines \
   "${loom_epochs[@]}" | tee "$work/loom.log"
 
+# Inference, pipeline 2 only (the scoring benchmark's bare primitive has its
+# shape): Loom's model alone and whole-process scoring of IMDb's 25,000 test
+# reviews with the model just trained, beside the bare primitive.
+if [[ "$model" == bilstm ]]; then
+  echo "== Loom scoring (tests/inference:scoring_benchmark)"
+  bazel build -c opt //tests/inference:scoring_benchmark >/dev/null 2>&1
+  OMP_NUM_THREADS="$threads" LOOM_IMDB="$data" \
+    bazel-bin/tests/inference/scoring_benchmark --model="$work/loom/model" \
+    --batch_sizes=128 --repeats=3 | tee "$work/scoring.log"
+fi
+
 "$py" - "$work" <<'PY'
-import json, re, statistics, sys
+import json, os, re, statistics, sys
 work = sys.argv[1]
 peer = json.loads(open(f"{work}/peer.log").read().strip().splitlines()[-1])
 steps = [float(m) for m in re.findall(r"training steps ([0-9.]+) s",
@@ -76,4 +90,17 @@ print(f"\n{'':24}{'PyTorch peer':>14}{'Loom':>10}")
 print(f"{'s/epoch (median, train)':24}{peer['median_epoch_train_s']:>14.2f}{loom_s:>10.2f}")
 print(f"{'test accuracy':24}{peer['test_acc']:>14.4f}{float(acc):>10.4f}")
 print(f"Loom / peer time: {loom_s / peer['median_epoch_train_s']:.3f}")
+if os.path.exists(f"{work}/scoring.log"):
+    # batch primitive/s read/s encode/s model/s scoring/s model ratio
+    row = open(f"{work}/scoring.log").read().strip().splitlines()[-1].split()
+    primitive, model_rate, scoring = float(row[1]), float(row[4]), float(row[5])
+    peer_rate = peer["test_samples"] / max(peer["test_infer_s"], 1e-9)
+    print(f"\ntest inference, reviews/s (peer: {peer['test_samples']} encoded "
+          f"reviews, batches of 512; Loom: 25,000, batches of 128)")
+    print(f"{'  PyTorch peer, model':40}{peer_rate:>10.0f}")
+    print(f"{'  Loom, model alone':40}{model_rate:>10.0f}")
+    print(f"{'  Loom, whole process (read to write)':40}{scoring:>10.0f}")
+    print(f"{'  bare oneDNN primitive':40}{primitive:>10.0f}")
+    print(f"Loom model / peer model: {model_rate / peer_rate:.1f}x; "
+          f"Loom whole process / bare primitive: {scoring / primitive:.3f}")
 PY
