@@ -32,7 +32,7 @@ class EltwiseKernel : public OpKernel {
     const Tensor& x = *ctx.input(0);
     Tensor& y = *ctx.output(0);
     y.Resize(DType::kFloat32, x.shape());
-    Primitives* p;
+    Primitives* p = nullptr;
     LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), x.num_elements(), &p));
     return DnnlExecute("eltwise forward", p->forward, ctx.stream(),
                        {{DNNL_ARG_SRC, WrapTensor(ctx.engine(), x, p->md)},
@@ -49,7 +49,7 @@ class EltwiseKernel : public OpKernel {
       dx.SetZero();
       return absl::OkStatus();
     }
-    Primitives* p;
+    Primitives* p = nullptr;
     LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), y.num_elements(), &p));
     const dnnl::engine& e = ctx.engine();
     return DnnlExecute(

@@ -102,7 +102,7 @@ class OneDnnAddKernel : public OpKernel {
     Tensor& c = *ctx.output(0);
     c.Resize(DType::kFloat32, big.shape());
     if (c.num_elements() == 0) return absl::OkStatus();
-    Primitives* p;
+    Primitives* p = nullptr;
     LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), big.shape(),
                                        other.shape() != big.shape(), &p));
     const dnnl::engine& e = ctx.engine();

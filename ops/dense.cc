@@ -79,7 +79,7 @@ class DenseKernel : public OpKernel {
     y_shape.back() = units_;
     Tensor& y = *ctx.output(0);
     y.Resize(DType::kFloat32, y_shape);
-    Primitives* p;
+    Primitives* p = nullptr;
     LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), rows, in, &p));
     const dnnl::engine& e = ctx.engine();
     return DnnlCall("inner product forward", [&] {
@@ -110,7 +110,7 @@ class DenseKernel : public OpKernel {
     }
     const int64_t in = w.dim(0);
     const int64_t rows = x.num_elements() / in;
-    Primitives* p;
+    Primitives* p = nullptr;
     LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), rows, in, &p));
 
     // dz = dy * activation'(z), written in terms of y = activation(z).

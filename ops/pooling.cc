@@ -252,7 +252,7 @@ class OneDnnGlobalPoolingKernel : public OpKernel {
     Tensor& y = *ctx.output(0);
     y.Resize(DType::kFloat32, {n, c});
     if (n == 0 || c == 0) return absl::OkStatus();
-    Primitives* p;
+    Primitives* p = nullptr;
     LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), n, t, c, &p));
     const dnnl::engine& e = ctx.engine();
     std::unordered_map<int, dnnl::memory> args = {
@@ -274,7 +274,7 @@ class OneDnnGlobalPoolingKernel : public OpKernel {
       return absl::OkStatus();
     }
     dx->Resize(DType::kFloat32, x.shape());
-    Primitives* p;
+    Primitives* p = nullptr;
     LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), n, t, c, &p));
     const dnnl::engine& e = ctx.engine();
     std::unordered_map<int, dnnl::memory> args = {

@@ -43,7 +43,7 @@ class SoftmaxKernel : public OpKernel {
     y.Resize(DType::kFloat32, x.shape());
     // Nothing to compute (and oneDNN need not see zero-sized memory).
     if (x.num_elements() == 0) return absl::OkStatus();
-    Primitives* p;
+    Primitives* p = nullptr;
     LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), x.shape(), &p));
     const dnnl::engine& e = ctx.engine();
     return DnnlCall("softmax forward", [&] {
@@ -70,7 +70,7 @@ class SoftmaxKernel : public OpKernel {
     }
     dx->Resize(DType::kFloat32, y.shape());
     if (y.num_elements() == 0) return absl::OkStatus();
-    Primitives* p;
+    Primitives* p = nullptr;
     LOOM_RETURN_IF_ERROR(GetPrimitives(ctx.engine(), y.shape(), &p));
     const dnnl::engine& e = ctx.engine();
     return DnnlCall("softmax backward", [&] {

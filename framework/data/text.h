@@ -1,5 +1,6 @@
-// Text preprocessing for Loom's text pipelines: a fast tokenizer, a
-// Keras-style word index (Vocabulary) and Keras' pad_sequences.
+// Text preprocessing for Loom's text pipelines: a fast tokenizer
+// (tokenizer.cc), a Keras-style word index (Vocabulary) and Keras'
+// pad_sequences (vocabulary.cc).
 #ifndef LOOM_FRAMEWORK_DATA_TEXT_H_
 #define LOOM_FRAMEWORK_DATA_TEXT_H_
 
