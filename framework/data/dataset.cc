@@ -28,18 +28,16 @@ uint64_t UniformBelow(std::mt19937_64& rng, uint64_t bound) {
   }
 }
 
-absl::StatusOr<Padding> ToPadding(loom::TextDatasetDef::Padding value,
-                                  absl::string_view field) {
-  switch (value) {
-    case loom::TextDatasetDef::PRE:
-      return Padding::kPre;
-    case loom::TextDatasetDef::POST:
-      return Padding::kPost;
-    default:
-      return absl::InvalidArgumentError(
-          absl::StrCat("TextDatasetDef.", field, ": unknown value ",
-                       static_cast<int>(value), " (expected PRE or POST)"));
+// An error naming `field` unless `value` is PRE or POST.
+absl::Status CheckPadding(loom::TextDatasetDef::Padding value,
+                          absl::string_view field) {
+  if (value == loom::TextDatasetDef::PRE ||
+      value == loom::TextDatasetDef::POST) {
+    return absl::OkStatus();
   }
+  return absl::InvalidArgumentError(
+      absl::StrCat("TextDatasetDef.", field, ": unknown value ",
+                   static_cast<int>(value), " (expected PRE or POST)"));
 }
 
 bool Exists(const std::string& path) {
@@ -174,6 +172,10 @@ uint64_t TestShuffleSeed(uint64_t shuffle_seed) {
   return z ^ (z >> 31);
 }
 
+Padding PaddingOf(loom::TextDatasetDef::Padding value) {
+  return value == loom::TextDatasetDef::POST ? Padding::kPost : Padding::kPre;
+}
+
 absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def) {
   LOOM_RETURN_IF_ERROR(ValidateSourceSettings(def));
   if (def.num_words() <= Vocabulary::kFirstWordId) {
@@ -195,8 +197,8 @@ absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def) {
         absl::StrCat("TextDatasetDef.test_limit must be >= 0 (0 = all), got ",
                      def.test_limit()));
   }
-  LOOM_RETURN_IF_ERROR(ToPadding(def.padding(), "padding").status());
-  LOOM_RETURN_IF_ERROR(ToPadding(def.truncating(), "truncating").status());
+  LOOM_RETURN_IF_ERROR(CheckPadding(def.padding(), "padding"));
+  LOOM_RETURN_IF_ERROR(CheckPadding(def.truncating(), "truncating"));
   return absl::OkStatus();
 }
 
@@ -208,8 +210,8 @@ absl::StatusOr<TextDataset> BuildTextDataset(const ImdbCorpus& corpus,
         "BuildTextDataset: the corpus has no training reviews to build the "
         "vocabulary from");
   }
-  const Padding padding = *ToPadding(def.padding(), "padding");
-  const Padding truncating = *ToPadding(def.truncating(), "truncating");
+  const Padding padding = PaddingOf(def.padding());
+  const Padding truncating = PaddingOf(def.truncating());
 
   // Work is split in two halves for the machines' 2 cores.
   // 1. Tokenize and count the training reviews, each half on one thread.
@@ -305,8 +307,8 @@ absl::StatusOr<EncodedSplit> EncodeTestSplit(const ImdbCorpus& corpus,
         def.strip_accents() ? "keeps" : "strips",
         " accents; the model was trained with the vocabulary's setting"));
   }
-  const Padding padding = *ToPadding(def.padding(), "padding");
-  const Padding truncating = *ToPadding(def.truncating(), "truncating");
+  const Padding padding = PaddingOf(def.padding());
+  const Padding truncating = PaddingOf(def.truncating());
   const int64_t size = static_cast<int64_t>(corpus.test.size());
   const int64_t n =
       def.test_limit() > 0 ? std::min<int64_t>(size, def.test_limit()) : size;

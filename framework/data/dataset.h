@@ -35,9 +35,14 @@ struct TextDataset {
   std::vector<std::string> notes;        // From LoadCorpus.
 };
 
-// Checks `def`: its source settings (ValidateSourceSettings), num_words > 3, max_len > 0, limits >= 0,
-// known padding/truncating values.
+// Checks `def`: its source settings (ValidateSourceSettings), num_words > 3,
+// max_len > 0, limits >= 0, known padding/truncating values.
 absl::Status ValidateTextDatasetDef(const loom::TextDatasetDef& def);
+
+// A TextDatasetDef's padding or truncating as the Padding PadSequenceInto
+// and Vocabulary::EncodeRow take: POST is kPost, anything else kPre
+// (ValidateTextDatasetDef refuses values other than PRE and POST).
+Padding PaddingOf(loom::TextDatasetDef::Padding value);
 
 // Builds the dataset:
 // 1. the vocabulary (def.num_words, def.keep_punctuation) from ALL training

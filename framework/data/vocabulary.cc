@@ -92,6 +92,27 @@ TokenizerOptions UnicodeOptions(bool keep_punctuation) {
   return options;
 }
 
+// Where a sequence of `count` ids goes in a row of max_len ids, as Keras'
+// pad_sequences places it: ids [first, first + kept) of the sequence are
+// written at `out`; this fills the rest of the row with padding.
+struct RowSlot {
+  size_t first;
+  size_t kept;
+  int32_t* out;
+};
+
+RowSlot PlaceInRow(size_t count, int max_len, Padding padding,
+                   Padding truncating, int32_t* row) {
+  const size_t len = static_cast<size_t>(max_len);
+  const size_t kept = std::min(count, len);
+  const size_t first =
+      count > len && truncating == Padding::kPre ? count - len : 0;
+  const size_t at = padding == Padding::kPre ? len - kept : 0;
+  std::fill(row, row + at, Vocabulary::kPadId);
+  std::fill(row + at + kept, row + len, Vocabulary::kPadId);
+  return {first, kept, row + at};
+}
+
 }  // namespace
 
 Vocabulary::Vocabulary() : num_words_(kFirstWordId) {}
@@ -269,22 +290,12 @@ int64_t Vocabulary::EncodeRow(std::string_view text, int max_len,
                               std::vector<std::string_view>* tokens,
                               int32_t* row) const {
   Tokenize(text, buffer, tokens, options_);
-  // The row keeps ids [first, first + kept) of [kStartId, token ids...].
-  const size_t len = static_cast<size_t>(max_len);
-  const size_t count = tokens->size() + 1;
-  const size_t kept = std::min(count, len);
-  const size_t first =
-      count > len && truncating == Padding::kPre ? count - len : 0;
-  int32_t* out = row;
-  if (padding == Padding::kPre) {
-    std::fill(row, row + (len - kept), kPadId);
-    out = row + (len - kept);
-  } else {
-    std::fill(row + kept, row + len, kPadId);
-  }
-  for (size_t i = 0; i < kept; ++i) {
-    const size_t position = first + i;
-    out[i] = position == 0 ? kStartId : Id((*tokens)[position - 1]);
+  // The row's sequence is [kStartId, token ids...].
+  const RowSlot slot =
+      PlaceInRow(tokens->size() + 1, max_len, padding, truncating, row);
+  for (size_t i = 0; i < slot.kept; ++i) {
+    const size_t position = slot.first + i;
+    slot.out[i] = position == 0 ? kStartId : Id((*tokens)[position - 1]);
   }
   return static_cast<int64_t>(tokens->size());
 }
@@ -418,21 +429,8 @@ absl::StatusOr<Vocabulary> Vocabulary::Load(const std::string& path) {
 
 void PadSequenceInto(const int32_t* ids, size_t count, int max_len,
                      Padding padding, Padding truncating, int32_t* row) {
-  const size_t len = static_cast<size_t>(max_len);
-  const int32_t* begin = ids;
-  size_t kept = count;
-  if (count > len) {
-    kept = len;
-    if (truncating == Padding::kPre) begin = ids + (count - len);
-  }
-  const size_t pad = len - kept;
-  if (padding == Padding::kPre) {
-    std::fill(row, row + pad, Vocabulary::kPadId);
-    std::copy(begin, begin + kept, row + pad);
-  } else {
-    std::copy(begin, begin + kept, row);
-    std::fill(row + kept, row + len, Vocabulary::kPadId);
-  }
+  const RowSlot slot = PlaceInRow(count, max_len, padding, truncating, row);
+  std::copy(ids + slot.first, ids + slot.first + slot.kept, slot.out);
 }
 
 std::vector<int32_t> PadSequences(

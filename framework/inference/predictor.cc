@@ -6,19 +6,13 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "framework/data/dataset.h"
 #include "framework/denormals.h"
 #include "framework/status_macros.h"
 #include "framework/training/classification.h"
 #include "framework/training/saved_model.h"
 
 namespace loom {
-namespace {
-
-data::Padding ToPadding(TextDatasetDef::Padding p) {
-  return p == TextDatasetDef::POST ? data::Padding::kPost : data::Padding::kPre;
-}
-
-}  // namespace
 
 struct Predictor::Job {
   const Tensor* ids = nullptr;
@@ -229,8 +223,8 @@ absl::StatusOr<std::vector<Prediction>> Predictor::Predict(
   std::vector<int> num_tokens(texts.size());
   std::string buffer;
   std::vector<std::string_view> tokens;
-  const data::Padding padding = ToPadding(dataset_.padding());
-  const data::Padding truncating = ToPadding(dataset_.truncating());
+  const data::Padding padding = data::PaddingOf(dataset_.padding());
+  const data::Padding truncating = data::PaddingOf(dataset_.truncating());
   for (int64_t i = 0; i < n; ++i) {
     num_tokens[i] = static_cast<int>(
         vocabulary_.EncodeRow(texts[i], max_len_, padding, truncating, &buffer,
@@ -268,8 +262,8 @@ absl::StatusOr<std::vector<Prediction>> Predictor::PredictIds(
       }
     }
     data::PadSequenceInto(src, static_cast<size_t>(length), max_len_,
-                          ToPadding(dataset_.padding()),
-                          ToPadding(dataset_.truncating()),
+                          data::PaddingOf(dataset_.padding()),
+                          data::PaddingOf(dataset_.truncating()),
                           padded.i32() + i * max_len_);
   }
   LOOM_ASSIGN_OR_RETURN(auto out, Run(padded));

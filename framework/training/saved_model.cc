@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "framework/checkpoint.h"
+#include "framework/data/dataset.h"
 #include "framework/file_util.h"
 #include "framework/model_io.h"
 #include "framework/plugin.h"
@@ -183,19 +184,16 @@ Tensor EncodeTexts(const std::vector<std::string>& texts,
 Tensor EncodeTextViews(const std::vector<std::string_view>& texts,
                        const data::Vocabulary& vocabulary,
                        const TextDatasetDef& dataset) {
-  auto padding = [](TextDatasetDef::Padding p) {
-    return p == TextDatasetDef::POST ? data::Padding::kPost
-                                     : data::Padding::kPre;
-  };
+  const data::Padding padding = data::PaddingOf(dataset.padding());
+  const data::Padding truncating = data::PaddingOf(dataset.truncating());
   const int64_t n = static_cast<int64_t>(texts.size());
   const int max_len = dataset.max_len();
   Tensor ids(DType::kInt32, {n, max_len});
   std::string buffer;
   std::vector<std::string_view> tokens;
   for (int64_t i = 0; i < n; ++i) {
-    vocabulary.EncodeRow(texts[i], max_len, padding(dataset.padding()),
-                         padding(dataset.truncating()), &buffer, &tokens,
-                         ids.i32() + i * max_len);
+    vocabulary.EncodeRow(texts[i], max_len, padding, truncating, &buffer,
+                         &tokens, ids.i32() + i * max_len);
   }
   return ids;
 }
