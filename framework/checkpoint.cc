@@ -70,8 +70,8 @@ absl::Status SaveCheckpoint(const std::vector<Parameter>& parameters,
   return WriteFileAtomically(path, out);
 }
 
-absl::Status LoadCheckpoint(const std::string& path,
-                            std::vector<Parameter>* parameters) {
+absl::StatusOr<std::vector<NamedTensor>> ReadCheckpoint(
+    const std::string& path) {
   LOOM_ASSIGN_OR_RETURN(auto data, ReadFile(path));
   const std::string& d = data;
   if (d.size() < sizeof(kMagic) + 8 + 8 ||
@@ -85,7 +85,8 @@ absl::Status LoadCheckpoint(const std::string& path,
     return absl::DataLossError(absl::StrCat(
         "checkpoint ", path, " is corrupt or truncated (checksum mismatch)"));
   }
-  Reader r(d, d.size() - 8, path);
+  const size_t end = d.size() - 8;
+  Reader r(d, end, path);
   char magic[sizeof(kMagic)];
   uint32_t version, count;
   LOOM_RETURN_IF_ERROR(r.GetBytes(magic, sizeof(magic), "magic"));
@@ -96,13 +97,7 @@ absl::Status LoadCheckpoint(const std::string& path,
                      "; this Loom reads version ", kVersion));
   }
   LOOM_RETURN_IF_ERROR(r.Get(&count, "count"));
-  if (count != parameters->size()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("checkpoint ", path, " holds ", count,
-                     " parameters, the model has ", parameters->size()));
-  }
-  // Read everything before changing any parameter.
-  std::vector<Tensor> loaded;
+  std::vector<NamedTensor> out;
   for (uint32_t i = 0; i < count; ++i) {
     uint32_t name_len, rank;
     LOOM_RETURN_IF_ERROR(r.Get(&name_len, "name length"));
@@ -112,32 +107,63 @@ absl::Status LoadCheckpoint(const std::string& path,
     }
     std::string name(name_len, '\0');
     LOOM_RETURN_IF_ERROR(r.GetBytes(name.data(), name_len, "name"));
-    const Parameter& p = (*parameters)[i];
-    if (name != p.name) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("checkpoint ", path, ": parameter ", i, " is '", name,
-                       "', the model expects '", p.name, "'"));
-    }
     LOOM_RETURN_IF_ERROR(r.Get(&rank, "rank"));
     if (rank > 8) {
       return absl::DataLossError(
           absl::StrCat("checkpoint ", path, ": bad rank for '", name, "'"));
     }
     Shape shape(rank);
+    // The values must fit in what is left of the file: no dimension, nor
+    // their product, may ask for more (checked before allocating).
+    const uint64_t left = end - r.pos();
+    uint64_t elements = 1;
     for (auto& dim : shape) {
       LOOM_RETURN_IF_ERROR(r.Get(&dim, "shape"));
-    }
-    if (shape != p.value.shape()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("checkpoint ", path, ": parameter '", name,
-                       "' has shape ", ShapeToString(shape),
-                       ", the model expects ", ShapeToString(p.value.shape())));
+      if (dim < 0 || (dim > 0 && elements > left / 4 / dim)) {
+        return absl::DataLossError(absl::StrCat(
+            "checkpoint ", path, ": parameter '", name,
+            "' has a bad shape or more values than the file holds"));
+      }
+      elements *= dim;
     }
     Tensor t(DType::kFloat32, shape);
     LOOM_RETURN_IF_ERROR(r.GetBytes(t.raw(), t.num_bytes(), "values"));
-    loaded.push_back(std::move(t));
+    out.push_back({std::move(name), std::move(t)});
   }
-  RestoreParameters(loaded, parameters);
+  if (r.pos() != end) {
+    return absl::DataLossError(absl::StrCat("checkpoint ", path, " has ",
+                                            end - r.pos(),
+                                            " bytes after its last parameter"));
+  }
+  return out;
+}
+
+absl::Status LoadCheckpoint(const std::string& path,
+                            std::vector<Parameter>* parameters) {
+  LOOM_ASSIGN_OR_RETURN(std::vector<NamedTensor> loaded, ReadCheckpoint(path));
+  if (loaded.size() != parameters->size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("checkpoint ", path, " holds ", loaded.size(),
+                     " parameters, the model has ", parameters->size()));
+  }
+  // Check everything before changing any parameter.
+  std::vector<Tensor> values;
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    const Parameter& p = (*parameters)[i];
+    if (loaded[i].name != p.name) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint ", path, ": parameter ", i, " is '",
+                       loaded[i].name, "', the model expects '", p.name, "'"));
+    }
+    if (loaded[i].value.shape() != p.value.shape()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("checkpoint ", path, ": parameter '", p.name,
+                       "' has shape ", ShapeToString(loaded[i].value.shape()),
+                       ", the model expects ", ShapeToString(p.value.shape())));
+    }
+    values.push_back(std::move(loaded[i].value));
+  }
+  RestoreParameters(values, parameters);
   return absl::OkStatus();
 }
 

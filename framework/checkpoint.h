@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "framework/executor.h"
 #include "framework/proto/train_state.pb.h"
 
@@ -26,6 +27,18 @@ uint64_t Fnv1a64(const char* data, size_t n, uint64_t seed = kFnv1a64Offset);
 
 absl::Status SaveCheckpoint(const std::vector<Parameter>& parameters,
                             const std::string& path);
+
+// One parameter as a checkpoint holds it.
+struct NamedTensor {
+  std::string name;
+  Tensor value;
+};
+
+// Every parameter of the checkpoint at `path`, in file order, checked
+// (magic, version, checksum, shapes that fit the file); errors name the
+// file.
+absl::StatusOr<std::vector<NamedTensor>> ReadCheckpoint(
+    const std::string& path);
 
 // Loads values into `parameters`, which must match the file by name and
 // shape, one for one.

@@ -20,6 +20,7 @@ constexpr SettingFlag kSettingFlags[] = {
 std::string SetValue(int v) { return absl::StrCat(v); }
 std::string SetValue(int64_t v) { return absl::StrCat(v); }
 std::string SetValue(float v) { return absl::StrFormat("%.9g", v); }
+std::string SetValue(const std::string& v) { return v; }
 
 // Keeps the graph consistent with the data set settings: the features
 // input is [batch, max_len] and every table an Embedding of the features'

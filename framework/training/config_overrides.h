@@ -40,7 +40,11 @@
   X(test_limit, int, "dataset.test_limit",                                    \
     "Override how many test reviews are used (0: all)", false)                \
   X(patience, int, "training.callback[*].early_stopping.patience",            \
-    "Override EarlyStopping's patience", false)
+    "Override EarlyStopping's patience", false)                              \
+  X(warm_start, std::string, "training.warm_start.model",                     \
+    "Start from the weights of a trained model folder (RUN/model), taken by " \
+    "parameter name, vocabulary tables row by row by word",                   \
+    false)
 
 namespace loom {
 

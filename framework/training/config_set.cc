@@ -177,12 +177,15 @@ absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
           absl::StrCat("'", name, "' is a list: name an element, as ", name,
                        "[0], or ", name, "[*] for every one"));
     }
-    if (last && f->cpp_type() == FieldDescriptor::CPPTYPE_INT32 && index >= 0) {
-      // A list of integers (training.bucket_by_length.boundary): an
-      // element, or the one past the end appended.
+    const bool ints = f->cpp_type() == FieldDescriptor::CPPTYPE_INT32;
+    const bool strings = f->cpp_type() == FieldDescriptor::CPPTYPE_STRING;
+    if (last && (ints || strings) && index >= 0) {
+      // A list of integers (training.bucket_by_length.boundary) or strings
+      // (training.warm_start.parameters): an element, or the one past the
+      // end appended.
       const int size = r->FieldSize(*msg, f);
       int32_t v = 0;
-      if (!absl::SimpleAtoi(value, &v)) {
+      if (ints && !absl::SimpleAtoi(value, &v)) {
         return absl::InvalidArgumentError(absl::StrCat(
             "'", here, "[", index, "]' takes an integer, got '", value, "'"));
       }
@@ -191,10 +194,14 @@ absl::Status SetAt(Message* msg, const std::vector<std::string>& parts,
             absl::StrCat("'", name, "' has ", size, " element(s); no [", index,
                          "] to set (", name, "[", size, "] adds one)"));
       }
-      if (index == size) {
+      if (index == size && ints) {
         r->AddInt32(msg, f, v);
-      } else {
+      } else if (index == size) {
+        r->AddString(msg, f, value);
+      } else if (ints) {
         r->SetRepeatedInt32(msg, f, index, v);
+      } else {
+        r->SetRepeatedString(msg, f, index, value);
       }
       set->push_back(here);
       return absl::OkStatus();

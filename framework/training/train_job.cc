@@ -19,6 +19,7 @@
 #include "framework/training/resume.h"
 #include "framework/training/run_folder.h"
 #include "framework/training/saved_model.h"
+#include "framework/training/warm_start.h"
 
 namespace loom {
 namespace {
@@ -189,6 +190,17 @@ absl::Status RunTrainJob(const TrainJobOptions& options,
                                         validation.groups.end())
                .size()
         << " groups\n";
+  }
+  if (!resuming && training.has_warm_start()) {
+    WarmStartDef* warm_start = def.mutable_training()->mutable_warm_start();
+    warm_start->set_model(UserPath(warm_start->model()));
+    *model->mutable_def()->mutable_training()->mutable_warm_start() =
+        *warm_start;
+    LOOM_ASSIGN_OR_RETURN(
+        std::vector<std::string> taken,
+        WarmStart(*warm_start, dataset.vocabulary, model.get()));
+    out << "Warm start from " << warm_start->model() << ":\n";
+    for (const std::string& line : taken) out << "  " << line << "\n";
   }
   out << "Train on " << train.size() << " examples, validate on "
       << validation.size() << ", test on " << test.size() << "\n";
