@@ -191,15 +191,18 @@ absl::Status RunTrainJob(const TrainJobOptions& options,
                .size()
         << " groups\n";
   }
-  if (!resuming && training.has_warm_start()) {
+  // A resumed run has its values from its checkpoint and only refreezes.
+  if (training.has_warm_start() &&
+      (!resuming || training.warm_start().freeze())) {
     WarmStartDef* warm_start = def.mutable_training()->mutable_warm_start();
     warm_start->set_model(UserPath(warm_start->model()));
     *model->mutable_def()->mutable_training()->mutable_warm_start() =
         *warm_start;
     LOOM_ASSIGN_OR_RETURN(
         std::vector<std::string> taken,
-        WarmStart(*warm_start, dataset.vocabulary, model.get()));
-    out << "Warm start from " << warm_start->model() << ":\n";
+        WarmStart(*warm_start, dataset.vocabulary, model.get(), !resuming));
+    out << (resuming ? "Frozen by the warm start from " : "Warm start from ")
+        << warm_start->model() << ":\n";
     for (const std::string& line : taken) out << "  " << line << "\n";
   }
   out << "Train on " << train.size() << " examples, validate on "

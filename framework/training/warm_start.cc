@@ -43,7 +43,8 @@ bool SameVocabulary(const data::Vocabulary& a, const data::Vocabulary& b) {
 }  // namespace
 
 absl::StatusOr<std::vector<std::string>> WarmStart(
-    const WarmStartDef& def, const data::Vocabulary& vocabulary, Model* model) {
+    const WarmStartDef& def, const data::Vocabulary& vocabulary, Model* model,
+    bool set_values) {
   const std::string& dir = def.model();
   if (dir.empty()) {
     return absl::InvalidArgumentError(
@@ -153,6 +154,11 @@ absl::StatusOr<std::vector<std::string>> WarmStart(
     copies.push_back(std::move(copy));
   }
 
+  if (def.freeze()) {
+    for (std::string& line : lines) line += ", frozen";
+    for (const Copy& c : copies) params[c.param].trainable = false;
+  }
+  if (!set_values) return lines;
   for (const Copy& c : copies) {
     Tensor& to = params[c.param].value;
     if (c.rows.empty()) {

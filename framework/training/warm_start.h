@@ -19,9 +19,12 @@ namespace loom {
 // everything before changing any parameter. Returns one line per parameter
 // taken, saying what it took ("embedding/table [20000, 128]: 19,713 of
 // 20,000 rows, by word"). Errors name the folder, the pattern or the
-// parameter and both shapes.
+// parameter and both shapes. With def.freeze(), the parameters taken are
+// made not trainable. With `set_values` false (a resumed run, whose values
+// come from its resume checkpoint) only that is done.
 absl::StatusOr<std::vector<std::string>> WarmStart(
-    const WarmStartDef& def, const data::Vocabulary& vocabulary, Model* model);
+    const WarmStartDef& def, const data::Vocabulary& vocabulary, Model* model,
+    bool set_values = true);
 
 }  // namespace loom
 

@@ -259,6 +259,32 @@ TEST(WarmStartTest, TrainFlagStartsFromATrainedModelAndRecordsIt) {
             TmpDir() + "/warm_first/model");
   EXPECT_THAT(config->model.training().warm_start().parameters(),
               ElementsAre("embedding/*"));
+
+  // Frozen: training leaves the table as the source had it, and moves the
+  // rest.
+  TrainJobOptions frozen = testing::SmallRun(
+      {"models/bilstm.pbtxt", corpus, "warm_frozen", 30, 300, 1});
+  frozen.overrides.warm_start = TmpDir() + "/warm_first/model";
+  frozen.overrides.set = {"training.warm_start.parameters[0]=embedding/*",
+                          "training.warm_start.freeze=true"};
+  std::ostringstream out3;
+  status = RunTrainJob(frozen, out3);
+  ASSERT_TRUE(status.ok()) << status << "\n" << out3.str();
+  EXPECT_THAT(out3.str(), HasSubstr(": copied, frozen\n"));
+  auto first_weights =
+      ReadCheckpoint(TmpDir() + "/warm_first/model/weights.ckpt");
+  auto frozen_weights =
+      ReadCheckpoint(TmpDir() + "/warm_frozen/model/weights.ckpt");
+  auto second_weights =
+      ReadCheckpoint(TmpDir() + "/warm_second/model/weights.ckpt");
+  ASSERT_TRUE(first_weights.ok() && frozen_weights.ok() && second_weights.ok());
+  EXPECT_EQ(Values(Source(*frozen_weights, "embedding/table")),
+            Values(Source(*first_weights, "embedding/table")));
+  // Not frozen, the same start moved.
+  EXPECT_NE(Values(Source(*second_weights, "embedding/table")),
+            Values(Source(*first_weights, "embedding/table")));
+  EXPECT_NE(Values(Source(*frozen_weights, "probability/kernel")),
+            Values(Source(*first_weights, "probability/kernel")));
 }
 
 }  // namespace
