@@ -4,6 +4,7 @@
 // training driver.
 #include "framework/training/warm_start.h"
 
+#include <atomic>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -284,6 +285,35 @@ TEST(WarmStartTest, TrainFlagStartsFromATrainedModelAndRecordsIt) {
   EXPECT_NE(Values(Source(*second_weights, "embedding/table")),
             Values(Source(*first_weights, "embedding/table")));
   EXPECT_NE(Values(Source(*frozen_weights, "probability/kernel")),
+            Values(Source(*first_weights, "probability/kernel")));
+
+  // Stopped after its first step and resumed, the run keeps the table
+  // fixed: the resume checkpoint gives the values, the warm start the
+  // freezing.
+  TrainJobOptions stopped = testing::SmallRun(
+      {"models/bilstm.pbtxt", corpus, "warm_stopped", 30, 300, 2});
+  stopped.overrides = frozen.overrides;
+  std::atomic<bool> stop{true};
+  stopped.stop_requested = &stop;
+  std::ostringstream out4;
+  status = RunTrainJob(stopped, out4);
+  ASSERT_TRUE(absl::IsCancelled(status)) << status << "\n" << out4.str();
+  TrainJobOptions resumed;
+  resumed.resume_dir = stopped.output_dir;
+  resumed.threads = 1;
+  std::ostringstream out5;
+  status = RunTrainJob(resumed, out5);
+  ASSERT_TRUE(status.ok()) << status << "\n" << out5.str();
+  EXPECT_THAT(out5.str(),
+              HasSubstr(absl::StrCat("Frozen by the warm start from ", TmpDir(),
+                                     "/warm_first/model:\n  embedding/table "
+                                     "[300, 64]: copied, frozen\n")));
+  auto resumed_weights =
+      ReadCheckpoint(TmpDir() + "/warm_stopped/model/weights.ckpt");
+  ASSERT_TRUE(resumed_weights.ok()) << resumed_weights.status();
+  EXPECT_EQ(Values(Source(*resumed_weights, "embedding/table")),
+            Values(Source(*first_weights, "embedding/table")));
+  EXPECT_NE(Values(Source(*resumed_weights, "probability/kernel")),
             Values(Source(*first_weights, "probability/kernel")));
 }
 
