@@ -11,14 +11,17 @@ namespace loom {
 namespace {
 
 // Keras' Adam: m and v are updated densely even for a sparse (Embedding)
-// gradient, exactly as Keras does, so training matches it.
+// gradient, exactly as Keras does, so training matches it. Lazy (LazyAdam):
+// a sparse gradient updates only its distinct touched rows.
 class Adam : public Optimizer {
  public:
-  Adam(float lr, float beta_1, float beta_2, float epsilon, float weight_decay)
+  Adam(float lr, float beta_1, float beta_2, float epsilon, float weight_decay,
+       bool lazy)
       : beta_1_(beta_1),
         beta_2_(beta_2),
         epsilon_(epsilon),
-        weight_decay_(weight_decay) {
+        weight_decay_(weight_decay),
+        lazy_(lazy) {
     learning_rate_ = lr;
   }
 
@@ -43,6 +46,23 @@ class Adam : public Optimizer {
       Parameter& p = params[k];
       if (!p.trainable) continue;
       float* w = p.value.f32();
+      if (lazy_ && p.grad_is_sparse && p.value.rank() >= 1 &&
+          p.value.dim(0) > 0) {
+        const int64_t width = p.value.num_elements() / p.value.dim(0);
+        const float* g = p.grad.f32();
+        float* m = m_[k].f32();
+        float* v = v_[k].f32();
+        for (int32_t r : DistinctTouchedRows(p)) {
+          const int64_t begin = int64_t{r} * width, end = begin + width;
+          for (int64_t i = begin; i < end; ++i) {
+            w[i] -= decay * w[i];
+            m[i] = b1 * m[i] + (1 - b1) * g[i];
+            v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+            w[i] -= alpha * m[i] / (std::sqrt(v[i]) + eps);
+          }
+        }
+        continue;
+      }
       if (decay != 0) {  // AdamW: decoupled, before the Adam step.
         const int64_t n = p.value.num_elements();
         for (int64_t i = 0; i < n; ++i) w[i] -= decay * w[i];
@@ -68,6 +88,7 @@ class Adam : public Optimizer {
 
  private:
   float beta_1_, beta_2_, epsilon_, weight_decay_;
+  bool lazy_;
   std::vector<Tensor> m_, v_;
 };
 
@@ -333,7 +354,8 @@ absl::StatusOr<std::unique_ptr<Optimizer>> CreateKind(const OptimizerDef& def) {
         return absl::InvalidArgumentError(absl::StrCat(
             "Adam needs weight_decay in [0, 1), got ", a.weight_decay()));
       }
-      return std::make_unique<Adam>(lr, b1, b2, eps, a.weight_decay());
+      return std::make_unique<Adam>(lr, b1, b2, eps, a.weight_decay(),
+                                    a.lazy());
     }
     case OptimizerDef::kSgd: {
       const auto& s = def.sgd();

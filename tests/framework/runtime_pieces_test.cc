@@ -251,6 +251,43 @@ TEST(OptimizerTest, AdamWDecaysWeightsBeforeTheAdamStep) {
               decayed - alpha * m / (std::sqrt(v) + 1e-7), 1e-6);
 }
 
+TEST(OptimizerTest, LazyAdamUpdatesOnlyTheTouchedRows) {
+  // The same two sparse steps: row 0 touched in step 1, row 1 in step 2.
+  const auto run = [](const char* config) {
+    auto adam = MakeOptimizer(config);
+    EXPECT_NE(adam, nullptr);
+    std::vector<Parameter> params(1);
+    params[0].name = "table";
+    params[0].value =
+        Tensor::FromVector({3, 1}, std::vector<float>{1.0f, 2.0f, 3.0f});
+    params[0].grad_is_sparse = true;
+    params[0].grad =
+        Tensor::FromVector({3, 1}, std::vector<float>{0.5f, 0.0f, 0.0f});
+    params[0].touched_rows = {0};
+    EXPECT_TRUE(adam->Apply(params).ok());
+    params[0].grad.f32()[0] = 0.0f;
+    params[0].grad.f32()[1] = -0.2f;
+    params[0].touched_rows = {1, 1};
+    EXPECT_TRUE(adam->Apply(params).ok());
+    auto flat = params[0].value.flat();
+    return std::vector<float>(flat.begin(), flat.end());
+  };
+  const std::vector<float> lazy = run("adam { learning_rate: 0.1 lazy: true }");
+  const double alpha1 = 0.1 * std::sqrt(1 - 0.999) / (1 - 0.9);
+  const double alpha2 = 0.1 * std::sqrt(1 - 0.999 * 0.999) / (1 - 0.9 * 0.9);
+  // Row 0: step 1 only (m = 0.1 g, v = 0.001 g^2); step 2 leaves it.
+  EXPECT_NEAR(lazy[0], 1.0 - alpha1 * 0.05 / (std::sqrt(0.001 * 0.25) + 1e-7),
+              1e-6);
+  // Row 1: its first moments, at step 2's bias correction.
+  EXPECT_NEAR(lazy[1], 2.0 - alpha2 * -0.02 / (std::sqrt(0.001 * 0.04) + 1e-7),
+              1e-6);
+  EXPECT_EQ(lazy[2], 3.0f);  // Never touched.
+  // Keras' Adam moves row 0 again in step 2, by its momentum.
+  const std::vector<float> dense = run("adam { learning_rate: 0.1 }");
+  EXPECT_LT(dense[0], lazy[0] - 1e-3);
+  EXPECT_EQ(dense[2], 3.0f);
+}
+
 TEST(OptimizerTest, BadClippingScheduleAndDecayAreErrors) {
   for (const auto& [text, message] :
        std::vector<std::pair<std::string, std::string>>{
