@@ -1,5 +1,6 @@
 #include "framework/training/ensemble.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -51,16 +52,25 @@ absl::Status CheckAlike(const LoadedModel& first, const LoadedModel& member,
   };
   const TextDatasetDef& da = a.dataset();
   const TextDatasetDef& db = b.dataset();
-  if (da.max_len() != db.max_len()) {
-    return differs("dataset.max_len", absl::StrCat(da.max_len()),
-                   absl::StrCat(db.max_len()));
-  }
   if (da.padding() != db.padding() || da.truncating() != db.truncating()) {
     return differs("padding/truncating",
                    absl::StrCat(TextDatasetDef::Padding_Name(da.padding()), "/",
                                 TextDatasetDef::Padding_Name(da.truncating())),
                    absl::StrCat(TextDatasetDef::Padding_Name(db.padding()), "/",
                                 TextDatasetDef::Padding_Name(db.truncating())));
+  }
+  // Rows encoded at the longer max_len are cut to the shorter one in the
+  // graph (TruncateSequences), which gives the shorter encoding only when
+  // the padding is on the side the truncation cuts.
+  if (da.max_len() != db.max_len() && da.padding() != da.truncating()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": its dataset.max_len is ", db.max_len(), ", ", first_name,
+        "'s ", da.max_len(), ", and with padding ",
+        TextDatasetDef::Padding_Name(da.padding()), " and truncating ",
+        TextDatasetDef::Padding_Name(da.truncating()),
+        " the rows of one length are not the rows of the other cut; an "
+        "ensemble of different max_len needs padding and truncating on the "
+        "same side (both PRE or both POST)"));
   }
   const std::vector<std::string> classes_a(da.class_name().begin(),
                                            da.class_name().end());
@@ -113,11 +123,15 @@ absl::Status CheckAlike(const LoadedModel& first, const LoadedModel& member,
 }
 
 // `value` ("node", "node:1", a parameter or an input) in member `prefix`'s
-// namespace; the graph inputs and "" (a left-out input) stay.
+// namespace; the graph inputs and "" (a left-out input) stay, except the
+// features input `features`, which becomes `features_as` when that is set
+// (the member's own cut of the ids).
 std::string Rename(const std::string& value, const std::string& prefix,
-                   const GraphDef& graph) {
+                   const GraphDef& graph, const std::string& features,
+                   const std::string& features_as) {
   if (value.empty()) return value;
   const std::string base = value.substr(0, value.find(':'));
+  if (!features_as.empty() && value == features) return features_as;
   if (FindInput(graph, base) != nullptr) return value;
   return prefix + value;
 }
@@ -132,6 +146,22 @@ absl::StatusOr<ModelDef> EnsembleDef(const std::vector<LoadedModel>& members,
   }
   int64_t width = 0;
   for (size_t k = 0; k < members.size(); ++k) {
+    const ModelDef& m = members[k].model->def();
+    const InputDef* features = FindInput(m.graph(), m.features_input());
+    if (features == nullptr || features->dtype() != DT_INT32 ||
+        features->shape().dim_size() != 2) {
+      std::string what = "missing";
+      if (features != nullptr) {
+        std::vector<int64_t> dims(features->shape().dim().begin(),
+                                  features->shape().dim().end());
+        what = absl::StrCat(features->dtype() == DT_INT32 ? "int32" : "float32",
+                            "[", absl::StrJoin(dims, ", "), "]");
+      }
+      return absl::InvalidArgumentError(absl::StrCat(
+          names[k], ": its features input '", m.features_input(), "' is ", what,
+          ", not token ids int32[N, T]; an ensemble joins models that "
+          "read texts"));
+    }
     if (k > 0) {
       LOOM_RETURN_IF_ERROR(
           CheckAlike(members[0], members[k], names[k], names[0]));
@@ -154,12 +184,28 @@ absl::StatusOr<ModelDef> EnsembleDef(const std::vector<LoadedModel>& members,
   def.set_name(absl::StrCat(first.name(), "_ensemble"));
   def.set_description(absl::StrCat("The mean probability of ", members.size(),
                                    " models: ", absl::StrJoin(names, ", ")));
+  // The texts are encoded at the members' longest max_len; a member
+  // trained at a shorter one reads its own cut of the ids.
+  int64_t max_len = 0;
+  bool no_length_trimming = false;
+  for (const LoadedModel& m : members) {
+    max_len = std::max<int64_t>(max_len, m.model->def().dataset().max_len());
+    no_length_trimming |= m.model->def().no_length_trimming();
+  }
   *def.mutable_dataset() = first.dataset();
+  def.mutable_dataset()->set_max_len(static_cast<int32_t>(max_len));
+  def.set_no_length_trimming(no_length_trimming);
   *def.mutable_training() = first.training();
   def.set_features_input(first.features_input());
   def.set_labels_input(first.labels_input());
   GraphDef* graph = def.mutable_graph();
   *graph->mutable_input() = first.graph().input();
+  for (InputDef& in : *graph->mutable_input()) {
+    if (in.name() == first.features_input() && in.shape().dim_size() == 2 &&
+        in.shape().dim(1) > 0) {
+      in.mutable_shape()->set_dim(1, max_len);
+    }
+  }
   NodeDef joined;
   joined.set_name(kMembers);
   joined.set_op("Concatenate");
@@ -176,15 +222,38 @@ absl::StatusOr<ModelDef> EnsembleDef(const std::vector<LoadedModel>& members,
       *copy = p;
       copy->set_name(prefix + p.name());
     }
+    std::string features_as;
+    if (const int64_t own = m.dataset().max_len(); own < max_len) {
+      // A name none of the member's nodes has.
+      std::string name = "truncated_features";
+      const auto taken = [&](const std::string& candidate) {
+        for (const NodeDef& n : m.graph().node()) {
+          if (n.name() == candidate) return true;
+        }
+        return false;
+      };
+      while (taken(name)) name += "_";
+      features_as = prefix + name;
+      NodeDef* cut = graph->add_node();
+      cut->set_name(features_as);
+      cut->set_op("TruncateSequences");
+      cut->add_input(first.features_input());
+      (*cut->mutable_attr())["max_len"].set_i(own);
+      (*cut->mutable_attr())["truncating"].set_s(
+          m.dataset().truncating() == TextDatasetDef::PRE ? "pre" : "post");
+    }
+    const auto rename = [&](const std::string& value) {
+      return Rename(value, prefix, m.graph(), m.features_input(), features_as);
+    };
     for (const NodeDef& n : m.graph().node()) {
       NodeDef* copy = graph->add_node();
       *copy = n;
       copy->set_name(prefix + n.name());
       for (int i = 0; i < copy->input_size(); ++i) {
-        copy->set_input(i, Rename(n.input(i), prefix, m.graph()));
+        copy->set_input(i, rename(n.input(i)));
       }
     }
-    joined.add_input(Rename(m.prediction(), prefix, m.graph()));
+    joined.add_input(rename(m.prediction()));
   }
   *graph->add_node() = joined;
   // [N, members * width] x [members * width, width]: the mean.

@@ -8,9 +8,14 @@
 //
 // The members must read their texts alike and predict the same classes:
 // the same vocabulary (vocabulary.txt word for word, tokenizer settings),
-// the same dataset encoding (max_len, padding, truncating), features input
-// and class names, and predictions of the same width. Seeds of one model
-// file qualify; so do different architectures on the same data settings.
+// the same padding and truncating, features input and class names, and
+// predictions of the same width. Seeds of one model file qualify; so do
+// different architectures on the same data settings. Their max_len may
+// differ when padding and truncating are on the same side (both PRE, as
+// Keras' defaults, or both POST): the ensemble encodes texts at the
+// longest, and a member trained at a shorter length reads its own cut (a
+// TruncateSequences node, "m<k>/truncated_features"), which is exactly
+// that member's own encoding of the text.
 #ifndef LOOM_FRAMEWORK_TRAINING_ENSEMBLE_H_
 #define LOOM_FRAMEWORK_TRAINING_ENSEMBLE_H_
 

@@ -295,7 +295,8 @@ absl::StatusOr<std::unique_ptr<Model>> Model::Create(const ModelFile& file,
     model->length_trimming_status_ = absl::FailedPreconditionError(
         absl::StrCat(filename, " sets no_length_trimming"));
   } else if (auto s = CheckPaddingInvariant(*graph, file.model.features_input(),
-                                            file.model.prediction());
+                                            file.model.prediction(),
+                                            file.model.dataset().padding());
              !s.ok()) {
     model->length_trimming_status_ = absl::Status(
         s.code(),

@@ -38,7 +38,8 @@ int InputNamed(const Node& node, const std::string& name) {
 
 absl::Status CheckPaddingInvariant(const Graph& graph,
                                    const std::string& features,
-                                   const std::string& prediction) {
+                                   const std::string& prediction,
+                                   TextDatasetDef::Padding padding) {
   const auto refuse = [](const std::string& what) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the prediction depends on the padding (length trimming needs one "
@@ -124,6 +125,25 @@ absl::Status CheckPaddingInvariant(const Graph& graph,
       kind[node.outputs[0]] = Kind::kSteps;
       continue;
     }
+    if (op == "TruncateSequences") {
+      // Cutting on the padding's side keeps each row's ids (as far as the
+      // cut length allows) whatever the padding before the cut; cutting on
+      // the other side keeps more or fewer of them as the batch's length
+      // changes.
+      if (kind[node.inputs[0]] != Kind::kSteps || rank(0) != 2) {
+        return bad("cuts ids that are not the features' [N, T] ids");
+      }
+      const bool pre = node.attrs.GetString("truncating") == "pre";
+      if (pre != (padding == TextDatasetDef::PRE)) {
+        return bad(
+            absl::StrCat("cuts the ", pre ? "first" : "last",
+                         " steps while the padding is at the ",
+                         padding == TextDatasetDef::PRE ? "start" : "end",
+                         ": which ids it keeps depends on the batch's length"));
+      }
+      kind[node.outputs[0]] = Kind::kSteps;
+      continue;
+    }
     if (op == "LSTM" || op == "GRU" || op == "GlobalMaxPooling1D" ||
         op == "GlobalAveragePooling1D") {
       const bool recurrent = op == "LSTM" || op == "GRU";
@@ -198,7 +218,7 @@ absl::Status CheckPaddingInvariant(const ModelDef& model,
                                    const OpRegistry& registry) {
   LOOM_ASSIGN_OR_RETURN(auto graph, Graph::Build(model.graph(), registry));
   return CheckPaddingInvariant(*graph, model.features_input(),
-                               model.prediction());
+                               model.prediction(), model.dataset().padding());
 }
 
 }  // namespace loom

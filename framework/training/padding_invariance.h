@@ -5,7 +5,9 @@
 // ([N, T] token ids) and the prediction either works on each time step
 // alone (Dense over the channels of [N, T, C], activations, dropout,
 // SpatialDropout1D, Add, a Concatenate not along time, an Embedding, the
-// HashedBigrams of the ids, whose pairs with padding are padding), or
+// HashedBigrams of the ids, whose pairs with padding are padding, a
+// TruncateSequences of the ids that cuts on the padding's side, which keeps
+// every row's ids and only less of its padding), or
 // reads the padding mask (the second output of an Embedding with
 // mask_zero): an LSTM or GRU with that mask (a masked step leaves the
 // state unchanged), GlobalMaxPooling1D / GlobalAveragePooling1D with it.
@@ -31,14 +33,16 @@
 namespace loom {
 
 // OK when `prediction` of `graph` does not depend on the padding of the
-// graph input `features` (see above); else a FailedPreconditionError naming
-// the first node that breaks it (its file and line when known) and why.
+// graph input `features`, padded on the side `padding` (see above); else a
+// FailedPreconditionError naming the first node that breaks it (its file
+// and line when known) and why.
 absl::Status CheckPaddingInvariant(const Graph& graph,
                                    const std::string& features,
-                                   const std::string& prediction);
+                                   const std::string& prediction,
+                                   TextDatasetDef::Padding padding);
 
 // The same for a ModelDef (its graph built against `registry`) with its
-// features_input and prediction.
+// features_input, prediction and dataset.padding.
 absl::Status CheckPaddingInvariant(const ModelDef& model,
                                    const OpRegistry& registry);
 

@@ -86,13 +86,14 @@ absl::Status SaveTestModel(const ModelFile& file, const OpRegistry& registry,
 
 std::string WriteTestModel(const std::string& model_file,
                            const std::string& dir,
-                           const std::vector<std::string>& classes, int seed) {
+                           const std::vector<std::string>& classes, int seed,
+                           int max_len) {
   if (std::filesystem::exists(dir + "/weights.ckpt")) return dir;
   OpRegistry registry;
   auto file = ReadModelFile(model_file);
   ConfigOverrides overrides;
   overrides.num_words = 50;
-  overrides.max_len = 20;
+  overrides.max_len = max_len;
   if (!PrepareRegistry({}, &registry).ok() || !file.ok() ||
       !ApplyOverrides(overrides, &file->model).ok()) {
     std::abort();

@@ -15,13 +15,13 @@ namespace loom::testing {
 // The words of the vocabulary (ids 3, 4, ...).
 const std::vector<std::string>& TestWords();
 
-// Writes `model_file` (e.g. "models/bilstm.pbtxt", num_words 50, max_len 20)
-// with weights initialized from `seed` and `classes` (if any) as its
-// dataset.class_name to `dir`, once per path; returns `dir`.
+// Writes `model_file` (e.g. "models/bilstm.pbtxt", num_words 50, max_len
+// `max_len`) with weights initialized from `seed` and `classes` (if any) as
+// its dataset.class_name to `dir`, once per path; returns `dir`.
 std::string WriteTestModel(const std::string& model_file,
                            const std::string& dir,
                            const std::vector<std::string>& classes = {},
-                           int seed = 7);
+                           int seed = 7, int max_len = 20);
 
 // A model file (protobuf text) whose float features "x" [N, 4] go straight
 // into a Dense(1, sigmoid) layer: it predicts, but there is no Embedding to

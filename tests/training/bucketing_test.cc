@@ -311,6 +311,44 @@ TEST(PaddingInvarianceTest, MaskedModelIsInvariantUnmaskedNamesTheNode) {
               HasSubstr("no_length_trimming"));
 }
 
+// A TruncateSequences of the ids before the Embedding (an ensemble member
+// of a shorter max_len): invariant when it cuts on the padding's side.
+TEST(PaddingInvarianceTest, TruncationOnThePaddingsSideOnly) {
+  for (const std::string padding : {"PRE", "POST"}) {
+    for (const std::string truncating : {"pre", "post"}) {
+      SCOPED_TRACE(padding + " padding, truncating " + truncating);
+      ModelFile file = MakeFile(padding, true);
+      GraphDef* graph = file.model.mutable_graph();
+      NodeDef* cut = graph->add_node();
+      cut->set_name("cut");
+      cut->set_op("TruncateSequences");
+      cut->add_input(file.model.features_input());
+      (*cut->mutable_attr())["max_len"].set_i(12);
+      (*cut->mutable_attr())["truncating"].set_s(truncating);
+      int rewired = 0;
+      for (NodeDef& node : *graph->mutable_node()) {
+        if (node.name() == "cut") continue;
+        for (int i = 0; i < node.input_size(); ++i) {
+          if (node.input(i) == file.model.features_input()) {
+            node.set_input(i, "cut");
+            ++rewired;
+          }
+        }
+      }
+      ASSERT_EQ(rewired, 1);  // The Embedding.
+      const absl::Status s =
+          CheckPaddingInvariant(file.model, testing::BuiltinRegistry());
+      if ((padding == "PRE") == (truncating == "pre")) {
+        EXPECT_TRUE(s.ok()) << s;
+      } else {
+        EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+        EXPECT_THAT(s.message(), HasSubstr("node 'cut' (TruncateSequences)"));
+        EXPECT_THAT(s.message(), HasSubstr("depends on the batch's length"));
+      }
+    }
+  }
+}
+
 // Predict and Evaluate, trimmed against untrimmed (no_length_trimming),
 // the same initial weights: the same predictions, in input order.
 void ExpectTrimmingChangesNothing(const std::string& padding) {

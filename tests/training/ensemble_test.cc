@@ -5,6 +5,7 @@
 // refused by name.
 #include "framework/training/ensemble.h"
 
+#include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -168,6 +169,46 @@ TEST(EnsembleTest, MembersMayDifferInArchitecture) {
   ExpectMean({a, lstm}, out, 1);
 }
 
+// Members trained at shorter max_len read the last ids of the texts the
+// ensemble encodes at the longest, as their own encoding would have cut
+// them: the ensemble's prediction is the mean of theirs, each member
+// scoring texts at its own max_len (TestTexts are 2 to 10 ids long, so 5
+// and 6 cut most of them). The LSTM of lstm.pbtxt and bilstm.pbtxt's
+// max pooling read the padding (the ensemble then pads to its max_len).
+TEST(EnsembleTest, MembersMayDifferInMaxLen) {
+  const std::string a =
+      WriteTestModel("models/bilstm.pbtxt", TmpDir() + "/bin_a", {}, 7);
+  const std::string short_bilstm = WriteTestModel(
+      "models/bilstm.pbtxt", TmpDir() + "/bin_5", {}, 9, /*max_len=*/5);
+  const std::string short_lstm = WriteTestModel(
+      "models/lstm.pbtxt", TmpDir() + "/lstm_6", {}, 3, /*max_len=*/6);
+  const std::string out = TmpDir() + "/max_len_ensemble";
+  std::string printed;
+  ASSERT_TRUE(Join({short_bilstm, a, short_lstm}, out, &printed).ok())
+      << printed;
+  ExpectMean({short_bilstm, a, short_lstm}, out, 1);
+  OpRegistry registry;
+  ASSERT_TRUE(PrepareRegistry({}, &registry).ok());
+  auto loaded = LoadModel(out, registry);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ(loaded->model->def().dataset().max_len(), 20);
+  // Members that mask the padding (bilstm_tuned.pbtxt's pooling does):
+  // the ensemble is padding-invariant too, so its batches are cut to their
+  // longest row, and still the mean.
+  const std::string tuned =
+      WriteTestModel("models/bilstm_tuned.pbtxt", TmpDir() + "/tuned", {}, 2);
+  const std::string short_tuned =
+      WriteTestModel("models/bilstm_tuned.pbtxt", TmpDir() + "/tuned_5", {}, 9,
+                     /*max_len=*/5);
+  const std::string masked = TmpDir() + "/masked_max_len_ensemble";
+  ASSERT_TRUE(Join({short_tuned, tuned}, masked).ok());
+  ExpectMean({short_tuned, tuned}, masked, 1);
+  auto trimmed = LoadModel(masked, registry);
+  ASSERT_TRUE(trimmed.ok()) << trimmed.status();
+  EXPECT_TRUE(trimmed->model->trims_lengths())
+      << trimmed->model->length_trimming_status();
+}
+
 TEST(EnsembleTest, MembersThatReadTextsDifferentlyAreRefused) {
   const std::string a =
       WriteTestModel("models/bilstm.pbtxt", TmpDir() + "/bin_a", {}, 7);
@@ -183,7 +224,35 @@ TEST(EnsembleTest, MembersThatReadTextsDifferentlyAreRefused) {
                   .ok());
   s = Join({a, floats}, TmpDir() + "/refused");
   EXPECT_THAT(std::string(s.message()),
-              HasSubstr(floats + ": its dataset.max_len is 4, " + a + "'s 20"));
+              HasSubstr(floats + ": its features input 'x' is float32[-1, 4], "
+                                 "not token ids int32[N, T]"));
+  // Of different max_len, with the padding at the end and the truncation
+  // at the start: the shorter rows are not a cut of the longer ones.
+  std::ifstream in("models/bilstm.pbtxt");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string post = text.str();
+  const std::string from = "num_words: 10000 max_len: 100 padding: PRE";
+  ASSERT_NE(post.find(from), std::string::npos);
+  post.replace(post.find(from), from.size(),
+               "num_words: 50 max_len: 20 padding: POST");
+  std::string post_short = post;
+  post_short.replace(post_short.find("max_len: 20"), 11, "max_len: 8");
+  ASSERT_TRUE(
+      loom::testing::WriteTestModelText(post, TmpDir() + "/post", 3).ok());
+  ASSERT_TRUE(
+      loom::testing::WriteTestModelText(post_short, TmpDir() + "/post_short", 4)
+          .ok());
+  s = Join({TmpDir() + "/post", TmpDir() + "/post_short"},
+           TmpDir() + "/refused");
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("its dataset.max_len is 8, " + TmpDir() +
+                        "/post's 20, and with padding POST and truncating "
+                        "PRE"));
+  // Of the same max_len they join.
+  EXPECT_TRUE(Join({TmpDir() + "/post", TmpDir() + "/post"},
+                   TmpDir() + "/post_ensemble")
+                  .ok());
   s = Join({a}, TmpDir() + "/refused");
   EXPECT_THAT(std::string(s.message()),
               HasSubstr("an ensemble needs at least two model folders, got 1"));
