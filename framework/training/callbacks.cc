@@ -251,6 +251,7 @@ absl::Status CheckpointWriter::RestoreState(const CallbackState& state,
 AverageWeights::AverageWeights(const AverageWeightsDef& def, std::ostream* log,
                                std::string where)
     : start_epoch_(std::max(1, def.start_epoch())),
+      every_steps_(std::max(0, def.every_steps())),
       log_(log),
       where_(std::move(where)) {}
 
@@ -261,17 +262,14 @@ absl::Status AverageWeights::OnTrainBegin(Model& model) {
   return absl::OkStatus();
 }
 
-absl::Status AverageWeights::OnEpochEnd(int epoch, const EpochLog& log,
-                                        Model& model, bool* stop) {
-  last_epoch_ = epoch;
-  if (epoch < start_epoch_) return absl::OkStatus();
+void AverageWeights::Add(const Model& model) {
   const std::vector<Parameter>& params = model.executor().parameters();
   ++count_;
   if (average_.empty()) {
     average_ = SnapshotParameters(params);
-    return absl::OkStatus();
+    return;
   }
-  // The running mean, a += (w - a) / k: no sum that grows with the epochs.
+  // The running mean, a += (w - a) / k: no sum that grows with the count.
   const float inverse = 1.0f / static_cast<float>(count_);
   for (size_t k = 0; k < params.size(); ++k) {
     float* a = average_[k].f32();
@@ -280,22 +278,47 @@ absl::Status AverageWeights::OnEpochEnd(int epoch, const EpochLog& log,
       a[i] += (w[i] - a[i]) * inverse;
     }
   }
+}
+
+absl::Status AverageWeights::OnBatchEnd(int epoch, int64_t step, Model& model) {
+  if (every_steps_ > 0 && epoch >= start_epoch_ && step % every_steps_ == 0) {
+    Add(model);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AverageWeights::OnEpochEnd(int epoch, const EpochLog& log,
+                                        Model& model, bool* stop) {
+  last_epoch_ = epoch;
+  if (every_steps_ == 0 && epoch >= start_epoch_) Add(model);
   return absl::OkStatus();
 }
 
 absl::Status AverageWeights::OnTrainEnd(Model& model) {
   if (count_ == 0) {
     if (log_) {
-      *log_ << "Averaging weights: training ended at epoch " << last_epoch_
-            << ", before start_epoch " << start_epoch_
-            << "; the weights are the last epoch's.\n";
+      if (last_epoch_ < start_epoch_) {
+        *log_ << "Averaging weights: training ended at epoch " << last_epoch_
+              << ", before start_epoch " << start_epoch_
+              << "; the weights are the last epoch's.\n";
+      } else {
+        *log_ << "Averaging weights: no epoch from start_epoch " << start_epoch_
+              << " on had every_steps " << every_steps_
+              << " steps; the weights are the last epoch's.\n";
+      }
     }
     return absl::OkStatus();
   }
   RestoreParameters(average_, &model.executor().parameters());
   if (log_) {
-    *log_ << "Averaged the weights of epochs " << start_epoch_ << "-"
-          << start_epoch_ + count_ - 1 << " (" << count_ << " epochs).\n";
+    if (every_steps_ == 0) {
+      *log_ << "Averaged the weights of epochs " << start_epoch_ << "-"
+            << start_epoch_ + count_ - 1 << " (" << count_ << " epochs).\n";
+    } else {
+      *log_ << "Averaged the weights after every " << every_steps_
+            << " steps of epochs " << start_epoch_ << "-" << last_epoch_ << " ("
+            << count_ << " snapshots).\n";
+    }
   }
   return absl::OkStatus();
 }

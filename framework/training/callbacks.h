@@ -99,8 +99,9 @@ class ReduceLrOnPlateau : public Callback {
 };
 
 // Stochastic weight averaging (AverageWeightsDef): the running mean of the
-// weights at the end of epochs start_epoch, start_epoch + 1, ...; when
-// training ends the model's parameters become it.
+// weights at the end of epochs start_epoch, start_epoch + 1, ... (with
+// every_steps, after every that many steps of those epochs); when training
+// ends the model's parameters become it.
 class AverageWeights : public Callback {
  public:
   AverageWeights(const AverageWeightsDef& def, std::ostream* log,
@@ -108,18 +109,24 @@ class AverageWeights : public Callback {
   absl::Status OnTrainBegin(Model& model) override;
   absl::Status OnEpochEnd(int epoch, const EpochLog& log, Model& model,
                           bool* stop) override;
+  absl::Status OnBatchEnd(int epoch, int64_t step, Model& model) override;
   absl::Status OnTrainEnd(Model& model) override;
   std::string kind() const override { return "average_weights"; }
   void SaveState(const Model& model, CallbackState* state) const override;
   absl::Status RestoreState(const CallbackState& state, Model& model,
                             const std::string& where) override;
-  int averaged_epochs() const { return count_; }
+  // Snapshots in the average: epochs, or with every_steps steps' snapshots.
+  int averaged_snapshots() const { return count_; }
 
  private:
+  // Adds the model's current weights to the running mean.
+  void Add(const Model& model);
+
   int start_epoch_;
+  int every_steps_;  // 0: once per epoch.
   std::ostream* log_;
   std::string where_;
-  int count_ = 0;       // Epochs in average_.
+  int count_ = 0;       // Snapshots in average_.
   int last_epoch_ = 0;  // The last epoch that ended.
   std::vector<Tensor> average_;
 };

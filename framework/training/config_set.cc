@@ -429,8 +429,11 @@ absl::Status CheckCallback(const SettingsChecker& c, const CallbackDef& cb,
                      "it must be a finite number >= 0 (0 or unset: 1e-4)");
     }
     case CallbackDef::kAverageWeights:
-      return c.Count(at + "average_weights.start_epoch",
-                     cb.average_weights().start_epoch(), "epoch 1");
+      LOOM_RETURN_IF_ERROR(c.Count(at + "average_weights.start_epoch",
+                                   cb.average_weights().start_epoch(),
+                                   "epoch 1"));
+      return c.Count(at + "average_weights.every_steps",
+                     cb.average_weights().every_steps(), "once per epoch");
     case CallbackDef::KIND_NOT_SET:
       return absl::InvalidArgumentError(
           absl::StrCat("training.callback[", i,

@@ -714,6 +714,9 @@ absl::StatusOr<History> Model::Fit(const LabeledExamples& train,
         bar.Update(step + 1, elapsed(),
                    MeanMetrics(metric_names_, sums, shown));
       }
+      for (Callback* c : callbacks) {
+        LOOM_RETURN_IF_ERROR(c->OnBatchEnd(epoch, step + 1, *this));
+      }
       LOOM_ASSIGN_OR_RETURN(const bool interrupt, stop_requested());
       if (interrupt ||
           (options.checkpoint_every > 0 &&

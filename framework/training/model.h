@@ -81,6 +81,11 @@ class Callback {
                                   bool* stop) {
     return absl::OkStatus();
   }
+  // After every training step (Keras' on_train_batch_end): `step` counts
+  // the epoch's steps from 1. Runs before that step's resume checkpoint.
+  virtual absl::Status OnBatchEnd(int epoch, int64_t step, Model& model) {
+    return absl::OkStatus();
+  }
   virtual absl::Status OnTrainEnd(Model& model) { return absl::OkStatus(); }
 
   // For resume checkpoints (resume.h): what the callback is ("early_stopping"
