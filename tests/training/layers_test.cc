@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
@@ -370,6 +371,11 @@ TEST(LayersTest, LstmPrecisionOptionSetsEveryLstmNode) {
   run.lstm_precision = "bf16";
   std::ostringstream out;
   absl::Status s = RunTrainJob(run, out);
+  // oneDNN 2.6 has bf16 LSTM primitives only on CPUs with AVX512 BF16 or
+  // AMX; elsewhere the run stops with this error, and the test skips.
+  if (absl::StrContains(s.message(), "need a CPU with AVX512 BF16 or AMX")) {
+    GTEST_SKIP() << "no bf16 LSTM on this CPU";
+  }
   ASSERT_TRUE(s.ok()) << s << "\n" << out.str();
   EXPECT_THAT(out.str(), HasSubstr("Test acc: "));
   auto config = ReadModelFile(testing::TmpDir() + "/bf16/config.pbtxt");
