@@ -147,6 +147,16 @@ void SetAll(float value, Model& model) {
   }
 }
 
+// Every parameter element is `want`.
+void ExpectAll(float want, const Model& model) {
+  for (const Parameter& p : model.executor().parameters()) {
+    for (int64_t i = 0; i < p.value.num_elements(); ++i) {
+      ASSERT_NEAR(p.value.f32()[i], want, 1e-5f * want)
+          << p.name << "[" << i << "]";
+    }
+  }
+}
+
 // Epochs [first, last] of 5 steps each; after step s of epoch e every
 // weight is 10 * e + s.
 void StepEpochs(int first, int last, AverageWeights& cb, Model& model) {
@@ -173,11 +183,7 @@ TEST(AverageWeightsTest, EveryStepsAveragesTheStepSnapshots) {
   // (22 + 24 + 32 + 34) / 4 = 28.
   EXPECT_EQ(cb.averaged_snapshots(), 4);
   ASSERT_TRUE(cb.OnTrainEnd(*b->model).ok());
-  for (const Parameter& p : b->model->executor().parameters()) {
-    for (int64_t i = 0; i < p.value.num_elements(); ++i) {
-      ASSERT_NEAR(p.value.f32()[i], 28.0f, 1e-5f) << p.name << "[" << i << "]";
-    }
-  }
+  ExpectAll(28.0f, *b->model);
   EXPECT_THAT(log.str(), HasSubstr("Averaged the weights after every 2 steps "
                                    "of epochs 2-3 (4 snapshots)."));
 }
@@ -209,8 +215,7 @@ TEST(AverageWeightsTest, EveryStepsResumesMidEpoch) {
   ASSERT_TRUE(resumed.OnTrainEnd(*b->model).ok());
   // (13 + 23 + 33) / 3 = 23.
   EXPECT_EQ(resumed.averaged_snapshots(), 3);
-  EXPECT_NEAR(b->model->executor().parameters()[0].value.f32()[0], 23.0f,
-              1e-5f);
+  ExpectAll(23.0f, *b->model);
 }
 
 TEST(AverageWeightsTest, EveryStepsLongerThanTheEpochsKeepsTheLastWeights) {
@@ -222,7 +227,7 @@ TEST(AverageWeightsTest, EveryStepsLongerThanTheEpochsKeepsTheLastWeights) {
   ASSERT_TRUE(cb.OnTrainBegin(*b->model).ok());
   StepEpochs(1, 2, cb, *b->model);
   ASSERT_TRUE(cb.OnTrainEnd(*b->model).ok());
-  EXPECT_EQ(b->model->executor().parameters()[0].value.f32()[0], 25.0f);
+  ExpectAll(25.0f, *b->model);  // Epoch 2's last step.
   EXPECT_THAT(log.str(), HasSubstr("no epoch from start_epoch 1 on had "
                                    "every_steps 6 steps; the weights are the "
                                    "last epoch's"));
