@@ -12,7 +12,6 @@
 #include "framework/status_macros.h"
 
 namespace loom {
-namespace {
 
 DType FromProto(loom::DataType dtype) {
   return dtype == DT_INT32 ? DType::kInt32 : DType::kFloat32;
@@ -21,6 +20,8 @@ DType FromProto(loom::DataType dtype) {
 Shape FromProto(const ShapeProto& shape) {
   return Shape(shape.dim().begin(), shape.dim().end());
 }
+
+namespace {
 
 std::string Location(const GraphSource& source, const std::vector<int>& lines,
                      int index) {

@@ -39,6 +39,10 @@ struct GraphSource {
   std::vector<std::string> required_plugins;
 };
 
+// A GraphDef's dtype and shape as the runtime spells them.
+DType FromProto(loom::DataType dtype);
+Shape FromProto(const ShapeProto& shape);
+
 // Every value in the graph: a graph input, a parameter, or a node output.
 struct Value {
   enum class Kind { kInput, kParameter, kNodeOutput };

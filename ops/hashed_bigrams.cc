@@ -54,11 +54,7 @@ class HashedBigramsKernel : public OpKernel {
 
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& ids = *ctx.input(0);
-    if (ids.dtype() != DType::kInt32 || ids.rank() != 2) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ids must be int32 [N, T], got ", DTypeName(ids.dtype()),
-                       ShapeToString(ids.shape())));
-    }
+    LOOM_RETURN_IF_ERROR(CheckTokenIds(ids));
     const int64_t n = ids.dim(0), t = ids.dim(1);
     Tensor& out = *ctx.output(0);
     out.Resize(DType::kInt32, ids.shape());
@@ -86,12 +82,7 @@ class HashedBigramsKernel : public OpKernel {
 };
 
 absl::Status HashedBigramsShape(ShapeContext& ctx) {
-  LOOM_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kInt32));
-  const Shape& ids = ctx.input(0)->shape;
-  if (ids.size() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ids must be [N, T], got ", ShapeToString(ids)));
-  }
+  LOOM_ASSIGN_OR_RETURN(const Shape ids, TokenIdsShape(ctx, 0));
   LOOM_RETURN_IF_ERROR(CheckBuckets(ctx.attrs().GetInt("buckets")));
   ctx.set_output(0, {DType::kInt32, ids});
   return absl::OkStatus();

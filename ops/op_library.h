@@ -24,6 +24,32 @@
 namespace loom {
 
 // ---------------------------------------------------------------------------
+// Token ids int32 [N, T] (0 padding), as HashedBigrams and TruncateSequences
+// take them.
+
+// At shape inference: input `input` is int32 of rank 2; returns its shape.
+inline absl::StatusOr<Shape> TokenIdsShape(const ShapeContext& ctx, int input) {
+  absl::Status dtype = ctx.ExpectDType(input, DType::kInt32);
+  if (!dtype.ok()) return dtype;
+  const Shape& ids = ctx.input(input)->shape;
+  if (ids.size() != 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ids must be [N, T], got ", ShapeToString(ids)));
+  }
+  return ids;
+}
+
+// At run time.
+inline absl::Status CheckTokenIds(const Tensor& ids) {
+  if (ids.dtype() != DType::kInt32 || ids.rank() != 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ids must be int32 [N, T], got ", DTypeName(ids.dtype()),
+                     ShapeToString(ids.shape())));
+  }
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------
 // Class-index labels, as SparseCategoricalCrossentropy and
 // SparseCategoricalAccuracy take them: labels [N] or [N, 1] holding class
 // indices as floats, against scores y [N, K].

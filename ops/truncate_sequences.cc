@@ -54,11 +54,7 @@ class TruncateSequencesKernel : public OpKernel {
 
   absl::Status Forward(KernelContext& ctx) override {
     const Tensor& ids = *ctx.input(0);
-    if (ids.dtype() != DType::kInt32 || ids.rank() != 2) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("ids must be int32 [N, T], got ", DTypeName(ids.dtype()),
-                       ShapeToString(ids.shape())));
-    }
+    LOOM_RETURN_IF_ERROR(CheckTokenIds(ids));
     const int64_t n = ids.dim(0), t = ids.dim(1);
     const int64_t kept = std::min(t, max_len_);
     const int64_t skip = pre_ ? t - kept : 0;
@@ -78,12 +74,7 @@ class TruncateSequencesKernel : public OpKernel {
 };
 
 absl::Status TruncateSequencesShape(ShapeContext& ctx) {
-  LOOM_RETURN_IF_ERROR(ctx.ExpectDType(0, DType::kInt32));
-  const Shape& ids = ctx.input(0)->shape;
-  if (ids.size() != 2) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ids must be [N, T], got ", ShapeToString(ids)));
-  }
+  LOOM_ASSIGN_OR_RETURN(const Shape ids, TokenIdsShape(ctx, 0));
   const int64_t max_len = ctx.attrs().GetInt("max_len");
   LOOM_RETURN_IF_ERROR(
       CheckAttrs(max_len, ctx.attrs().GetString("truncating")));

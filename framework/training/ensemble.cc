@@ -6,7 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "framework/graph.h"
 #include "framework/status_macros.h"
+#include "framework/tensor.h"
 #include "framework/training/user_path.h"
 
 namespace loom {
@@ -152,10 +154,8 @@ absl::StatusOr<ModelDef> EnsembleDef(const std::vector<LoadedModel>& members,
         features->shape().dim_size() != 2) {
       std::string what = "missing";
       if (features != nullptr) {
-        std::vector<int64_t> dims(features->shape().dim().begin(),
-                                  features->shape().dim().end());
-        what = absl::StrCat(features->dtype() == DT_INT32 ? "int32" : "float32",
-                            "[", absl::StrJoin(dims, ", "), "]");
+        what = absl::StrCat(DTypeName(FromProto(features->dtype())),
+                            ShapeToString(FromProto(features->shape())));
       }
       return absl::InvalidArgumentError(absl::StrCat(
           names[k], ": its features input '", m.features_input(), "' is ", what,

@@ -224,7 +224,7 @@ TEST(EnsembleTest, MembersThatReadTextsDifferentlyAreRefused) {
                   .ok());
   s = Join({a, floats}, TmpDir() + "/refused");
   EXPECT_THAT(std::string(s.message()),
-              HasSubstr(floats + ": its features input 'x' is float32[-1, 4], "
+              HasSubstr(floats + ": its features input 'x' is float32[?, 4], "
                                  "not token ids int32[N, T]"));
   // Of different max_len, with the padding at the end and the truncation
   // at the start: the shorter rows are not a cut of the longer ones.
